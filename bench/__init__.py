@@ -1,0 +1,1 @@
+"""Benchmarks: one script per target in TARGETS.md, each with a same-run baseline."""

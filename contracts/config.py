@@ -1,0 +1,89 @@
+"""Tenant configuration: events and commands.
+
+Plain values are JSON (bool, int, float, string, list, object). Secret values
+never appear in plain text: they travel sealed (encrypted with the tenant's
+data key) in `secrets`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+
+from pydantic import Field, JsonValue, StringConstraints
+
+from contracts.commands import Command
+from contracts.envelope import Event, Message
+from contracts.ids import TenantId
+
+ConfigKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")]
+MAX_KEYS_PER_CHANGE = 1000
+
+
+class SealedValue(Message):
+    """A secret value encrypted with a tenant data key."""
+
+    key_id: str = Field(min_length=1, max_length=64)
+    ciphertext: str = Field(min_length=1, max_length=16384)
+
+
+class _Config(Event):
+    family: ClassVar[str] = "config"
+
+
+class ConfigValuesSet(_Config):
+    """Keys were set to new values."""
+
+    event_type: ClassVar[str] = "config.values_set"
+    values: dict[ConfigKey, JsonValue] = Field(default_factory=dict, max_length=MAX_KEYS_PER_CHANGE)
+    secrets: dict[ConfigKey, SealedValue] = Field(
+        default_factory=dict, max_length=MAX_KEYS_PER_CHANGE
+    )
+
+
+class ConfigKeysUnset(_Config):
+    """Keys were removed."""
+
+    event_type: ClassVar[str] = "config.keys_unset"
+    keys: tuple[ConfigKey, ...] = Field(min_length=1, max_length=MAX_KEYS_PER_CHANGE)
+
+
+class ConfigReplaced(_Config):
+    """The whole config was replaced: keys not named are removed."""
+
+    event_type: ClassVar[str] = "config.replaced"
+    values: dict[ConfigKey, JsonValue] = Field(default_factory=dict, max_length=MAX_KEYS_PER_CHANGE)
+    secrets: dict[ConfigKey, SealedValue] = Field(
+        default_factory=dict, max_length=MAX_KEYS_PER_CHANGE
+    )
+
+
+EVENTS: tuple[type[Event], ...] = (ConfigValuesSet, ConfigKeysUnset, ConfigReplaced)
+
+
+class _ConfigCommand(Command):
+    service: ClassVar[str] = "config"
+    tenant_id: TenantId
+
+
+class SetConfig(_ConfigCommand):
+    """Set one or many keys (secret keys are sealed by the service)."""
+
+    name: ClassVar[str] = "config.set"
+    values: dict[ConfigKey, Any] = Field(min_length=1, max_length=MAX_KEYS_PER_CHANGE)
+
+
+class UnsetConfig(_ConfigCommand):
+    """Remove keys."""
+
+    name: ClassVar[str] = "config.unset"
+    keys: tuple[ConfigKey, ...] = Field(min_length=1, max_length=MAX_KEYS_PER_CHANGE)
+
+
+class ReplaceConfig(_ConfigCommand):
+    """Replace the whole config of a tenant."""
+
+    name: ClassVar[str] = "config.replace"
+    values: dict[ConfigKey, Any] = Field(max_length=MAX_KEYS_PER_CHANGE)
+
+
+COMMANDS: tuple[type[Command], ...] = (SetConfig, UnsetConfig, ReplaceConfig)

@@ -1,0 +1,87 @@
+"""The envelope that wraps every event, and the base class of event data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Self
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SerializeAsAny, model_validator
+
+from contracts.ids import TenantId, new_event_id
+
+
+class Message(BaseModel):
+    """Base of every wire model: immutable, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Event(Message):
+    """Base of every event's data. Subclasses set `event_type` and `schema_version`."""
+
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+    # The aggregate family the event belongs to; subjects.py turns it into a subject.
+    family: ClassVar[str]
+
+
+class Envelope(Message):
+    """Metadata common to every event, around its typed `data`."""
+
+    event_id: str = Field(min_length=1, max_length=128)
+    type: str
+    schema_version: int = Field(ge=1)
+    tenant_id: TenantId
+    occurred_at: AwareDatetime
+    actor: str = Field(min_length=1, max_length=256)
+    reason: str = Field(default="", max_length=2048)
+    correlation_id: str = Field(min_length=1, max_length=128)
+    causation_id: str | None = Field(default=None, max_length=128)
+    data: SerializeAsAny[Event]
+
+    @model_validator(mode="after")
+    def _type_matches_data(self) -> Self:
+        if self.type != self.data.event_type or self.schema_version != self.data.schema_version:
+            raise ValueError(
+                f"envelope says {self.type}@v{self.schema_version} but data is "
+                f"{self.data.event_type}@v{self.data.schema_version}"
+            )
+        return self
+
+    @classmethod
+    def wrap(
+        cls,
+        data: Event,
+        *,
+        tenant_id: str,
+        actor: str,
+        reason: str = "",
+        event_id: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> Envelope:
+        """Wrap event `data` in a new envelope, filling ids and time."""
+        event_id = event_id or new_event_id()
+        return cls(
+            event_id=event_id,
+            type=data.event_type,
+            schema_version=data.schema_version,
+            tenant_id=tenant_id,
+            occurred_at=occurred_at or datetime.now(UTC),
+            actor=actor,
+            reason=reason,
+            correlation_id=correlation_id or event_id,
+            causation_id=causation_id,
+            data=data,
+        )
+
+    def to_json(self) -> bytes:
+        """The wire form of this envelope."""
+        return self.model_dump_json().encode()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-compatible dict of this envelope (for CLI output)."""
+        result: dict[str, Any] = orjson.loads(self.to_json())
+        return result

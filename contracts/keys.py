@@ -1,0 +1,52 @@
+"""Redis keys of every read model: the only place they are spelled.
+
+<root>:tenant:<id>:config           hash  config key -> JSON value
+<root>:tenant:<id>:meta             hash  status, plan, labels, config_version
+<root>:tenants                      set   ids of tenants that exist
+<root>:proj:<name>:checkpoint       string  last applied stream sequence
+<root>:proj:<name>:blocked          hash  subject -> seq of the parked event it waits behind
+<root>:proj:<name>:parked           string  count of events parked so far
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contracts.ids import validate_name, validate_tenant_id
+
+DEFAULT_ROOT = "tp"
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Builds the Redis keys of one installation (`root`) and read-model generation."""
+
+    root: str = DEFAULT_ROOT
+
+    def tenant_config(self, tenant_id: str) -> str:
+        """Hash of one tenant's config: key -> JSON-encoded value."""
+        return f"{self.root}:tenant:{validate_tenant_id(tenant_id)}:config"
+
+    def tenant_meta(self, tenant_id: str) -> str:
+        """Hash of one tenant's metadata: status, plan, labels, config_version."""
+        return f"{self.root}:tenant:{validate_tenant_id(tenant_id)}:meta"
+
+    def tenants(self) -> str:
+        """Set of the ids of every tenant that exists (not offboarded)."""
+        return f"{self.root}:tenants"
+
+    def checkpoint(self, projection: str) -> str:
+        """Last stream sequence a projection applied."""
+        return f"{self.root}:proj:{validate_name(projection, 'projection')}:checkpoint"
+
+    def blocked(self, projection: str) -> str:
+        """Subjects whose events wait behind a parked event."""
+        return f"{self.root}:proj:{validate_name(projection, 'projection')}:blocked"
+
+    def parked(self, projection: str) -> str:
+        """How many events a projection has parked in the dead-letter stream."""
+        return f"{self.root}:proj:{validate_name(projection, 'projection')}:parked"
+
+    def pattern(self) -> str:
+        """A SCAN pattern matching every key of this installation."""
+        return f"{self.root}:*"

@@ -1,0 +1,115 @@
+"""NATS subjects and stream names: the only place they are spelled.
+
+Subjects put the tenant second, so "everything of one tenant" and "one kind for
+every tenant" are each a single filter:
+
+    <root>.evt.<tenant>.lifecycle       tenant lifecycle (one aggregate per tenant)
+    <root>.evt.<tenant>.config          tenant configuration
+    <root>.cmd.<service>.<command>      command request/reply
+    <root>.chg.<projection>.<tenant>    "projection applied up to seq N" notifications
+    <root>.dlq.<projection>.<tenant>    dead letters of a projection
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contracts.envelope import Envelope
+from contracts.ids import validate_name, validate_tenant_id
+
+DEFAULT_ROOT = "tp"
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """Builds every subject and stream name of one tenantplane installation.
+
+    `root` namespaces an installation, so several (or several test runs) can
+    share one NATS server without seeing each other.
+    """
+
+    root: str = DEFAULT_ROOT
+
+    def __post_init__(self) -> None:
+        validate_name(self.root, "subject root")
+
+    # Streams ---------------------------------------------------------------
+    @property
+    def control_stream(self) -> str:
+        """The stream of lifecycle, config, routing and schedule events; kept forever."""
+        return f"{self._stream_prefix}_CONTROL"
+
+    @property
+    def dead_letter_stream(self) -> str:
+        """The stream of events parked by projectors."""
+        return f"{self._stream_prefix}_DLQ"
+
+    @property
+    def _stream_prefix(self) -> str:
+        return self.root.upper().replace("-", "_")
+
+    # Events ----------------------------------------------------------------
+    def all_events(self) -> str:
+        """Every control-plane event of every tenant."""
+        return f"{self.root}.evt.>"
+
+    def tenant_events(self, tenant_id: str) -> str:
+        """Every control-plane event of one tenant."""
+        return f"{self.root}.evt.{validate_tenant_id(tenant_id)}.>"
+
+    def lifecycle(self, tenant_id: str) -> str:
+        """The lifecycle aggregate of one tenant."""
+        return f"{self.root}.evt.{validate_tenant_id(tenant_id)}.lifecycle"
+
+    def config(self, tenant_id: str) -> str:
+        """The config aggregate of one tenant."""
+        return f"{self.root}.evt.{validate_tenant_id(tenant_id)}.config"
+
+    def tenant_state(self, tenant_id: str) -> str:
+        """Lifecycle and config of one tenant: the consistency boundary of tenant commands."""
+        return f"{self.root}.evt.{validate_tenant_id(tenant_id)}.*"
+
+    def kind(self, family: str) -> str:
+        """One family of events (`lifecycle`, `config`) for every tenant."""
+        return f"{self.root}.evt.*.{validate_name(family, 'event family')}"
+
+    def for_event(self, envelope: Envelope) -> str:
+        """The aggregate subject an event is appended to."""
+        family = envelope.data.family
+        if family == "lifecycle":
+            return self.lifecycle(envelope.tenant_id)
+        if family == "config":
+            return self.config(envelope.tenant_id)
+        raise ValueError(f"no subject for event family {family!r}")
+
+    def tenant_of(self, subject: str) -> str | None:
+        """The tenant token of an event, change or dead-letter subject."""
+        tokens = subject.split(".")
+        if len(tokens) >= 4 and tokens[0] == self.root and tokens[1] == "evt":
+            return tokens[2]
+        if len(tokens) >= 4 and tokens[0] == self.root and tokens[1] in ("chg", "dlq"):
+            return tokens[3]
+        return None
+
+    # Commands --------------------------------------------------------------
+    def command(self, service: str, command: str) -> str:
+        """The request/reply subject of one command of one service."""
+        return f"{self.root}.cmd.{validate_name(service, 'service')}.{command}"
+
+    # Projections -----------------------------------------------------------
+    def changes(self, projection: str, tenant_id: str) -> str:
+        """Published after a projection commits changes to one tenant."""
+        return f"{self.root}.chg.{validate_name(projection, 'projection')}.{tenant_id}"
+
+    def all_changes(self, projection: str) -> str:
+        """Every change notification of one projection."""
+        return f"{self.root}.chg.{validate_name(projection, 'projection')}.>"
+
+    def dead_letter(self, projection: str, tenant_id: str) -> str:
+        """Where a projection parks an event of one tenant."""
+        return f"{self.root}.dlq.{validate_name(projection, 'projection')}.{tenant_id}"
+
+    def dead_letters(self, projection: str | None = None) -> str:
+        """Dead letters of one projection, or of all."""
+        name = "*" if projection is None else validate_name(projection, "projection")
+        return f"{self.root}.dlq.{name}.>"

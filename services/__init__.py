@@ -1,0 +1,1 @@
+"""tenantplane services and the runtime they share."""

@@ -1,0 +1,1 @@
+"""`tenantctl`, the operator's command line."""

@@ -1,0 +1,83 @@
+"""`tenantctl dev`: the whole system on one machine, in the foreground."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+
+from contracts import EVENTS
+from services.cli.context import run, settings_from
+from services.cli.output import out
+from services.runtime import embedded
+from services.runtime.connections import connect_nats
+from services.runtime.eventlog import EventLog
+from services.runtime.localstate import LocalSystem, resolve_database_url
+from services.runtime.logging import configure
+from services.runtime.services import run_services
+from services.runtime.settings import Settings
+from services.service_list import SERVICES
+
+app = typer.Typer(help="Run tenantplane locally.", no_args_is_help=True)
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    data_dir: Path = typer.Option(
+        None, "--data-dir", help="Where NATS and Redis keep data [default: ./.tenantplane]"
+    ),
+) -> None:
+    """Start NATS, Redis and every service in the foreground; Ctrl-C stops them all.
+
+    NATS and Redis are started from the embedded binaries unless --nats-url /
+    --redis-url (or TENANTPLANE_NATS_URL / TENANTPLANE_REDIS_URL) point at
+    running servers. Data survives a restart. Other tenantctl commands find
+    this system through the state file in the data dir.
+
+    Example:  tenantctl dev up --data-dir /tmp/tp
+    """
+    settings = settings_from(ctx)
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    configure(settings.log_level, settings.log_format)
+    with _servers(settings) as started:
+        LocalSystem(
+            started.nats_url, started.redis_url, resolve_database_url(started), os.getpid()
+        ).write(started.data_dir)
+        try:
+            out.print(f"tenantplane is up: NATS {started.nats_url}, Redis {started.redis_url}")
+            out.print(f"data in {started.data_dir.resolve()}/ - Ctrl-C stops everything")
+            run(_serve(started))
+        finally:
+            LocalSystem.clear(started.data_dir)
+    out.print("tenantplane stopped")
+
+
+@contextlib.contextmanager
+def _servers(settings: Settings) -> Iterator[Settings]:
+    data = settings.data_dir
+    with contextlib.ExitStack() as stack:
+        update: dict[str, str] = {}
+        if not settings.nats_url:
+            nats = embedded.nats_server(data / "nats").start()
+            stack.callback(nats.stop)
+            update["nats_url"] = nats.url
+        if not settings.redis_url:
+            redis = embedded.redis_server(data / "redis", persist=True).start()
+            stack.callback(redis.stop)
+            update["redis_url"] = redis.url
+        yield settings.model_copy(update=update)
+
+
+async def _serve(settings: Settings) -> None:
+    nc = await connect_nats(settings, "tenantctl-dev")
+    try:
+        log = EventLog(nc.jetstream(), settings.subjects, EVENTS)
+        await log.ensure_streams(replicas=settings.replicas)
+    finally:
+        await nc.close()
+    await run_services(settings, SERVICES)

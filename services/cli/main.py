@@ -1,0 +1,41 @@
+"""`tenantctl`: the admin CLI of tenantplane."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from services.cli import contracts_cmd, dev, dlq
+from services.runtime.settings import Settings
+
+app = typer.Typer(
+    name="tenantctl",
+    help="Operate tenantplane: tenants, config, routing, jobs, projections.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(dev.app, name="dev")
+app.add_typer(contracts_cmd.app, name="contracts")
+app.add_typer(dlq.app, name="dlq")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    nats_url: str = typer.Option(
+        "", "--nats-url", envvar="TENANTPLANE_NATS_URL", help="NATS server(s), comma-separated"
+    ),
+    redis_url: str = typer.Option("", "--redis-url", envvar="TENANTPLANE_REDIS_URL"),
+    data_dir: Path = typer.Option(
+        Path(".tenantplane"), "--data-dir", envvar="TENANTPLANE_DATA_DIR",
+        help="Local system state (found here when no URL is given)",
+    ),
+) -> None:  # fmt: skip
+    """Connection options shared by every command."""
+    ctx.obj = Settings(nats_url=nats_url, redis_url=redis_url, data_dir=data_dir)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,44 @@
+"""How the CLI prints: a rich table for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+out = Console()
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    """Output formats every listing command accepts."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+def emit(rows: Sequence[dict[str, Any]] | dict[str, Any], fmt: Format, title: str = "") -> None:
+    """Print one record or a list of records."""
+    if fmt is Format.JSON:
+        out.print_json(json.dumps(rows, default=str))
+        return
+    records = [rows] if isinstance(rows, dict) else list(rows)
+    if not records:
+        out.print(f"[dim]no {title or 'rows'}[/dim]")
+        return
+    table = Table(title=title or None, title_justify="left")
+    for column in records[0]:
+        table.add_column(column)
+    for record in records:
+        table.add_row(*(_cell(v) for v in record.values()))
+    out.print(table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    return "" if value is None else str(value)

@@ -1,0 +1,78 @@
+"""Connections to NATS and Redis built from settings (credentials and TLS included)."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import nats
+import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+
+from services.runtime.errors import EventLogUnavailable
+from services.runtime.localstate import resolve_nats_url, resolve_redis_url
+from services.runtime.settings import Settings
+
+
+def nats_options(settings: Settings, name: str) -> dict[str, Any]:
+    """Keyword arguments for `nats.connect` (or FastStream's `NatsBroker`)."""
+    options: dict[str, Any] = {
+        "servers": [u.strip() for u in resolve_nats_url(settings).split(",")],
+        "name": name,
+        "allow_reconnect": True,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "connect_timeout": 3,
+    }
+    if settings.nats_user is not None:
+        options["user"] = settings.nats_user
+        if settings.nats_password is not None:
+            options["password"] = settings.nats_password.get_secret_value()
+    if settings.nats_creds_file is not None:
+        options["user_credentials"] = str(settings.nats_creds_file)
+    if settings.nats_nkey_seed_file is not None:
+        options["nkeys_seed"] = str(settings.nats_nkey_seed_file)
+    tls = _tls_context(settings)
+    if tls is not None:
+        options["tls"] = tls
+    return options
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+    if settings.nats_tls_ca_file is None and settings.nats_tls_cert_file is None:
+        return None
+    context = ssl.create_default_context(
+        cafile=str(settings.nats_tls_ca_file) if settings.nats_tls_ca_file else None
+    )
+    if settings.nats_tls_cert_file is not None:
+        key = str(settings.nats_tls_key_file) if settings.nats_tls_key_file else None
+        context.load_cert_chain(str(settings.nats_tls_cert_file), key)
+    return context
+
+
+async def connect_nats(settings: Settings, name: str, **callbacks: Any) -> NATS:
+    """Connect to NATS, reconnecting forever once connected.
+
+    Raises:
+        EventLogUnavailable: the first connection could not be made.
+    """
+    options = nats_options(settings, name)
+
+    async def quiet_error(_: Exception) -> None:
+        """Reconnects are logged by the caller's callbacks; keep nats-py from printing."""
+
+    callbacks.setdefault("error_cb", quiet_error)
+    try:
+        return await nats.connect(**options, **callbacks)
+    except Exception as e:
+        raise EventLogUnavailable(f"cannot connect to NATS at {options['servers']}: {e}") from e
+
+
+def connect_redis(settings: Settings) -> aioredis.Redis:
+    """A Redis client (connections are made lazily, and again after a restart)."""
+    return aioredis.Redis.from_url(
+        resolve_redis_url(settings),
+        decode_responses=False,
+        health_check_interval=10,
+        retry_on_timeout=True,
+    )

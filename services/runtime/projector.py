@@ -1,0 +1,342 @@
+"""The projector kernel: log → read model, exactly-once in effect.
+
+A projector streams its events with an ordered consumer starting after the
+checkpoint its store holds, and commits each batch of read-model writes
+together with the new checkpoint. The store's conditional commit is the only
+durable position: after a crash, a restart, a lost ack or a second projector
+racing it, the next run starts from what the store says and converges to the
+state of a fresh replay.
+
+Events that cannot be decoded or applied are parked in the dead-letter stream
+with the reason; later events of the same subject (aggregate) are parked
+behind them, so order per aggregate holds while every other subject goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from contracts.errors import DecodeError
+from contracts.registry import EventRegistry
+from contracts.subjects import Subjects
+from services.runtime.deadletters import DeadLetter, DeadLetters
+from services.runtime.errors import ProjectionTimeout, TenantplaneError
+from services.runtime.eventlog import RawMessage, StoredEvent
+from services.runtime.stores.base import Position, ProjectionStore
+
+OpT = TypeVar("OpT")
+OpT_co = TypeVar("OpT_co", covariant=True)
+log = structlog.get_logger(__name__)
+
+
+class Projection(Protocol[OpT_co]):
+    """What a read model needs to say: its name, its events, and how each changes it.
+
+    `apply` is pure: it returns the store operations for one event and does no
+    I/O, so a failing event can be set aside without touching the others.
+    """
+
+    @property
+    def name(self) -> str:
+        """The projection's name (used in keys, subjects and metrics)."""
+        ...
+
+    def filters(self) -> Sequence[str]:
+        """Subject filters of the events this projection reads."""
+        ...
+
+    def apply(self, event: StoredEvent) -> Sequence[OpT_co]:
+        """The read-model operations that apply `event`."""
+        ...
+
+
+class _Restart(Exception):
+    """The subscription must be made again from the store's checkpoint."""
+
+
+@dataclass
+class ProjectorStats:
+    """Counters a projector keeps for metrics and status."""
+
+    applied: int = 0
+    parked: int = 0
+    batches: int = 0
+    restarts: int = 0
+    pending: int = 0
+    last_commit_at: float = 0.0
+    caught_up: bool = False
+    apply_latency_s: deque[float] = field(default_factory=lambda: deque(maxlen=1024))
+
+
+@dataclass(frozen=True)
+class RedriveResult:
+    """What a re-drive of dead letters did."""
+
+    applied: int
+    still_parked: int
+    subjects_unblocked: tuple[str, ...]
+
+
+class Projector(Generic[OpT]):
+    """Runs one projection against one store until stopped."""
+
+    def __init__(
+        self,
+        projection: Projection[OpT],
+        store: ProjectionStore[OpT],
+        nc: NATS,
+        *,
+        subjects: Subjects,
+        registry: EventRegistry,
+        max_batch: int = 1000,
+        idle_check_s: float = 1.0,
+        notify: bool = True,
+    ) -> None:
+        self.projection = projection
+        self.store = store
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.subjects = subjects
+        self.registry = registry
+        self.dead_letters = DeadLetters(self.js, subjects)
+        self.max_batch = max_batch
+        self.idle_check_s = idle_check_s
+        self.notify = notify
+        self.stats = ProjectorStats()
+        self.position = Position(checkpoint=0)
+        self._inbox: deque[RawMessage] = deque()
+        self._wakeup = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._progress = asyncio.Condition()
+
+    @property
+    def name(self) -> str:
+        """The projection's name."""
+        return self.projection.name
+
+    async def run(self) -> None:
+        """Project until `stop()`; reconnects and restarts by itself on failures."""
+        backoff = 0.05
+        while not self._stopping.is_set():
+            try:
+                await self._run_once()
+                backoff = 0.05
+            except (TimeoutError, _Restart, TenantplaneError, OSError) as e:
+                self.stats.restarts += 1
+                log.warning("projector.restart", projection=self.name, reason=str(e) or repr(e))
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, then return from `run()`."""
+        self._stopping.set()
+        self._wakeup.set()
+
+    async def _run_once(self) -> None:
+        await self._moved(await self.store.load())
+        self._inbox.clear()
+        self.stats.caught_up = False
+        reconnects = self.nc.stats["reconnects"]
+        sub = await self._subscribe(self.position.checkpoint + 1)
+        try:
+            while not self._stopping.is_set():
+                if not self._inbox:
+                    await self._idle(sub, reconnects)
+                    continue
+                async with self._lock:
+                    await self._apply_batch(self._take_batch())
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _subscribe(self, start: int) -> JetStreamContext.PushSubscription:
+        config = ConsumerConfig(
+            filter_subjects=list(self.projection.filters()),
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=start,
+        )
+        sub = await self.js.subscribe(
+            "",
+            stream=self.subjects.control_stream,
+            ordered_consumer=True,
+            config=config,
+            cb=self._on_msg,
+            idle_heartbeat=2.0,
+            pending_msgs_limit=-1,
+            pending_bytes_limit=-1,
+        )
+        info = await sub.consumer_info()
+        self.stats.pending = int(info.num_pending or 0)
+        self.stats.caught_up = self.stats.pending == 0
+        return sub
+
+    async def _on_msg(self, msg: Msg) -> None:
+        meta = msg.metadata
+        self._inbox.append(
+            RawMessage(
+                seq=meta.sequence.stream,
+                subject=msg.subject,
+                data=msg.data,
+                headers={},
+                num_pending=meta.num_pending,
+            )
+        )
+        self._wakeup.set()
+
+    async def _idle(self, sub: JetStreamContext.PushSubscription, reconnects: int) -> None:
+        self._wakeup.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), self.idle_check_s)
+            return
+        if self.nc.stats["reconnects"] != reconnects:
+            raise _Restart("NATS reconnected")
+        if self.nc.is_connected:
+            try:
+                await sub.consumer_info()
+            except NotFoundError as e:
+                raise _Restart("consumer lost") from e
+
+    def _take_batch(self) -> list[RawMessage]:
+        count = min(len(self._inbox), self.max_batch)
+        return [self._inbox.popleft() for _ in range(count)]
+
+    async def _apply_batch(self, batch: list[RawMessage]) -> None:
+        start = self.position.checkpoint
+        fresh = [raw for raw in batch if raw.seq > start]
+        if not fresh:
+            return
+        ops: list[OpT] = []
+        block: dict[str, int] = {}
+        touched: dict[str, int] = {}
+        parked = 0
+        blocked = self.position.blocked
+        for raw in fresh:
+            behind = blocked.get(raw.subject, block.get(raw.subject))
+            reason = "" if behind is None else f"waits behind parked event {behind}"
+            if not reason:
+                reason, event_ops = self._try_apply(raw)
+                ops.extend(event_ops)
+            if reason:
+                await self.dead_letters.park(self.name, raw, reason, behind)
+                block.setdefault(raw.subject, raw.seq)
+                parked += 1
+            tenant = self.subjects.tenant_of(raw.subject)
+            if tenant is not None:
+                touched[tenant] = raw.seq
+        new = fresh[-1].seq
+        result = await self.store.commit(start, new, ops, block=block, parked=parked)
+        if not result.ok:
+            raise _Restart(f"checkpoint is {result.checkpoint}, expected {start}")
+        await self._committed(new, fresh, block, parked, touched)
+
+    def _try_apply(self, raw: RawMessage) -> tuple[str, Sequence[OpT]]:
+        """Decode and apply one event; a non-empty reason means it must be parked."""
+        try:
+            envelope = self.registry.decode(raw.data)
+            return "", self.projection.apply(StoredEvent(raw.seq, raw.subject, envelope))
+        except DecodeError as e:
+            return f"{type(e).__name__}: {e}", ()
+        except Exception as e:
+            return f"apply failed: {type(e).__name__}: {e}", ()
+
+    async def _committed(
+        self,
+        new: int,
+        fresh: list[RawMessage],
+        block: dict[str, int],
+        parked: int,
+        touched: dict[str, int],
+    ) -> None:
+        blocked = {**self.position.blocked, **block}
+        self.stats.applied += len(fresh) - parked
+        self.stats.parked += parked
+        self.stats.batches += 1
+        self.stats.last_commit_at = time.time()
+        self.stats.pending = fresh[-1].num_pending + len(self._inbox)
+        self.stats.caught_up = self.stats.pending == 0
+        await self._moved(Position(new, blocked, self.position.parked + parked))
+        if self.notify:
+            for tenant, seq in touched.items():
+                await self.nc.publish(self.subjects.changes(self.name, tenant), str(seq).encode())
+
+    async def _moved(self, position: Position) -> None:
+        async with self._progress:
+            self.position = position
+            self._progress.notify_all()
+
+    async def wait_for(self, seq: int, timeout: float = 5.0) -> None:
+        """Return once this projector has applied `seq`.
+
+        Raises:
+            ProjectionTimeout: not reached within `timeout` seconds.
+        """
+
+        async def reached() -> None:
+            async with self._progress:
+                await self._progress.wait_for(lambda: self.position.checkpoint >= seq)
+
+        try:
+            await asyncio.wait_for(reached(), timeout)
+        except TimeoutError:
+            raise ProjectionTimeout(
+                f"{self.name} at {self.position.checkpoint}, not {seq}, after {timeout}s"
+            ) from None
+
+    async def redrive(self, tenant: str | None = None) -> RedriveResult:
+        """Apply this projection's dead letters again, in order, and unblock their subjects.
+
+        A subject is unblocked only when every event parked on it now applies;
+        otherwise it stays blocked and its dead letters stay where they are.
+        """
+        async with self._lock:
+            by_subject: dict[str, list[DeadLetter]] = {}
+            async for letter in self.dead_letters.list(self.name):
+                if tenant is None or self.subjects.tenant_of(letter.subject) == tenant:
+                    by_subject.setdefault(letter.subject, []).append(letter)
+            applied, still, unblocked = 0, 0, []
+            for subject, letters in by_subject.items():
+                done = await self._redrive_subject(subject, sorted(letters, key=lambda d: d.seq))
+                if done is None:
+                    still += len(letters)
+                else:
+                    applied += done
+                    unblocked.append(subject)
+            return RedriveResult(applied, still, tuple(unblocked))
+
+    async def _redrive_subject(self, subject: str, letters: list[DeadLetter]) -> int | None:
+        """Re-apply one subject's parked events; the count applied, or None if still failing."""
+        first = self.position.blocked.get(subject)
+        # Letters older than the block were applied by an earlier re-drive that
+        # stopped before deleting them.
+        live = [d for d in letters if first is not None and d.seq >= first]
+        ops: list[OpT] = []
+        for letter in live:
+            reason, event_ops = self._try_apply(self.dead_letters.as_raw(letter))
+            if reason:
+                return None
+            ops.extend(event_ops)
+        if live:
+            cp = self.position.checkpoint
+            result = await self.store.commit(cp, cp, ops, unblock=[subject])
+            if not result.ok:
+                raise _Restart("checkpoint moved during re-drive")
+            blocked = {k: v for k, v in self.position.blocked.items() if k != subject}
+            await self._moved(Position(cp, blocked, self.position.parked))
+        for letter in letters:
+            await self.dead_letters.remove(letter)
+        return len(live)

@@ -1,0 +1,52 @@
+"""The one typed settings object of every tenantplane process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.keys import Keys
+from contracts.subjects import Subjects
+
+DEFAULT_DATA_DIR = Path(".tenantplane")
+
+
+class Settings(BaseSettings):
+    """Read from `TENANTPLANE_*` environment variables once, in `main`.
+
+    A `nats_url`/`redis_url` left empty means "the local system started by
+    `tenantctl dev up`", found through its state file in `data_dir`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TENANTPLANE_", frozen=True, extra="ignore")
+
+    nats_url: str = ""
+    redis_url: str = ""
+    database_url: str = ""
+    data_dir: Path = DEFAULT_DATA_DIR
+    # Namespace of subjects, streams and Redis keys; lets installations share servers.
+    namespace: str = "tp"
+    replicas: int = Field(default=1, ge=1, le=5)
+    duplicate_window_s: float = Field(default=600.0, gt=0)
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
+    nats_creds_file: Path | None = None
+    nats_nkey_seed_file: Path | None = None
+    nats_tls_ca_file: Path | None = None
+    nats_tls_cert_file: Path | None = None
+    nats_tls_key_file: Path | None = None
+    request_timeout_s: float = Field(default=5.0, gt=0)
+    log_level: str = "info"
+    log_format: str = Field(default="console", pattern="^(console|json)$")
+
+    @property
+    def subjects(self) -> Subjects:
+        """Subject and stream names of this installation."""
+        return Subjects(self.namespace)
+
+    @property
+    def keys(self) -> Keys:
+        """Redis key names of this installation."""
+        return Keys(self.namespace)

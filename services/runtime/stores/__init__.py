@@ -1,0 +1,5 @@
+"""Read-model stores: each commits a projector's batch and checkpoint atomically."""
+
+from services.runtime.stores.base import CommitResult, Position, ProjectionStore
+
+__all__ = ["CommitResult", "Position", "ProjectionStore"]

@@ -1,0 +1,56 @@
+"""The port every read-model store implements for the projector kernel."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+OpT = TypeVar("OpT", contravariant=True)
+
+
+@dataclass(frozen=True)
+class Position:
+    """How far a projection got: its checkpoint and the subjects waiting on parked events."""
+
+    checkpoint: int
+    blocked: Mapping[str, int] = field(default_factory=dict)
+    parked: int = 0
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """`ok`, or the checkpoint the store actually holds (someone else moved it)."""
+
+    ok: bool
+    checkpoint: int
+
+
+class ProjectionStore(Protocol[OpT]):
+    """Applies a batch of read-model operations and moves the checkpoint, atomically.
+
+    `commit` only applies when the stored checkpoint still equals `expected`;
+    otherwise it changes nothing and reports the stored checkpoint. That makes
+    a retried or concurrent commit harmless: the effect happens exactly once.
+    """
+
+    async def load(self) -> Position:
+        """The stored position (checkpoint 0 and nothing blocked for a new store)."""
+        ...
+
+    async def commit(
+        self,
+        expected: int,
+        new: int,
+        ops: Sequence[OpT],
+        *,
+        block: Mapping[str, int] = {},
+        unblock: Sequence[str] = (),
+        parked: int = 0,
+    ) -> CommitResult:
+        """Apply `ops`, set the checkpoint to `new`, block/unblock subjects, count parked."""
+        ...
+
+    async def reset(self) -> None:
+        """Forget the checkpoint, blocked subjects and the read model itself."""
+        ...

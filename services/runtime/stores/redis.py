@@ -1,0 +1,163 @@
+"""The Redis read-model store: batch + checkpoint in one Lua script."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from contracts.keys import Keys
+from services.runtime.errors import TenantplaneError
+from services.runtime.stores.base import CommitResult, Position
+
+Arg = str | bytes | int | float
+
+# KEYS: checkpoint, blocked, parked.
+# ARGV: expected, new, parked delta, #block pairs, #unblock, pairs..., unblocks..., then ops
+# as (command, argc, args...). Nothing is written unless the checkpoint matches.
+_COMMIT = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current ~= tonumber(ARGV[1]) then return {0, current} end
+local i = 6
+for _ = 1, tonumber(ARGV[4]) do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2
+end
+for _ = 1, tonumber(ARGV[5]) do
+  redis.call('HDEL', KEYS[2], ARGV[i]); i = i + 1
+end
+while i <= #ARGV do
+  local argc = tonumber(ARGV[i + 1])
+  redis.call(ARGV[i], unpack(ARGV, i + 2, i + 1 + argc))
+  i = i + 2 + argc
+end
+if tonumber(ARGV[3]) > 0 then redis.call('INCRBY', KEYS[3], ARGV[3]) end
+redis.call('SET', KEYS[1], ARGV[2])
+return {1, tonumber(ARGV[2])}
+"""
+
+_ALLOWED = frozenset({"HSET", "HDEL", "DEL", "SET", "SADD", "SREM", "INCRBY", "HINCRBY"})
+
+
+class StoreUnavailable(TenantplaneError):
+    """The read-model store could not be reached or refused the write."""
+
+
+@dataclass(frozen=True)
+class RedisOp:
+    """One Redis write a projection asks for; built with the helpers below."""
+
+    command: str
+    args: tuple[Arg, ...]
+
+    def __post_init__(self) -> None:
+        if self.command not in _ALLOWED:
+            raise ValueError(f"Redis command {self.command} is not allowed in a projection")
+
+
+def hset(key: str, mapping: Mapping[str, Arg]) -> RedisOp:
+    """Set fields of a hash."""
+    args: list[Arg] = [key]
+    for name, value in mapping.items():
+        args += [name, value]
+    return RedisOp("HSET", tuple(args))
+
+
+def hdel(key: str, *fields: str) -> RedisOp:
+    """Remove fields of a hash."""
+    return RedisOp("HDEL", (key, *fields))
+
+
+def delete(*keys: str) -> RedisOp:
+    """Remove keys."""
+    return RedisOp("DEL", keys)
+
+
+def sadd(key: str, *members: Arg) -> RedisOp:
+    """Add members to a set."""
+    return RedisOp("SADD", (key, *members))
+
+
+def srem(key: str, *members: Arg) -> RedisOp:
+    """Remove members from a set."""
+    return RedisOp("SREM", (key, *members))
+
+
+class RedisStore:
+    """A projection's read model and checkpoint in Redis."""
+
+    def __init__(
+        self, redis: aioredis.Redis, keys: Keys, projection: str, owns: Sequence[str] = ()
+    ) -> None:
+        """`owns`: SCAN patterns of the read-model keys this projection alone writes."""
+        self.redis = redis
+        self._owns = tuple(owns)
+        self._meta = (
+            keys.checkpoint(projection),
+            keys.blocked(projection),
+            keys.parked(projection),
+        )
+        self._commit = redis.register_script(_COMMIT)
+
+    async def load(self) -> Position:
+        """The stored checkpoint and blocked subjects."""
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.get(self._meta[0])
+                pipe.hgetall(self._meta[1])
+                pipe.get(self._meta[2])
+                checkpoint, blocked, parked = await pipe.execute()
+        except RedisError as e:
+            raise StoreUnavailable(f"cannot read projection position: {e}") from e
+        return Position(
+            checkpoint=int(checkpoint or 0),
+            blocked={k.decode(): int(v) for k, v in blocked.items()},
+            parked=int(parked or 0),
+        )
+
+    async def commit(
+        self,
+        expected: int,
+        new: int,
+        ops: Sequence[RedisOp],
+        *,
+        block: Mapping[str, int] = {},
+        unblock: Sequence[str] = (),
+        parked: int = 0,
+    ) -> CommitResult:
+        """Apply `ops` and move the checkpoint, if it still is `expected`."""
+        argv: list[Arg] = [expected, new, parked, len(block), len(unblock)]
+        for subject, seq in block.items():
+            argv += [subject, seq]
+        argv += unblock
+        for op in ops:
+            argv += [op.command, len(op.args), *op.args]
+        try:
+            ok, checkpoint = await self._commit(keys=list(self._meta), args=argv)
+        except RedisError as e:
+            raise StoreUnavailable(f"projection commit failed: {e}") from e
+        return CommitResult(ok=bool(ok), checkpoint=int(checkpoint))
+
+    async def reset(self) -> None:
+        """Delete this projection's read model, checkpoint and blocked subjects."""
+        try:
+            await self.redis.unlink(*self._meta)
+            for pattern in self._owns:
+                async for batch in _scan_batches(self.redis, pattern):
+                    await self.redis.unlink(*batch)
+        except RedisError as e:
+            raise StoreUnavailable(f"cannot reset the read model: {e}") from e
+
+
+async def _scan_batches(
+    redis: aioredis.Redis, pattern: str, size: int = 500
+) -> AsyncIterator[list[bytes]]:
+    batch: list[bytes] = []
+    async for key in redis.scan_iter(match=pattern, count=size):
+        batch.append(key)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

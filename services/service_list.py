@@ -1,0 +1,7 @@
+"""Every service `tenantctl dev up` runs, by name."""
+
+from __future__ import annotations
+
+from services.runtime.services import Service
+
+SERVICES: list[tuple[str, Service]] = []
