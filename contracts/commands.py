@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from contracts.envelope import Message
+from contracts.ids import TenantId
 
 
 def _new_key() -> str:
@@ -29,6 +30,12 @@ class Command(Message):
     actor: str = Field(min_length=1, max_length=256)
     reason: str = Field(default="", max_length=2048)
     correlation_id: str | None = Field(default=None, max_length=128)
+
+
+class TenantCommand(Command):
+    """A command about one tenant."""
+
+    tenant_id: TenantId
 
 
 class ErrorCode(StrEnum):

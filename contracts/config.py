@@ -11,9 +11,8 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, JsonValue, StringConstraints
 
-from contracts.commands import Command
+from contracts.commands import TenantCommand
 from contracts.envelope import Event, Message
-from contracts.ids import TenantId
 
 ConfigKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")]
 MAX_KEYS_PER_CHANGE = 1000
@@ -60,9 +59,8 @@ class ConfigReplaced(_Config):
 EVENTS: tuple[type[Event], ...] = (ConfigValuesSet, ConfigKeysUnset, ConfigReplaced)
 
 
-class _ConfigCommand(Command):
+class _ConfigCommand(TenantCommand):
     service: ClassVar[str] = "config"
-    tenant_id: TenantId
 
 
 class SetConfig(_ConfigCommand):
@@ -86,4 +84,4 @@ class ReplaceConfig(_ConfigCommand):
     values: dict[ConfigKey, Any] = Field(max_length=MAX_KEYS_PER_CHANGE)
 
 
-COMMANDS: tuple[type[Command], ...] = (SetConfig, UnsetConfig, ReplaceConfig)
+COMMANDS: tuple[type[TenantCommand], ...] = (SetConfig, UnsetConfig, ReplaceConfig)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class ContractError(Exception):
     """Root of every contract error."""
@@ -40,3 +42,12 @@ class UnknownSchemaVersion(DecodeError):
 
 class InvalidEvent(DecodeError):
     """The event's data failed validation against its contract."""
+
+
+def describe(error: ValidationError, limit: int = 5) -> str:
+    """A one-line summary of a validation error: where and what, without echoing input."""
+    parts = []
+    for item in error.errors(include_url=False, include_input=False)[:limit]:
+        where = ".".join(str(p) for p in item["loc"]) or "(root)"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)

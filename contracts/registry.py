@@ -10,7 +10,13 @@ import orjson
 from pydantic import ValidationError
 
 from contracts.envelope import Envelope, Event
-from contracts.errors import InvalidEvent, MalformedMessage, UnknownEventType, UnknownSchemaVersion
+from contracts.errors import (
+    InvalidEvent,
+    MalformedMessage,
+    UnknownEventType,
+    UnknownSchemaVersion,
+    describe,
+)
 
 EventData = dict[str, Any]
 UpcastFn = Callable[[EventData], EventData]
@@ -88,7 +94,7 @@ class EventRegistry:
                 {**doc, "schema_version": event_cls.schema_version, "data": typed}
             )
         except ValidationError as e:
-            raise InvalidEvent(f"{event_type}@v{version}: {_brief(e)}") from e
+            raise InvalidEvent(f"{event_type}@v{version}: {describe(e)}") from e
 
 
 def _parse_object(raw: bytes) -> dict[str, Any]:
@@ -112,12 +118,3 @@ def _head(doc: dict[str, Any]) -> tuple[str, int, EventData]:
     if not isinstance(data, dict):
         raise MalformedMessage("envelope has no object 'data'")
     return event_type, version, data
-
-
-def _brief(error: ValidationError) -> str:
-    """A one-line summary of a validation error: where and what, without input echoes."""
-    parts = []
-    for item in error.errors(include_url=False, include_input=False)[:5]:
-        where = ".".join(str(p) for p in item["loc"]) or "(root)"
-        parts.append(f"{where}: {item['msg']}")
-    return "; ".join(parts)

@@ -10,9 +10,8 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field, StringConstraints
 
-from contracts.commands import Command
+from contracts.commands import TenantCommand
 from contracts.envelope import Event
-from contracts.ids import TenantId
 
 Plan = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_./-]{0,62}$")]
@@ -75,9 +74,8 @@ EVENTS: tuple[type[Event], ...] = (
 )
 
 
-class _TenantCommand(Command):
+class _TenantCommand(TenantCommand):
     service: ClassVar[str] = "config"
-    tenant_id: TenantId
 
 
 class RegisterTenant(_TenantCommand):
@@ -115,7 +113,7 @@ class OffboardTenant(_TenantCommand):
     shred_secrets: bool = False
 
 
-COMMANDS: tuple[type[Command], ...] = (
+COMMANDS: tuple[type[TenantCommand], ...] = (
     RegisterTenant,
     SuspendTenant,
     ResumeTenant,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.config import service as config_service
 from services.runtime.services import Service
 
-SERVICES: list[tuple[str, Service]] = []
+SERVICES: list[tuple[str, Service]] = [("config", config_service.run)]

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+import getpass
+import os
+import socket
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
+import redis.asyncio as aioredis
 import typer
 from nats.aio.client import Client as NATS
 
 from contracts import EVENTS
+from contracts.commands import Command, CommandReply
 from contracts.errors import ContractError
 from services.cli.output import err
-from services.runtime.connections import connect_nats
+from services.config.reader import ConfigReader
+from services.runtime.commands import CommandClient
+from services.runtime.connections import connect_nats, connect_redis
 from services.runtime.errors import TenantplaneError
 from services.runtime.eventlog import EventLog
 from services.runtime.localstate import NoSystemFound
+from services.runtime.readyourwrites import wait_applied
 from services.runtime.settings import Settings
 
 T = TypeVar("T")
@@ -59,4 +68,44 @@ def settings_from(ctx: typer.Context) -> Settings:
     return settings
 
 
-Step = Callable[[], Awaitable[None]]
+def default_actor() -> str:
+    """Who is acting: $TENANTPLANE_ACTOR, else user@host."""
+    return os.environ.get("TENANTPLANE_ACTOR") or f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+@dataclass
+class Session:
+    """Connections a command needs: NATS, Redis, the command client and the reader."""
+
+    settings: Settings
+    nc: NATS
+    redis: aioredis.Redis
+    commands: CommandClient
+    reader: ConfigReader
+
+    async def send(self, command: Command, *, wait: bool, projection: str) -> CommandReply:
+        """Send `command`; with `wait`, return only once `projection` has applied it."""
+        reply = await self.commands.send(command)
+        if wait and reply.seq is not None:
+            await wait_applied(
+                self.nc,
+                self.redis,
+                self.settings.subjects,
+                self.settings.keys,
+                projection,
+                reply.seq,
+                self.settings.request_timeout_s,
+            )
+        return reply
+
+
+@contextlib.asynccontextmanager
+async def session(settings: Settings) -> AsyncIterator[Session]:
+    """A `Session`, closed at exit."""
+    async with connected(settings) as (nc, _):
+        redis = connect_redis(settings)
+        try:
+            client = CommandClient(nc, settings.subjects, settings.request_timeout_s)
+            yield Session(settings, nc, redis, client, ConfigReader(redis, settings.keys))
+        finally:
+            await redis.aclose()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
-from services.cli import contracts_cmd, dev, dlq
+from contracts.errors import describe
+from services.cli import config_cmd, contracts_cmd, dev, dlq, tenant
+from services.cli.context import EXIT_USAGE
+from services.cli.output import err
 from services.runtime.settings import Settings
 
 app = typer.Typer(
@@ -16,6 +21,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(dev.app, name="dev")
+app.add_typer(tenant.app, name="tenant")
+app.add_typer(config_cmd.app, name="config")
 app.add_typer(contracts_cmd.app, name="contracts")
 app.add_typer(dlq.app, name="dlq")
 
@@ -38,4 +45,8 @@ def root(
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except ValidationError as e:
+        err.print(f"[red]error:[/red] {describe(e)}", highlight=False)
+        sys.exit(EXIT_USAGE)

@@ -44,6 +44,8 @@ class Appended:
     subject: str
     seq: int
     duplicate: bool
+    event_id: str = ""
+    type: str = ""
 
 
 @dataclass(frozen=True)
@@ -134,11 +136,13 @@ class EventLog:
                     stream=self.subjects.control_stream,
                     headers=headers,
                 )
-                return Appended(subject=subject, seq=ack.seq, duplicate=bool(ack.duplicate))
+                return Appended(
+                    subject, ack.seq, bool(ack.duplicate), envelope.event_id, envelope.type
+                )
             except APIError as e:
                 error = _conflict_or_unavailable(e, subject, expected)
                 if attempt > 1 and isinstance(error, ConcurrencyConflict):
-                    landed = await self._landed(subject, envelope.event_id)
+                    landed = await self._landed(subject, envelope)
                     if landed is not None:
                         return landed
                 raise error from e
@@ -147,15 +151,15 @@ class EventLog:
                     raise EventLogUnavailable(f"append to {subject} timed out: {e!r}") from e
                 await asyncio.sleep(min(0.05 * attempt, 0.5))
 
-    async def _landed(self, subject: str, event_id: str) -> Appended | None:
-        """The place of `event_id` if it is the last event on `subject`."""
+    async def _landed(self, subject: str, envelope: Envelope) -> Appended | None:
+        """Where `envelope` is stored, if it is the last event on `subject`."""
         try:
             msg = await self.js.get_last_msg(self.subjects.control_stream, subject, direct=True)
         except (NotFoundError, *_UNAVAILABLE):
             return None
-        if (msg.headers or {}).get("Nats-Msg-Id") != event_id:
+        if (msg.headers or {}).get("Nats-Msg-Id") != envelope.event_id:
             return None
-        return Appended(subject=subject, seq=int(msg.seq or 0), duplicate=True)
+        return Appended(subject, int(msg.seq or 0), True, envelope.event_id, envelope.type)
 
     async def append_many(self, envelopes: Sequence[Envelope], window: int = 256) -> list[Appended]:
         """Append events without per-event expectations, up to `window` in flight."""

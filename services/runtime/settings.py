@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     nats_tls_ca_file: Path | None = None
     nats_tls_cert_file: Path | None = None
     nats_tls_key_file: Path | None = None
+    config_schema_file: Path | None = None
     request_timeout_s: float = Field(default=5.0, gt=0)
     log_level: str = "info"
     log_format: str = Field(default="console", pattern="^(console|json)$")

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from contracts.subjects import Subjects
 from services.runtime.eventlog import StoredEvent
-from services.runtime.stores.redis import RedisOp
+from services.runtime.stores.redis import RedisOp, as_text
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,7 @@ async def digest(redis: aioredis.Redis, root: str) -> tuple[str, dict[str, dict[
     state: dict[str, dict[str, str]] = {}
     async for key in redis.scan_iter(match=f"{root}:count:*"):
         fields = await redis.hgetall(key)
-        tenant = _text(key).rsplit(":", 1)[1]
-        state[tenant] = {_text(k): _text(v) for k, v in sorted(fields.items())}
+        tenant = as_text(key).rsplit(":", 1)[1]
+        state[tenant] = {as_text(k): as_text(v) for k, v in sorted(fields.items())}
     text = repr(sorted(state.items())).encode()
     return hashlib.sha256(text).hexdigest(), state
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -161,3 +161,8 @@ async def _scan_batches(
             batch = []
     if batch:
         yield batch
+
+
+def as_text(value: bytes | str) -> str:
+    """A Redis reply item as text (clients may be set to decode or not)."""
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,154 @@
+"""`tenantctl tenant`: onboard, suspend, resume, re-plan and offboard tenants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from contracts.commands import Command
+from contracts.tenants import (
+    ChangePlan,
+    OffboardTenant,
+    RegisterTenant,
+    ResumeTenant,
+    SuspendTenant,
+)
+from services.cli.context import default_actor, run, session, settings_from
+from services.cli.output import Format, emit, out
+from services.config.projection import NAME as CONFIG_PROJECTION
+from services.runtime.settings import Settings
+
+app = typer.Typer(help="Tenant lifecycle: create, show, list, suspend, resume, plan, offboard.")
+
+Reason = typer.Option("", "--reason", "-r", help="Why (kept in the history)")
+Wait = typer.Option(True, "--wait/--no-wait", help="Return once the read model shows the change")
+Output = typer.Option(Format.TABLE, "--output", "-o")
+
+
+def _send(settings: Settings, command: Command, wait: bool, output: Format) -> None:
+    async def go() -> dict[str, Any]:
+        async with session(settings) as s:
+            reply = await s.send(command, wait=wait, projection=CONFIG_PROJECTION)
+            return {"ok": reply.ok, "seq": reply.seq, "replayed": reply.replayed}
+
+    result = run(go())
+    if output is Format.JSON:
+        emit(result, output)
+    else:
+        out.print(f"{command.name} ok (seq {result['seq']})")
+
+
+@app.command()
+def create(
+    ctx: typer.Context,
+    tenant: str = typer.Argument(..., help="Tenant id: lowercase letters, digits, hyphens"),
+    name: str = typer.Option(None, "--name", "-n", help="Display name [default: the id]"),
+    plan: str = typer.Option("standard", "--plan", "-p"),
+    label: list[str] = typer.Option([], "--label", "-l", help="key=value, repeatable"),
+    reason: str = Reason,
+    wait: bool = Wait,
+    output: Format = Output,
+) -> None:
+    """Onboard a tenant.
+
+    Example:  tenantctl tenant create acme --name "Acme Ltd" --plan gold -l region=eu
+    """
+    labels = dict(_pair(item) for item in label)
+    command = RegisterTenant(
+        tenant_id=tenant,
+        display_name=name or tenant,
+        plan=plan,
+        labels=labels,
+        actor=default_actor(),
+        reason=reason,
+    )
+    _send(settings_from(ctx), command, wait, output)
+
+
+def _pair(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep:
+        raise typer.BadParameter(f"{item!r} is not key=value")
+    return key, value
+
+
+@app.command()
+def suspend(
+    ctx: typer.Context,
+    tenant: str,
+    reason: str = Reason,
+    wait: bool = Wait,
+    output: Format = Output,
+) -> None:
+    """Suspend an active tenant (its config stays; its jobs stop)."""
+    command = SuspendTenant(tenant_id=tenant, actor=default_actor(), reason=reason)
+    _send(settings_from(ctx), command, wait, output)
+
+
+@app.command()
+def resume(
+    ctx: typer.Context,
+    tenant: str,
+    reason: str = Reason,
+    wait: bool = Wait,
+    output: Format = Output,
+) -> None:
+    """Resume a suspended tenant."""
+    command = ResumeTenant(tenant_id=tenant, actor=default_actor(), reason=reason)
+    _send(settings_from(ctx), command, wait, output)
+
+
+@app.command()
+def plan(
+    ctx: typer.Context,
+    tenant: str,
+    new_plan: str = typer.Argument(..., metavar="PLAN"),
+    reason: str = Reason,
+    wait: bool = Wait,
+    output: Format = Output,
+) -> None:
+    """Move a tenant to another plan.
+
+    Example:  tenantctl tenant plan acme enterprise -r "upgraded by sales"
+    """
+    command = ChangePlan(tenant_id=tenant, plan=new_plan, actor=default_actor(), reason=reason)
+    _send(settings_from(ctx), command, wait, output)
+
+
+@app.command()
+def offboard(
+    ctx: typer.Context,
+    tenant: str,
+    reason: str = Reason,
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation"),
+    wait: bool = Wait,
+    output: Format = Output,
+) -> None:
+    """Offboard a tenant: its read-model state is removed, its history stays in the log."""
+    if not yes:
+        typer.confirm(f"Offboard tenant {tenant}?", abort=True)
+    command = OffboardTenant(tenant_id=tenant, actor=default_actor(), reason=reason)
+    _send(settings_from(ctx), command, wait, output)
+
+
+@app.command()
+def show(ctx: typer.Context, tenant: str, output: Format = Output) -> None:
+    """Show one tenant's status, plan, labels and versions."""
+
+    async def go() -> dict[str, Any]:
+        async with session(settings_from(ctx)) as s:
+            return (await s.reader.tenant(tenant)).to_dict()
+
+    emit(run(go()), output, tenant)
+
+
+@app.command("list")
+def list_tenants(ctx: typer.Context, output: Format = Output) -> None:
+    """List every tenant."""
+
+    async def go() -> list[dict[str, Any]]:
+        async with session(settings_from(ctx)) as s:
+            return [t.to_dict() for t in await s.reader.tenants()]
+
+    emit(run(go()), output, "tenants")

@@ -1,0 +1,1 @@
+"""The config service: tenant lifecycle and tenant config (write side, projection, SDK)."""

@@ -1,0 +1,98 @@
+"""The config read model in Redis: each tenant's config hash and meta hash.
+
+<root>:tenant:<id>:config   key -> JSON value (secret keys hold their sealed form)
+<root>:tenant:<id>:meta     status, plan, display_name, labels (JSON), config_version
+<root>:tenants              ids of tenants that exist
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from contracts.config import ConfigKeysUnset, ConfigReplaced, ConfigValuesSet, SealedValue
+from contracts.keys import Keys
+from contracts.subjects import Subjects
+from contracts.tenants import (
+    TenantOffboarded,
+    TenantPlanChanged,
+    TenantRegistered,
+    TenantResumed,
+    TenantStatus,
+    TenantSuspended,
+)
+from services.runtime.eventlog import StoredEvent
+from services.runtime.stores.redis import RedisOp, delete, hdel, hset, sadd, srem
+
+NAME = "config"
+
+
+def encode_value(value: Any) -> bytes:
+    """How a config value is stored in the config hash."""
+    return orjson.dumps(value)
+
+
+def encode_secret(sealed: SealedValue) -> bytes:
+    """How a sealed secret is stored in the config hash (tagged so readers can tell)."""
+    return orjson.dumps({"$sealed": sealed.model_dump()})
+
+
+@dataclass(frozen=True)
+class ConfigProjection:
+    """Projects lifecycle and config events into Redis."""
+
+    subjects: Subjects
+    keys: Keys
+    name: str = NAME
+
+    def filters(self) -> Sequence[str]:
+        """Lifecycle and config events of every tenant."""
+        return [self.subjects.kind("lifecycle"), self.subjects.kind("config")]
+
+    def owned_patterns(self) -> Sequence[str]:
+        """Keys only this projection writes (removed by a reset)."""
+        return [f"{self.keys.root}:tenant:*", self.keys.tenants()]
+
+    def apply(self, event: StoredEvent) -> Sequence[RedisOp]:
+        """The Redis writes of one event."""
+        tenant = event.envelope.tenant_id
+        meta, config = self.keys.tenant_meta(tenant), self.keys.tenant_config(tenant)
+        match event.envelope.data:
+            case TenantRegistered(display_name=name, plan=plan, labels=labels):
+                fields = {"status": TenantStatus.ACTIVE.value, "plan": plan, "display_name": name}
+                return [
+                    hset(meta, {**fields, "labels": orjson.dumps(labels), "version": event.seq}),
+                    sadd(self.keys.tenants(), tenant),
+                ]
+            case TenantSuspended():
+                return [hset(meta, {"status": TenantStatus.SUSPENDED.value, "version": event.seq})]
+            case TenantResumed():
+                return [hset(meta, {"status": TenantStatus.ACTIVE.value, "version": event.seq})]
+            case TenantPlanChanged(plan=plan):
+                return [hset(meta, {"plan": plan, "version": event.seq})]
+            case TenantOffboarded():
+                return [delete(meta, config), srem(self.keys.tenants(), tenant)]
+        return self._config(event, meta, config)
+
+    def _config(self, event: StoredEvent, meta: str, config: str) -> Sequence[RedisOp]:
+        version = hset(meta, {"config_version": event.seq, "version": event.seq})
+        match event.envelope.data:
+            case ConfigValuesSet(values=values, secrets=secrets):
+                return [hset(config, _encoded(values, secrets)), version]
+            case ConfigKeysUnset(keys=keys):
+                return [hdel(config, *keys), version]
+            case ConfigReplaced(values=values, secrets=secrets):
+                ops = [delete(config)]
+                if values or secrets:
+                    ops.append(hset(config, _encoded(values, secrets)))
+                return [*ops, version]
+        raise ValueError(f"{NAME} does not project {event.envelope.type}")
+
+
+def _encoded(values: Mapping[str, Any], secrets: Mapping[str, SealedValue]) -> dict[str, bytes]:
+    encoded = {k: encode_value(v) for k, v in values.items()}
+    encoded.update({k: encode_secret(s) for k, s in secrets.items()})
+    return encoded

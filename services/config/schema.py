@@ -1,0 +1,107 @@
+"""The config schema: declared keys with type, bounds and defaults; checks every write."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.runtime.errors import InvalidConfigValue
+
+KeyType = Literal["bool", "int", "float", "string", "json"]
+_PYTHON: dict[str, tuple[type, ...]] = {
+    "bool": (bool,),
+    "int": (int,),
+    "float": (int, float),
+    "string": (str,),
+}
+
+
+class KeySpec(BaseModel):
+    """What one config key may hold."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: KeyType
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[Any, ...] | None = None
+    max_length: int | None = Field(default=None, ge=0)
+    secret: bool = False
+    description: str = ""
+
+    def check(self, key: str, value: Any) -> Any:
+        """Return `value` if it fits this spec; raise `InvalidConfigValue` naming the rule."""
+        if self.type != "json" and (
+            not isinstance(value, _PYTHON[self.type])
+            or (self.type != "bool" and isinstance(value, bool))
+        ):
+            raise InvalidConfigValue(
+                f"{key}: expected {self.type}, got {type(value).__name__}", key=key
+            )
+        if self.minimum is not None and value < self.minimum:
+            raise InvalidConfigValue(
+                f"{key}: {value} is below the minimum {self.minimum:g}", key=key
+            )
+        if self.maximum is not None and value > self.maximum:
+            raise InvalidConfigValue(
+                f"{key}: {value} is above the maximum {self.maximum:g}", key=key
+            )
+        if self.choices is not None and value not in self.choices:
+            raise InvalidConfigValue(
+                f"{key}: {value!r} is not one of {list(self.choices)}", key=key
+            )
+        if self.max_length is not None and isinstance(value, str) and len(value) > self.max_length:
+            raise InvalidConfigValue(f"{key}: longer than {self.max_length} characters", key=key)
+        return value
+
+
+class ConfigSchema(BaseModel):
+    """Declared keys, and what to do with keys nobody declared."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    keys: dict[str, KeySpec] = Field(default_factory=dict)
+    unknown: Literal["allow", "reject"] = "allow"
+
+    @classmethod
+    def load(cls, path: Path | None) -> ConfigSchema:
+        """The schema in a JSON file, or the built-in one."""
+        if path is None:
+            return DEFAULT_SCHEMA
+        return cls.model_validate(json.loads(path.read_text()))
+
+    def check(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Validate every value; the first failure is raised."""
+        for key, value in values.items():
+            spec = self.keys.get(key)
+            if spec is None:
+                if self.unknown == "reject":
+                    raise InvalidConfigValue(f"{key}: not a declared config key", key=key)
+                continue
+            spec.check(key, value)
+        return values
+
+    def is_secret(self, key: str) -> bool:
+        """Whether values of `key` are sealed before they enter the log."""
+        spec = self.keys.get(key)
+        return spec is not None and spec.secret
+
+
+DEFAULT_SCHEMA = ConfigSchema(
+    keys={
+        "rate_limit": KeySpec(type="int", minimum=0, description="API requests per second"),
+        "jobs.max_concurrency": KeySpec(
+            type="int", minimum=1, maximum=10_000, default=4, description="jobs running at once"
+        ),
+        "jobs.rate_per_minute": KeySpec(
+            type="int", minimum=0, default=600, description="jobs admitted per minute"
+        ),
+        "jobs.pool": KeySpec(type="string", max_length=63, description="worker pool of the tenant"),
+        "features": KeySpec(type="json", description="feature flags"),
+    },
+    unknown="allow",
+)

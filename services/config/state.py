@@ -1,0 +1,100 @@
+"""A tenant's state as its events made it: the write side's view of one tenant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+from contracts.config import ConfigKeysUnset, ConfigReplaced, ConfigValuesSet, SealedValue
+from contracts.tenants import (
+    TenantOffboarded,
+    TenantPlanChanged,
+    TenantRegistered,
+    TenantResumed,
+    TenantStatus,
+    TenantSuspended,
+)
+from services.runtime.eventlog import Appended, StoredEvent
+
+# How many recent idempotency keys a tenant remembers (beyond JetStream's window).
+REMEMBERED_COMMANDS = 256
+_EMPTY: MappingProxyType[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class TenantState:
+    """Lifecycle and config of one tenant, at `version` (its last stream sequence)."""
+
+    tenant_id: str
+    version: int = 0
+    status: TenantStatus | None = None
+    display_name: str = ""
+    plan: str = ""
+    labels: MappingProxyType[str, str] = field(default_factory=lambda: _EMPTY)
+    values: MappingProxyType[str, Any] = field(default_factory=lambda: _EMPTY)
+    secrets: MappingProxyType[str, SealedValue] = field(default_factory=lambda: _EMPTY)
+    commands: MappingProxyType[str, Appended] = field(default_factory=lambda: _EMPTY)
+
+    @property
+    def exists(self) -> bool:
+        """Registered and not offboarded."""
+        return self.status in (TenantStatus.ACTIVE, TenantStatus.SUSPENDED)
+
+
+def evolve(state: TenantState, stored: StoredEvent) -> TenantState:
+    """The state after `stored`."""
+    envelope = stored.envelope
+    state = _apply(state, envelope.data)
+    appended = Appended(stored.subject, stored.seq, False, envelope.event_id, envelope.type)
+    commands = state.commands
+    if envelope.causation_id is not None:
+        recent = dict(commands)
+        recent[envelope.causation_id] = appended
+        while len(recent) > REMEMBERED_COMMANDS:
+            del recent[next(iter(recent))]
+        commands = MappingProxyType(recent)
+    return replace(state, version=stored.seq, commands=commands)
+
+
+def _apply(state: TenantState, data: object) -> TenantState:
+    match data:
+        case TenantRegistered(display_name=name, plan=plan, labels=labels):
+            return replace(
+                state,
+                status=TenantStatus.ACTIVE,
+                display_name=name,
+                plan=plan,
+                labels=MappingProxyType(dict(labels)),
+            )
+        case TenantSuspended():
+            return replace(state, status=TenantStatus.SUSPENDED)
+        case TenantResumed():
+            return replace(state, status=TenantStatus.ACTIVE)
+        case TenantPlanChanged(plan=plan):
+            return replace(state, plan=plan)
+        case TenantOffboarded():
+            return replace(state, status=TenantStatus.OFFBOARDED, values=_EMPTY, secrets=_EMPTY)
+        case ConfigValuesSet(values=values, secrets=secrets):
+            return replace(
+                state,
+                values=MappingProxyType({**_without(state.values, secrets), **values}),
+                secrets=MappingProxyType({**_without(state.secrets, values), **secrets}),
+            )
+        case ConfigKeysUnset(keys=keys):
+            return replace(
+                state,
+                values=MappingProxyType(_without(state.values, keys)),
+                secrets=MappingProxyType(_without(state.secrets, keys)),
+            )
+        case ConfigReplaced(values=values, secrets=secrets):
+            return replace(
+                state,
+                values=MappingProxyType(dict(values)),
+                secrets=MappingProxyType(dict(secrets)),
+            )
+    return state
+
+
+def _without(mapping: MappingProxyType[str, Any], keys: Any) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if k not in keys}

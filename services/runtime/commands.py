@@ -1,0 +1,116 @@
+"""Commands over NATS request/reply: typed handlers on FastStream, and a client.
+
+A handler is `async (command) -> list[Appended]`. The wrapper validates the
+request (a bad one gets an `invalid_request` reply, never a stack trace), turns
+tenantplane errors into typed error replies, and logs anything unexpected as
+an `internal` error with the correlation id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import structlog
+from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
+from nats.aio.client import Client as NATS
+from nats.errors import NoRespondersError, TimeoutError
+from pydantic import ValidationError
+
+from contracts.commands import AppendedEvent, Command, CommandError, CommandReply, ErrorCode
+from contracts.errors import describe
+from contracts.registry import MAX_EVENT_BYTES
+from contracts.subjects import Subjects
+from services.runtime.errors import EventLogUnavailable, TenantplaneError, error_from_reply
+from services.runtime.eventlog import Appended
+
+C = TypeVar("C", bound=Command)
+Handler = Callable[[C], Awaitable["Outcome"]]
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command handler did: the events it appended, or replayed from before."""
+
+    appended: Sequence[Appended]
+    replayed: bool = False
+
+    def reply(self) -> CommandReply:
+        """The success reply for this outcome."""
+        events = tuple(
+            AppendedEvent(event_id=a.event_id, type=a.type, subject=a.subject, seq=a.seq)
+            for a in self.appended
+        )
+        return CommandReply(ok=True, events=events, replayed=self.replayed)
+
+
+def reply_error(code: ErrorCode, message: str, **details: Any) -> CommandReply:
+    """An error reply."""
+    return CommandReply(ok=False, error=CommandError(code=code, message=message, details=details))
+
+
+def register(
+    broker: NatsBroker, subjects: Subjects, command_cls: type[C], handler: Handler[C]
+) -> None:
+    """Serve `command_cls` on its subject, in the owning service's queue group."""
+
+    async def serve(message: NatsMessage) -> bytes:
+        return (await _handle(command_cls, handler, message.body)).model_dump_json().encode()
+
+    subject = subjects.command(command_cls.service, command_cls.name)
+    broker.subscriber(
+        subject,
+        queue=command_cls.service,
+        title=subject,
+        description=(command_cls.__doc__ or "").strip(),
+    )(serve)
+
+
+async def _handle(command_cls: type[C], handler: Handler[C], body: bytes) -> CommandReply:
+    if len(body) > MAX_EVENT_BYTES:
+        return reply_error(ErrorCode.INVALID_REQUEST, f"request of {len(body)} bytes is too big")
+    try:
+        command = command_cls.model_validate_json(body)
+    except ValidationError as e:
+        return reply_error(ErrorCode.INVALID_REQUEST, describe(e))
+    try:
+        outcome = await handler(command)
+    except TenantplaneError as e:
+        return CommandReply(ok=False, error=e.to_reply_error())
+    except Exception:
+        log.exception("command.failed", command=command_cls.name, key=command.idempotency_key)
+        return reply_error(ErrorCode.INTERNAL, f"{command_cls.name} failed; see the service log")
+    return outcome.reply()
+
+
+class CommandClient:
+    """Sends commands and returns their replies, raising the reply's error by name."""
+
+    def __init__(self, nc: NATS, subjects: Subjects, timeout: float = 5.0) -> None:
+        self.nc = nc
+        self.subjects = subjects
+        self.timeout = timeout
+
+    async def send(self, command: Command) -> CommandReply:
+        """Send `command`; retried requests reuse its idempotency key.
+
+        Raises:
+            TenantplaneError: the named error of a refused command.
+            EventLogUnavailable: no service answered in time.
+        """
+        subject = self.subjects.command(command.service, command.name)
+        try:
+            msg = await self.nc.request(
+                subject, command.model_dump_json().encode(), timeout=self.timeout
+            )
+        except NoRespondersError as e:
+            raise EventLogUnavailable(f"no {command.service} service is running") from e
+        except TimeoutError as e:
+            raise EventLogUnavailable(f"{command.service} did not answer {command.name}") from e
+        reply = CommandReply.model_validate_json(msg.data)
+        if reply.error is not None:
+            raise error_from_reply(reply.error)
+        return reply

@@ -1,0 +1,225 @@
+"""The config service end to end: commands, optimistic concurrency, projection, CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+
+from contracts.config import SetConfig, UnsetConfig
+from contracts.tenants import OffboardTenant, RegisterTenant, ResumeTenant, SuspendTenant
+from services.config import service as config_service
+from services.config.reader import ConfigReader
+from services.runtime.commands import CommandClient
+from services.runtime.errors import (
+    InvalidConfigValue,
+    InvalidRequest,
+    InvalidTransition,
+    TenantExists,
+    TenantNotFound,
+)
+from services.runtime.eventlog import EventLog
+from services.runtime.readyourwrites import wait_applied
+from services.runtime.settings import Settings
+from services.runtime.stores.redis import as_text
+
+pytestmark = pytest.mark.integration
+ACTOR = {"actor": "ops@test", "reason": "test"}
+
+
+@pytest.fixture
+async def service(settings: Settings) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(config_service.run(settings, stop))
+    await _until_serving(settings)
+    yield
+    stop.set()
+    await asyncio.wait_for(task, 10)
+
+
+async def _until_serving(settings: Settings) -> None:
+    from services.runtime.connections import connect_nats
+
+    nc = await connect_nats(settings, "probe")
+    subject = settings.subjects.command("config", RegisterTenant.name)
+    try:
+        for _ in range(200):
+            try:
+                await nc.request(subject, b"{}", timeout=0.1)
+                return
+            except Exception:
+                await asyncio.sleep(0.02)
+        raise AssertionError("config service did not start")
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+def client(nc: NATS, settings: Settings, service: None) -> CommandClient:
+    return CommandClient(nc, settings.subjects)
+
+
+async def send_and_wait(
+    client: CommandClient, redis: aioredis.Redis, settings: Settings, command: object
+) -> int:
+    reply = await client.send(command)  # type: ignore[arg-type]
+    assert reply.seq is not None
+    await wait_applied(
+        client.nc, redis, settings.subjects, settings.keys, "config", reply.seq, timeout=5
+    )
+    return reply.seq
+
+
+async def test_set_config_is_visible_in_redis_once_applied(
+    client: CommandClient, redis: aioredis.Redis, settings: Settings
+) -> None:
+    # Given a registered tenant
+    await send_and_wait(
+        client, redis, settings, RegisterTenant(tenant_id="acme", display_name="Acme", **ACTOR)
+    )
+    # When a key is set
+    values = {"rate_limit": 50, "features": {"beta": True}}
+    seq = await send_and_wait(
+        client, redis, settings, SetConfig(tenant_id="acme", values=values, **ACTOR)
+    )
+    # Then Redis holds the typed value and the meta records the config version
+    raw = await redis.hgetall(settings.keys.tenant_config("acme"))
+    assert {as_text(k): orjson.loads(v) for k, v in raw.items()} == {
+        "rate_limit": 50,
+        "features": {"beta": True},
+    }
+    view = await ConfigReader(redis, settings.keys).tenant("acme")
+    assert (view.status, view.config_version) == ("active", seq)
+
+
+async def test_invalid_value_is_refused_and_nothing_is_appended(
+    client: CommandClient, event_log: EventLog
+) -> None:
+    await client.send(RegisterTenant(tenant_id="acme", display_name="Acme", **ACTOR))
+    head = await event_log.head()
+    with pytest.raises(InvalidConfigValue, match="rate_limit: -1 is below the minimum 0"):
+        await client.send(SetConfig(tenant_id="acme", values={"rate_limit": -1}, **ACTOR))
+    with pytest.raises(InvalidConfigValue, match="expected int, got str"):
+        await client.send(SetConfig(tenant_id="acme", values={"rate_limit": "fast"}, **ACTOR))
+    assert await event_log.head() == head
+
+
+async def test_invalid_transitions_are_named_errors(client: CommandClient) -> None:
+    await client.send(RegisterTenant(tenant_id="acme", display_name="Acme", **ACTOR))
+    with pytest.raises(TenantExists):
+        await client.send(RegisterTenant(tenant_id="acme", display_name="Again", **ACTOR))
+    with pytest.raises(InvalidTransition, match="it is active, not suspended"):
+        await client.send(ResumeTenant(tenant_id="acme", **ACTOR))
+    with pytest.raises(InvalidRequest, match="not set for acme: nope"):
+        await client.send(UnsetConfig(tenant_id="acme", keys=("nope",), **ACTOR))
+    await client.send(OffboardTenant(tenant_id="acme", **ACTOR))
+    with pytest.raises(TenantNotFound, match="offboarded"):
+        await client.send(SetConfig(tenant_id="acme", values={"a": 1}, **ACTOR))
+    with pytest.raises(TenantNotFound):
+        await client.send(SuspendTenant(tenant_id="ghost", **ACTOR))
+
+
+async def test_a_malformed_request_gets_an_invalid_request_reply(
+    nc: NATS, settings: Settings, service: None
+) -> None:
+    subject = settings.subjects.command("config", SetConfig.name)
+    msg = await nc.request(subject, b'{"tenant_id": "../x", "values": {}}', timeout=2)
+    reply = orjson.loads(msg.data)
+    assert reply["ok"] is False
+    assert reply["error"]["code"] == "invalid_request"
+    assert "tenant_id" in reply["error"]["message"]
+    assert "Traceback" not in reply["error"]["message"]
+
+
+async def test_repeated_command_with_one_idempotency_key_is_applied_once(
+    client: CommandClient, event_log: EventLog
+) -> None:
+    await client.send(RegisterTenant(tenant_id="acme", display_name="Acme", **ACTOR))
+    command = SetConfig(tenant_id="acme", values={"rate_limit": 7}, **ACTOR)
+    first, second = await client.send(command), await client.send(command)
+    assert second.replayed
+    assert second.seq == first.seq
+    assert await event_log.head() == first.seq
+
+
+async def test_commands_racing_across_two_service_replicas_all_apply_once(
+    settings: Settings, nc: NATS, redis: aioredis.Redis, service: None, event_log: EventLog
+) -> None:
+    # Given a second replica of the service in the same queue group
+    stop = asyncio.Event()
+    replica = asyncio.create_task(config_service.run(settings, stop))
+    client = CommandClient(nc, settings.subjects)
+    await client.send(RegisterTenant(tenant_id="acme", display_name="Acme", **ACTOR))
+    await asyncio.sleep(0.3)
+    # When 40 commands on one tenant arrive at once, spread over both replicas
+    commands = [SetConfig(tenant_id="acme", values={f"k{i}": i}, **ACTOR) for i in range(40)]
+    replies = await asyncio.gather(*(client.send(c) for c in commands))
+    stop.set()
+    await replica
+    # Then each was appended exactly once, each at its own sequence
+    assert len({r.seq for r in replies}) == 40
+    assert await event_log.head() == 41
+    await wait_applied(nc, redis, settings.subjects, settings.keys, "config", 41)
+    assert len(await ConfigReader(redis, settings.keys).config("acme")) == 40
+
+
+async def test_offboarding_removes_the_tenants_read_model(
+    client: CommandClient, redis: aioredis.Redis, settings: Settings
+) -> None:
+    for command in (
+        RegisterTenant(tenant_id="acme", display_name="Acme", **ACTOR),
+        SetConfig(tenant_id="acme", values={"a": 1}, **ACTOR),
+        OffboardTenant(tenant_id="acme", **ACTOR),
+    ):
+        await send_and_wait(client, redis, settings, command)
+    assert (
+        await redis.exists(settings.keys.tenant_config("acme"), settings.keys.tenant_meta("acme"))
+        == 0
+    )
+    assert await ConfigReader(redis, settings.keys).tenants() == []
+
+
+def tenantctl(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "TENANTPLANE_NATS_URL": settings.nats_url,
+        "TENANTPLANE_REDIS_URL": settings.redis_url,
+        "TENANTPLANE_NAMESPACE": settings.namespace,
+        "TENANTPLANE_ACTOR": "cli@test",
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+async def test_cli_sets_a_key_and_reads_it_back_with_clear_errors(
+    settings: Settings, service: None
+) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return tenantctl(settings, *args)
+
+    created = await asyncio.to_thread(cli, "tenant", "create", "acme", "--plan", "gold")
+    assert created.returncode == 0, created.stderr
+    changed = await asyncio.to_thread(cli, "config", "set", "acme", "rate_limit=50", "-r", "t42")
+    assert changed.returncode == 0, changed.stderr
+    shown = await asyncio.to_thread(cli, "config", "get", "acme", "rate_limit", "-o", "json")
+    assert orjson.loads(shown.stdout) == [{"key": "rate_limit", "value": 50}]
+    refused = await asyncio.to_thread(cli, "config", "set", "acme", "rate_limit=-5")
+    assert refused.returncode == 1
+    assert "below the minimum" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    bad_id = await asyncio.to_thread(cli, "tenant", "show", "Not/Valid")
+    assert bad_id.returncode == 2
+    assert "invalid tenant id" in bad_id.stderr
