@@ -5,6 +5,7 @@ Chain: servers -> settings (unique namespace) -> nc -> event_log / redis.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,12 +13,16 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import EVENTS
 from services.runtime.connections import connect_nats
+from services.runtime.database import create_engine, migrate
 from services.runtime.eventlog import EventLog
 from services.runtime.settings import Settings
 from tests import servers as test_servers
+from tests.support import stores
 
 
 @pytest.fixture(scope="session")
@@ -65,11 +70,75 @@ async def event_log(nc: NATS, settings: Settings) -> EventLog:
     return log
 
 
+@contextlib.asynccontextmanager
+async def redis_client(settings: Settings) -> AsyncIterator[aioredis.Redis]:
+    """A Redis client; the namespace's keys are deleted at exit."""
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        yield client
+    finally:
+        keys = [k async for k in client.scan_iter(match=f"{settings.namespace}*")]
+        if keys:
+            await client.unlink(*keys)
+        await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def sql_database(
+    kind: str, servers: test_servers.Servers, tmp_path: Path, namespace: str
+) -> AsyncIterator[AsyncEngine]:
+    """A migrated database: a fresh SQLite file, or a fresh schema in PostgreSQL."""
+    if kind == "sqlite":
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'read.db'}")
+        try:
+            await migrate(engine)
+            yield engine
+        finally:
+            await engine.dispose()
+        return
+    admin = create_engine(servers.postgres_url)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{namespace}"'))
+    engine = create_engine(servers.postgres_url, schema=namespace)
+    try:
+        await migrate(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{namespace}" CASCADE'))
+        await admin.dispose()
+
+
 @pytest.fixture
 async def redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(settings.redis_url)
-    yield client
-    keys = [k async for k in client.scan_iter(match=f"{settings.namespace}*")]
-    if keys:
-        await client.unlink(*keys)
-    await client.aclose()
+    async with redis_client(settings) as client:
+        yield client
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def sql_engine(
+    request: pytest.FixtureRequest, servers: test_servers.Servers, tmp_path: Path, namespace: str
+) -> AsyncIterator[AsyncEngine]:
+    async with sql_database(request.param, servers, tmp_path, namespace) as engine:
+        yield engine
+
+
+@pytest.fixture(params=["redis", "sqlite", "postgresql"])
+async def harness(
+    request: pytest.FixtureRequest,
+    nc: NATS,
+    settings: Settings,
+    servers: test_servers.Servers,
+    tmp_path: Path,
+) -> AsyncIterator[stores.Harness]:
+    """The counting projection on each store adapter."""
+    if request.param == "redis":
+        async with redis_client(settings) as client:
+            yield stores.redis_harness(nc, client, settings)
+        return
+    async with sql_database(request.param, servers, tmp_path, settings.namespace) as engine:
+        built = stores.sql_harness(nc, engine, settings, request.param)
+        assert built.setup is not None
+        await built.setup()
+        yield built

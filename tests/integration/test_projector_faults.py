@@ -11,16 +11,17 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
 
 from contracts import EVENTS
 from services.runtime import embedded
 from services.runtime.connections import connect_nats
 from services.runtime.eventlog import EventLog
 from services.runtime.settings import Settings
-from tests.integration.test_projector import make_projector
 from tests.support.counting import digest
 from tests.support.events import config_set
 from tests.support.running import eventually, running
+from tests.support.stores import redis_harness, redis_projector
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +52,7 @@ async def checkpoint(redis: aioredis.Redis, settings: Settings) -> int:
 
 
 async def test_projector_killed_at_random_points_converges_to_a_fresh_replay(
-    redis: aioredis.Redis, settings: Settings, event_log: EventLog
+    nc: NATS, redis: aioredis.Redis, settings: Settings, event_log: EventLog
 ) -> None:
     # Given 20k events flowing in while a projector process is killed with SIGKILL, 8 times
     total, kills, rng = 20_000, 8, random.Random(7)
@@ -71,14 +72,13 @@ async def test_projector_killed_at_random_points_converges_to_a_fresh_replay(
     finally:
         stop_process(process)
     # Then its read model equals a fresh in-process replay: nothing lost, nothing doubled
-    replay_root = f"{settings.namespace}-replay"
-    nc = event_log.js._nc
-    replay = make_projector(nc, redis, settings, root=replay_root)
+    harness = redis_harness(nc, redis, settings)
+    replay = harness.projector("replay")
     async with running(replay):
         await replay.wait_for(total, timeout=60)
-    live_digest, state = await digest(redis, settings.namespace)
+    live_digest, state = await harness.digest()
     assert sum(int(v["events"]) for v in state.values()) == total
-    assert live_digest == (await digest(redis, replay_root))[0]
+    assert live_digest == (await harness.digest("replay"))[0]
 
 
 async def _at(redis: aioredis.Redis, settings: Settings, seq: int) -> bool:
@@ -110,7 +110,7 @@ async def test_projector_catches_up_by_itself_after_nats_then_redis_restart(
     redis = aioredis.Redis.from_url(own_settings.redis_url)
     log = EventLog(nc.jetstream(), own_settings.subjects, EVENTS)
     await log.ensure_streams()
-    projector = make_projector(nc, redis, own_settings, idle_check_s=0.2)
+    projector = redis_projector(nc, redis, own_settings, idle_check_s=0.2)
     async with running(projector):
         first = await log.append_many([config_set("acme", n=i) for i in range(100)])
         await projector.wait_for(first[-1].seq)

@@ -12,6 +12,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Executable,
+    MetaData,
+    String,
+    Table,
+    exists,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.subjects import Subjects
 from services.runtime.eventlog import StoredEvent
@@ -48,5 +62,55 @@ async def digest(redis: aioredis.Redis, root: str) -> tuple[str, dict[str, dict[
         fields = await redis.hgetall(key)
         tenant = as_text(key).rsplit(":", 1)[1]
         state[tenant] = {as_text(k): as_text(v) for k, v in sorted(fields.items())}
+    text = repr(sorted(state.items())).encode()
+    return hashlib.sha256(text).hexdigest(), state
+
+
+def counts_table(name: str) -> Table:
+    """The SQL table of the counting projection."""
+    return Table(
+        name,
+        MetaData(),
+        Column("tenant", String(64), primary_key=True),
+        Column("events", BigInteger, nullable=False),
+        Column("seq_sum", BigInteger, nullable=False),
+        Column("last_seq", BigInteger, nullable=False),
+    )
+
+
+@dataclass(frozen=True)
+class SqlCountingProjection:
+    """The counting projection over SQL: an upsert then an increment per event."""
+
+    subjects: Subjects
+    table: Table
+    name: str = "counting"
+    poison_marker: str | None = None
+
+    def filters(self) -> Sequence[str]:
+        return [self.subjects.all_events()]
+
+    def apply(self, event: StoredEvent) -> Sequence[Executable]:
+        if self.poison_marker is not None and self.poison_marker in event.envelope.reason:
+            raise ValueError("this event's reason asks for it to fail")
+        tenant, c = event.envelope.tenant_id, self.table.c
+        missing = ~exists().where(c.tenant == tenant)
+        seed = select(literal(tenant), literal(0), literal(0), literal(0)).where(missing)
+        return [
+            insert(self.table).from_select(["tenant", "events", "seq_sum", "last_seq"], seed),
+            update(self.table)
+            .where(c.tenant == tenant)
+            .values(events=c.events + 1, seq_sum=c.seq_sum + event.seq, last_seq=event.seq),
+        ]
+
+
+async def sql_digest(engine: AsyncEngine, table: Table) -> tuple[str, dict[str, dict[str, str]]]:
+    """The same digest as `digest`, over the SQL table."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(table))).all()
+    state = {
+        r.tenant: {"events": str(r.events), "last_seq": str(r.last_seq), "seq_sum": str(r.seq_sum)}
+        for r in rows
+    }
     text = repr(sorted(state.items())).encode()
     return hashlib.sha256(text).hexdigest(), state

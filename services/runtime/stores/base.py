@@ -6,7 +6,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from services.runtime.errors import TenantplaneError
+
 OpT = TypeVar("OpT", contravariant=True)
+
+
+class StoreUnavailable(TenantplaneError):
+    """The read-model store could not be reached or refused the write."""
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from contracts.keys import Keys
-from services.runtime.errors import TenantplaneError
-from services.runtime.stores.base import CommitResult, Position
+from services.runtime.stores.base import CommitResult, Position, StoreUnavailable
 
 Arg = str | bytes | int | float
 
@@ -38,10 +37,6 @@ return {1, tonumber(ARGV[2])}
 """
 
 _ALLOWED = frozenset({"HSET", "HDEL", "DEL", "SET", "SADD", "SREM", "INCRBY", "HINCRBY"})
-
-
-class StoreUnavailable(TenantplaneError):
-    """The read-model store could not be reached or refused the write."""
 
 
 @dataclass(frozen=True)

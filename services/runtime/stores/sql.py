@@ -1,0 +1,142 @@
+"""The SQL read-model store: a batch's statements and the checkpoint in one transaction.
+
+The checkpoint moves by compare-and-set (`UPDATE ... WHERE checkpoint = :expected`),
+which works the same on SQLite and PostgreSQL: a racing committer either waits
+for the row lock and then matches no row, or fails the write; in both cases
+nothing of its batch is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Executable,
+    MetaData,
+    String,
+    Table,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.runtime.stores.base import CommitResult, Position, StoreUnavailable
+
+metadata = MetaData()
+
+positions = Table(
+    "tp_projection_positions",
+    metadata,
+    Column("projection", String(64), primary_key=True),
+    Column("checkpoint", BigInteger, nullable=False),
+    Column("parked", BigInteger, nullable=False),
+)
+
+blocked_subjects = Table(
+    "tp_projection_blocked",
+    metadata,
+    Column("projection", String(64), primary_key=True),
+    Column("subject", String(512), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+)
+
+
+class SqlStore:
+    """A projection's read model and checkpoint in a SQL database."""
+
+    def __init__(self, engine: AsyncEngine, projection: str, owns: Sequence[Table] = ()) -> None:
+        """`owns`: the tables this projection alone writes (emptied by a reset)."""
+        self.engine = engine
+        self.projection = projection
+        self._owns = tuple(owns)
+
+    async def load(self) -> Position:
+        """The stored position; creates it at 0 for a new projection."""
+        try:
+            async with self.engine.begin() as conn:
+                row = await self._position(conn)
+                blocked = await conn.execute(
+                    select(blocked_subjects.c.subject, blocked_subjects.c.seq).where(
+                        blocked_subjects.c.projection == self.projection
+                    )
+                )
+                return Position(row[0], {s: q for s, q in blocked.all()}, row[1])
+        except SQLAlchemyError as e:
+            raise StoreUnavailable(f"cannot read projection position: {e}") from e
+
+    async def _position(self, conn: AsyncConnection) -> tuple[int, int]:
+        where = positions.c.projection == self.projection
+        query = select(positions.c.checkpoint, positions.c.parked).where(where)
+        row = (await conn.execute(query)).first()
+        if row is not None:
+            return int(row[0]), int(row[1])
+        try:
+            async with conn.begin_nested():
+                await conn.execute(
+                    insert(positions).values(projection=self.projection, checkpoint=0, parked=0)
+                )
+        except IntegrityError:
+            pass
+        return 0, 0
+
+    async def commit(
+        self,
+        expected: int,
+        new: int,
+        ops: Sequence[Executable],
+        *,
+        block: Mapping[str, int] = {},
+        unblock: Sequence[str] = (),
+        parked: int = 0,
+    ) -> CommitResult:
+        """Run `ops` and move the checkpoint, if it still is `expected`."""
+        try:
+            async with self.engine.begin() as conn:
+                moved = await conn.execute(
+                    update(positions)
+                    .where(positions.c.projection == self.projection)
+                    .where(positions.c.checkpoint == expected)
+                    .values(checkpoint=new, parked=positions.c.parked + parked)
+                )
+                if moved.rowcount != 1:
+                    await conn.rollback()
+                    return CommitResult(False, await self._checkpoint())
+                await self._block(conn, block, unblock)
+                for op in ops:
+                    await conn.execute(op)
+        except OperationalError as e:
+            raise StoreUnavailable(f"projection commit failed: {e}") from e
+        return CommitResult(True, new)
+
+    async def _block(
+        self, conn: AsyncConnection, block: Mapping[str, int], unblock: Sequence[str]
+    ) -> None:
+        mine = blocked_subjects.c.projection == self.projection
+        if unblock:
+            await conn.execute(
+                delete(blocked_subjects).where(mine, blocked_subjects.c.subject.in_(unblock))
+            )
+        if block:
+            rows = [
+                {"projection": self.projection, "subject": s, "seq": q} for s, q in block.items()
+            ]
+            await conn.execute(insert(blocked_subjects), rows)
+
+    async def _checkpoint(self) -> int:
+        async with self.engine.connect() as conn:
+            return (await self._position(conn))[0]
+
+    async def reset(self) -> None:
+        """Empty this projection's tables and forget its position."""
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(positions).where(positions.c.projection == self.projection))
+            await conn.execute(
+                delete(blocked_subjects).where(blocked_subjects.c.projection == self.projection)
+            )
+            for table in self._owns:
+                await conn.execute(delete(table))

@@ -1,0 +1,103 @@
+"""One harness per read-model store, so the projector's contract tests run on each."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts import EVENTS, Keys
+from services.runtime.projector import Projector
+from services.runtime.settings import Settings
+from services.runtime.stores.redis import RedisOp, RedisStore
+from services.runtime.stores.sql import SqlStore
+from tests.support.counting import (
+    CountingProjection,
+    SqlCountingProjection,
+    counts_table,
+    digest,
+    sql_digest,
+)
+
+Digest = tuple[str, dict[str, dict[str, str]]]
+
+
+@dataclass
+class Harness:
+    """Builds counting projectors on one store; `variant` keeps read models apart."""
+
+    name: str
+    build: Callable[[str, str | None], tuple[Any, Any]]
+    read: Callable[[str], Awaitable[Digest]]
+    nc: NATS
+    settings: Settings
+    setup: Callable[[], Awaitable[None]] | None = None
+
+    def projector(
+        self,
+        variant: str = "live",
+        *,
+        poison: str | None = None,
+        max_batch: int = 1000,
+        idle_check_s: float = 1.0,
+    ) -> Projector[Any]:
+        projection, store = self.build(variant, poison)
+        return Projector(
+            projection,
+            store,
+            self.nc,
+            subjects=self.settings.subjects,
+            registry=EVENTS,
+            max_batch=max_batch,
+            idle_check_s=idle_check_s,
+        )
+
+    async def digest(self, variant: str = "live") -> Digest:
+        return await self.read(variant)
+
+
+def _name(variant: str) -> str:
+    return "counting" if variant == "live" else f"counting-{variant}"
+
+
+def redis_harness(nc: NATS, redis: aioredis.Redis, settings: Settings) -> Harness:
+    def root(variant: str) -> str:
+        return settings.namespace if variant == "live" else f"{settings.namespace}-{variant}"
+
+    def build(variant: str, poison: str | None) -> tuple[Any, Any]:
+        r = root(variant)
+        projection = CountingProjection(settings.subjects, r, _name(variant), poison)
+        return projection, RedisStore(redis, Keys(r), projection.name, [f"{r}:count:*"])
+
+    return Harness("redis", build, lambda v: digest(redis, root(v)), nc, settings)
+
+
+def sql_harness(nc: NATS, engine: AsyncEngine, settings: Settings, dialect: str) -> Harness:
+    tables = {v: counts_table(f"counts_{v}") for v in ("live", "replay")}
+
+    def build(variant: str, poison: str | None) -> tuple[Any, Any]:
+        table = tables[variant]
+        projection = SqlCountingProjection(settings.subjects, table, _name(variant), poison)
+        return projection, SqlStore(engine, projection.name, [table])
+
+    async def create_tables() -> None:
+        async with engine.begin() as conn:
+            for table in tables.values():
+                await conn.run_sync(table.metadata.create_all)
+
+    def read(variant: str) -> Awaitable[Digest]:
+        return sql_digest(engine, tables[variant])
+
+    return Harness(dialect, build, read, nc, settings, create_tables)
+
+
+def redis_projector(
+    nc: NATS, redis: aioredis.Redis, settings: Settings, **options: Any
+) -> Projector[RedisOp]:
+    """A counting projector on Redis (for tests that are about Redis itself)."""
+    projector: Projector[RedisOp] = redis_harness(nc, redis, settings).projector(**options)
+    return projector
