@@ -8,6 +8,7 @@ every tenant" are each a single filter:
     <root>.cmd.<service>.<command>      command request/reply
     <root>.chg.<projection>.<tenant>    "projection applied up to seq N" notifications
     <root>.dlq.<projection>.<tenant>    dead letters of a projection
+    <root>.ctl.<projection>.<action>    requests to a running projector (redrive)
 """
 
 from __future__ import annotations
@@ -104,6 +105,10 @@ class Subjects:
     def all_changes(self, projection: str) -> str:
         """Every change notification of one projection."""
         return f"{self.root}.chg.{validate_name(projection, 'projection')}.>"
+
+    def control(self, projection: str, action: str) -> str:
+        """Requests to a running projector (`redrive`), answered by one replica."""
+        return f"{self.root}.ctl.{validate_name(projection, 'projection')}.{action}"
 
     def dead_letter(self, projection: str, tenant_id: str) -> str:
         """Where a projection parks an event of one tenant."""

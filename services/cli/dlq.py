@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import orjson
 import typer
+from nats.errors import NoRespondersError, TimeoutError
 
 from services.cli.context import connected, run, settings_from
 from services.cli.output import Format, emit
 from services.runtime.deadletters import DeadLetters
+from services.runtime.errors import CommandFailed, EventLogUnavailable
 from services.runtime.settings import Settings
 
 app = typer.Typer(help="Inspect dead letters (events a projection could not apply).")
@@ -39,3 +42,33 @@ async def _list(settings: Settings, projection: str | None) -> list[dict[str, ob
             }
             async for d in letters.list(projection)
         ]
+
+
+@app.command()
+def redrive(
+    ctx: typer.Context,
+    projection: str = typer.Argument(..., help="The projection whose dead letters to apply"),
+    tenant: str = typer.Option(None, "--tenant", "-t", help="Only this tenant's"),
+    output: Format = typer.Option(Format.TABLE, "--output", "-o"),
+) -> None:
+    """Apply parked events again, in order, once the cause is fixed.
+
+    The running projector does it, so the read model keeps one writer. A subject
+    is unblocked only when all of its parked events now apply.
+
+    Example:  tenantctl dlq redrive config --tenant acme
+    """
+    emit(run(_redrive(settings_from(ctx), projection, tenant)), output, "re-drive")
+
+
+async def _redrive(settings: Settings, projection: str, tenant: str | None) -> dict[str, object]:
+    subject = settings.subjects.control(projection, "redrive")
+    async with connected(settings) as (nc, _):
+        try:
+            msg = await nc.request(subject, orjson.dumps({"tenant": tenant}), timeout=30)
+        except (NoRespondersError, TimeoutError) as e:
+            raise EventLogUnavailable(f"no running {projection} projector answered") from e
+    result: dict[str, object] = orjson.loads(msg.data)
+    if not result.get("ok"):
+        raise CommandFailed(f"re-drive failed: {result.get('error')}")
+    return result

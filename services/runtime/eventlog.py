@@ -179,6 +179,20 @@ class EventLog:
             raise EventLogUnavailable(f"cannot read {subject}: {e!r}") from e
         return int(msg.seq or 0)
 
+    async def pending(self, filters: Sequence[str], after_seq: int) -> int:
+        """How many events matching `filters` come after `after_seq` (a projection's lag)."""
+        config = _replay_config(filters, after_seq + 1, None)
+        try:
+            sub = await self.js.subscribe(
+                "", stream=self.subjects.control_stream, ordered_consumer=True, config=config
+            )
+            try:
+                return int((await sub.consumer_info()).num_pending or 0)
+            finally:
+                await _quietly_unsubscribe(sub)
+        except _UNAVAILABLE as e:
+            raise EventLogUnavailable(f"cannot measure lag: {e!r}") from e
+
     async def head(self) -> int:
         """The last sequence of the control stream."""
         try:

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
+import orjson
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -130,6 +132,27 @@ class Projector(Generic[OpT]):
 
     async def run(self) -> None:
         """Project until `stop()`; reconnects and restarts by itself on failures."""
+        control = await self.nc.subscribe(
+            self.subjects.control(self.name, "redrive"),
+            queue=f"projector-{self.name}",
+            cb=self._on_redrive,
+        )
+        try:
+            await self._supervise()
+        finally:
+            with contextlib.suppress(Exception):
+                await control.unsubscribe()
+
+    async def _on_redrive(self, msg: Msg) -> None:
+        request = orjson.loads(msg.data or b"{}")
+        try:
+            result = await self.redrive(request.get("tenant"))
+            body = {"ok": True, **dataclasses.asdict(result)}
+        except Exception as e:
+            body = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        await msg.respond(orjson.dumps(body))
+
+    async def _supervise(self) -> None:
         backoff = 0.05
         while not self._stopping.is_set():
             try:

@@ -223,3 +223,32 @@ async def test_cli_sets_a_key_and_reads_it_back_with_clear_errors(
     bad_id = await asyncio.to_thread(cli, "tenant", "show", "Not/Valid")
     assert bad_id.returncode == 2
     assert "invalid tenant id" in bad_id.stderr
+
+
+async def test_cli_shows_dead_letters_lag_and_redrives_through_the_projector(
+    settings: Settings, service: None, nc: NATS, client: CommandClient, redis: aioredis.Redis
+) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return tenantctl(settings, *args)
+
+    # Given a tenant, and a malformed event in its config subject
+    register = RegisterTenant(tenant_id="acme", display_name="Acme", **ACTOR)
+    await send_and_wait(client, redis, settings, register)
+    await nc.jetstream().publish(settings.subjects.config("acme"), b"{oops")
+    last = await client.send(RegisterTenant(tenant_id="beta", display_name="Beta", **ACTOR))
+    assert last.seq is not None
+    await wait_applied(nc, redis, settings.subjects, settings.keys, "config", last.seq)
+    # When the operator looks
+    letters = await asyncio.to_thread(cli, "dlq", "list", "-o", "json")
+    status = await asyncio.to_thread(cli, "projection", "status", "-o", "json")
+    redrive = await asyncio.to_thread(cli, "dlq", "redrive", "config", "-o", "json")
+    # Then the dead letter is listed with its reason, the projection is caught up with one
+    # parked event, and a re-drive (still failing) leaves it parked
+    assert [(d["seq"], d["reason"].split(":")[0]) for d in orjson.loads(letters.stdout)] == [
+        (2, "MalformedMessage")
+    ]
+    [row] = orjson.loads(status.stdout)
+    assert row == {"projection": "config", "checkpoint": 3, "lag": 0, "parked": 1,
+                   "blocked_subjects": 1}  # fmt: skip
+    assert redrive.returncode == 0, redrive.stderr
+    assert orjson.loads(redrive.stdout)["still_parked"] == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 from nats.aio.client import Client as NATS
 
@@ -137,3 +138,18 @@ async def test_live_projection_matches_a_fresh_replay(
     async with running(live), running(replay):
         await asyncio.gather(live.wait_for(appended[-1].seq), replay.wait_for(appended[-1].seq))
     assert (await harness.digest())[0] == (await harness.digest("replay"))[0]
+
+
+async def test_a_running_projector_redrives_on_request(
+    harness: Harness, nc: NATS, event_log: EventLog, settings: Settings
+) -> None:
+    await event_log.append(config_set("acme", reason="fail me", n=1))
+    last = await event_log.append(config_set("acme", n=2))
+    async with running(harness.projector(poison="fail me")) as failing:
+        await failing.wait_for(last.seq)
+    async with running(harness.projector()) as fixed:
+        await fixed.wait_for(last.seq)
+        subject = settings.subjects.control("counting", "redrive")
+        reply = orjson.loads((await nc.request(subject, b'{"tenant": "acme"}', timeout=10)).data)
+    assert reply == {"ok": True, "applied": 2, "still_parked": 0,
+                     "subjects_unblocked": [settings.subjects.config("acme")]}  # fmt: skip
