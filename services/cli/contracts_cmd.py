@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
 
 from contracts import COMMANDS, EVENTS
+from contracts.commands import TenantCommand
 from contracts.schema import export as export_schemas
+from services.cli.context import settings_from
 from services.cli.output import out
+from services.config.service import COMMANDS as CONFIG_COMMANDS
+from services.config.service import build_broker, serve_commands
+from services.runtime.asyncapi import document
+from services.runtime.commands import Outcome
 
 app = typer.Typer(help="Inspect and export the wire contracts.", no_args_is_help=True)
 
@@ -28,3 +35,27 @@ def list_types() -> None:
     """List every event type with its current schema version."""
     for name, event_cls in sorted(EVENTS.types.items()):
         out.print(f"{name}  v{event_cls.schema_version}  ({event_cls.family})")
+
+
+@app.command()
+def asyncapi(
+    ctx: typer.Context,
+    path: Path = typer.Argument(None, help="File to write [default: standard output]"),
+) -> None:
+    """Write the AsyncAPI 3 document of every service's commands (generated from the code).
+
+    Example:  tenantctl contracts asyncapi docs/asyncapi.json
+    """
+    settings = settings_from(ctx)
+    broker = build_broker(settings.model_copy(update={"nats_url": "nats://localhost:4222"}))
+
+    async def never(command: TenantCommand) -> Outcome:
+        raise AssertionError("the document's broker serves nothing")
+
+    serve_commands(broker, settings.subjects, never)
+    text = json.dumps(document(broker, settings.subjects, CONFIG_COMMANDS, "0.1.0"), indent=2)
+    if path is None:
+        out.print_json(text)
+    else:
+        path.write_text(text + "\n")
+        out.print(f"wrote {path}")

@@ -8,12 +8,14 @@ import structlog
 from faststream.nats import NatsBroker
 
 from contracts import EVENTS
+from contracts.commands import TenantCommand
 from contracts.config import COMMANDS as CONFIG_COMMANDS
+from contracts.subjects import Subjects
 from contracts.tenants import COMMANDS as TENANT_COMMANDS
 from services.config.projection import ConfigProjection
 from services.config.schema import ConfigSchema
 from services.config.writes import TenantWrites
-from services.runtime.commands import register
+from services.runtime.commands import Handler, register
 from services.runtime.connections import connect_redis, nats_options
 from services.runtime.eventlog import EventLog
 from services.runtime.projector import Projector
@@ -29,6 +31,15 @@ def build_broker(settings: Settings) -> NatsBroker:
     return NatsBroker(options.pop("servers"), logger=None, **options)
 
 
+COMMANDS = (*TENANT_COMMANDS, *CONFIG_COMMANDS)
+
+
+def serve_commands(broker: NatsBroker, subjects: Subjects, handle: Handler[TenantCommand]) -> None:
+    """Register every command of the config service on `broker`."""
+    for command_cls in COMMANDS:
+        register(broker, subjects, command_cls, handle)
+
+
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Serve tenant and config commands and project into Redis until `stop` is set."""
     broker = build_broker(settings)
@@ -39,8 +50,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         replicas=settings.replicas, duplicate_window_s=settings.duplicate_window_s
     )
     writes = TenantWrites(event_log, ConfigSchema.load(settings.config_schema_file))
-    for command_cls in (*TENANT_COMMANDS, *CONFIG_COMMANDS):
-        register(broker, settings.subjects, command_cls, writes.handle)
+    serve_commands(broker, settings.subjects, writes.handle)
     redis = connect_redis(settings)
     projection = ConfigProjection(settings.subjects, settings.keys)
     projector: Projector[RedisOp] = Projector(

@@ -1,0 +1,90 @@
+"""Command plumbing on FastStream's in-memory broker: typed replies, never stack traces."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from faststream.nats import NatsBroker, TestNatsBroker
+
+from contracts import Subjects
+from contracts.commands import CommandReply, ErrorCode, TenantCommand
+from contracts.config import SetConfig
+from services.config.service import COMMANDS, serve_commands
+from services.runtime.asyncapi import document
+from services.runtime.commands import Outcome
+from services.runtime.errors import TenantNotFound
+from services.runtime.eventlog import Appended
+
+SUBJECTS = Subjects("tp")
+SET = SUBJECTS.command("config", SetConfig.name)
+
+
+async def handle(command: TenantCommand) -> Outcome:
+    if command.tenant_id == "ghost":
+        raise TenantNotFound("no tenant ghost", tenant_id="ghost")
+    if command.tenant_id == "boom":
+        raise RuntimeError("a bug")
+    return Outcome((Appended("tp.evt.acme.config", 7, False, "e-1", "config.values_set"),))
+
+
+@pytest.fixture
+def broker() -> NatsBroker:
+    broker = NatsBroker(logger=None)
+    serve_commands(broker, SUBJECTS, handle)
+    return broker
+
+
+async def ask(broker: NatsBroker, body: dict[str, object] | bytes) -> CommandReply:
+    payload = body if isinstance(body, bytes) else orjson.dumps(body)
+    async with TestNatsBroker(broker) as test_broker:
+        response = await test_broker.request(payload, SET)
+    return CommandReply.model_validate_json(response.body)
+
+
+async def test_a_handled_command_replies_with_its_events(broker: NatsBroker) -> None:
+    reply = await ask(broker, {"tenant_id": "acme", "values": {"a": 1}, "actor": "me"})
+    assert reply.ok
+    assert reply.seq == 7
+    assert reply.events[0].type == "config.values_set"
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"{nope", "Invalid JSON"),
+        ({"tenant_id": "acme", "values": {}, "actor": "me"}, "values"),
+        ({"tenant_id": "a.b", "values": {"a": 1}, "actor": "me"}, "invalid tenant id"),
+        ({"tenant_id": "acme", "values": {"a": 1}}, "actor: Field required"),
+        ({"tenant_id": "acme", "values": {"a": 1}, "actor": "me", "extra": 1}, "extra"),
+    ],
+)
+async def test_a_bad_request_is_an_invalid_request_reply(
+    broker: NatsBroker, body: dict[str, object] | bytes, fragment: str
+) -> None:
+    reply = await ask(broker, body)
+    assert reply.error is not None
+    assert reply.error.code is ErrorCode.INVALID_REQUEST
+    assert fragment in reply.error.message
+
+
+async def test_a_domain_error_keeps_its_name_and_details(broker: NatsBroker) -> None:
+    reply = await ask(broker, {"tenant_id": "ghost", "values": {"a": 1}, "actor": "me"})
+    assert reply.error is not None
+    assert reply.error.code is ErrorCode.TENANT_NOT_FOUND
+    assert reply.error.details == {"tenant_id": "ghost"}
+
+
+async def test_an_unexpected_failure_is_internal_without_a_trace(broker: NatsBroker) -> None:
+    reply = await ask(broker, {"tenant_id": "boom", "values": {"a": 1}, "actor": "me"})
+    assert reply.error is not None
+    assert reply.error.code is ErrorCode.INTERNAL
+    assert "Traceback" not in reply.error.message
+    assert "a bug" not in reply.error.message
+
+
+def test_asyncapi_document_lists_every_command_with_its_schema(broker: NatsBroker) -> None:
+    spec = document(broker, SUBJECTS, COMMANDS, "0.1.0")
+    addresses = {c["address"] for c in spec["channels"].values()}
+    assert addresses == {SUBJECTS.command(c.service, c.name) for c in COMMANDS}
+    payloads = [m["payload"] for m in spec["components"]["messages"].values()]
+    assert any(p.get("title") == "config.config.set" for p in payloads)
