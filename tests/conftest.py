@@ -25,6 +25,18 @@ from tests import servers as test_servers
 from tests.support import stores
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long", action="store_true", help="run reliability tests at their full sizes"
+    )
+
+
+@pytest.fixture(scope="session")
+def long(request: pytest.FixtureRequest) -> bool:
+    """Whether reliability tests run at full size (`--long`)."""
+    return bool(request.config.getoption("--long"))
+
+
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[test_servers.Servers]:
     with test_servers.provide(tmp_path_factory.mktemp("servers")) as provided:

@@ -1,4 +1,8 @@
-"""The projector under faults: SIGKILL at random points, NATS and Redis restarts."""
+"""The projector under faults: SIGKILL at random points (R1), NATS and Redis restarts (R2).
+
+Short sizes by default; `pytest tests/reliability --long` runs the full ones
+(R1: 100k events, 20 kills).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import asyncio
 import random
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,10 +25,11 @@ from services.runtime.eventlog import EventLog
 from services.runtime.settings import Settings
 from tests.support.counting import digest
 from tests.support.events import config_set
+from tests.support.reporting import report
 from tests.support.running import eventually, running
 from tests.support.stores import redis_harness, redis_projector
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 
 def start_projector_process(settings: Settings) -> subprocess.Popen[bytes]:
@@ -52,10 +58,12 @@ async def checkpoint(redis: aioredis.Redis, settings: Settings) -> int:
 
 
 async def test_projector_killed_at_random_points_converges_to_a_fresh_replay(
-    nc: NATS, redis: aioredis.Redis, settings: Settings, event_log: EventLog
+    nc: NATS, redis: aioredis.Redis, settings: Settings, event_log: EventLog, long: bool
 ) -> None:
-    # Given 20k events flowing in while a projector process is killed with SIGKILL, 8 times
-    total, kills, rng = 20_000, 8, random.Random(7)
+    # Given events flowing in while a projector process is killed with SIGKILL, again and again
+    total, kills = (100_000, 20) if long else (20_000, 8)
+    rng = random.Random(7)
+    started = time.monotonic()
     tenants = [f"t{i}" for i in range(50)]
     writer = asyncio.create_task(
         event_log.append_many([config_set(rng.choice(tenants), n=i) for i in range(total)])
@@ -77,7 +85,9 @@ async def test_projector_killed_at_random_points_converges_to_a_fresh_replay(
     async with running(replay):
         await replay.wait_for(total, timeout=60)
     live_digest, state = await harness.digest()
-    assert sum(int(v["events"]) for v in state.values()) == total
+    applied = sum(int(v["events"]) for v in state.values())
+    report("R1", events=total, kills=kills, applied=applied, seconds=time.monotonic() - started)
+    assert applied == total
     assert live_digest == (await harness.digest("replay"))[0]
 
 
