@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
-from collections.abc import AsyncIterator
 
 import orjson
 import pytest
@@ -29,52 +26,9 @@ from services.runtime.eventlog import EventLog
 from services.runtime.readyourwrites import wait_applied
 from services.runtime.settings import Settings
 from services.runtime.stores.redis import as_text
+from tests.support.cli import ACTOR, send_and_wait, tenantctl
 
 pytestmark = pytest.mark.integration
-ACTOR = {"actor": "ops@test", "reason": "test"}
-
-
-@pytest.fixture
-async def service(settings: Settings) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(config_service.run(settings, stop))
-    await _until_serving(settings)
-    yield
-    stop.set()
-    await asyncio.wait_for(task, 10)
-
-
-async def _until_serving(settings: Settings) -> None:
-    from services.runtime.connections import connect_nats
-
-    nc = await connect_nats(settings, "probe")
-    subject = settings.subjects.command("config", RegisterTenant.name)
-    try:
-        for _ in range(200):
-            try:
-                await nc.request(subject, b"{}", timeout=0.1)
-                return
-            except Exception:
-                await asyncio.sleep(0.02)
-        raise AssertionError("config service did not start")
-    finally:
-        await nc.close()
-
-
-@pytest.fixture
-def client(nc: NATS, settings: Settings, service: None) -> CommandClient:
-    return CommandClient(nc, settings.subjects)
-
-
-async def send_and_wait(
-    client: CommandClient, redis: aioredis.Redis, settings: Settings, command: object
-) -> int:
-    reply = await client.send(command)  # type: ignore[arg-type]
-    assert reply.seq is not None
-    await wait_applied(
-        client.nc, redis, settings.subjects, settings.keys, "config", reply.seq, timeout=5
-    )
-    return reply.seq
 
 
 async def test_set_config_is_visible_in_redis_once_applied(
@@ -184,24 +138,6 @@ async def test_offboarding_removes_the_tenants_read_model(
         == 0
     )
     assert await ConfigReader(redis, settings.keys).tenants() == []
-
-
-def tenantctl(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "TENANTPLANE_NATS_URL": settings.nats_url,
-        "TENANTPLANE_REDIS_URL": settings.redis_url,
-        "TENANTPLANE_NAMESPACE": settings.namespace,
-        "TENANTPLANE_ACTOR": "cli@test",
-        "COLUMNS": "200",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
 
 
 async def test_cli_sets_a_key_and_reads_it_back_with_clear_errors(

@@ -1,0 +1,256 @@
+"""The config SDK for services: tenant config from an in-process cache, pushed on change.
+
+    client = await AsyncConfigClient.connect(settings)      # or ConfigClient.connect(settings)
+    config = await client.get_config("acme")                 # TenantConfig, cached
+    limit = config.get_int("rate_limit")
+
+The cache holds one consistent snapshot per tenant (meta and config read in
+one Redis transaction). The config projector publishes a change notification
+after every commit; the client refreshes a cached tenant when it hears one,
+so a change reaches readers within milliseconds. If notifications could have
+been missed (NATS reconnected) the cache is dropped; and no entry is served
+older than `max_staleness_s` without being read again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from contracts.ids import validate_tenant_id
+from contracts.keys import Keys
+from contracts.subjects import Subjects
+from contracts.tenants import TenantStatus
+from services.config.reader import decode_config
+from services.config.schema import DEFAULT_SCHEMA, ConfigSchema
+from services.runtime.connections import connect_nats, connect_redis
+from services.runtime.errors import InvalidConfigValue, TenantNotFound, TenantSuspended
+from services.runtime.settings import Settings
+from services.runtime.stores.redis import as_text
+
+PROJECTION = "config"
+
+
+@dataclass(frozen=True)
+class TenantConfig(Mapping[str, Any]):
+    """One tenant's config at `version`, with typed accessors and schema defaults."""
+
+    tenant_id: str
+    status: str
+    plan: str
+    version: int
+    data: Mapping[str, Any]
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.data:
+            return self.data[key]
+        return self.defaults[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self.defaults, **self.data})
+
+    def __len__(self) -> int:
+        return len({**self.defaults, **self.data})
+
+    def get_int(self, key: str, default: int | None = None) -> int:
+        """An int value (a bool is not an int here)."""
+        value: int = self._typed(key, (int,), default)
+        return value
+
+    def get_float(self, key: str, default: float | None = None) -> float:
+        """A number, as float."""
+        return float(self._typed(key, (int, float), default))
+
+    def get_bool(self, key: str, default: bool | None = None) -> bool:
+        """A bool value."""
+        value: bool = self._typed(key, (bool,), default)
+        return value
+
+    def get_str(self, key: str, default: str | None = None) -> str:
+        """A string value."""
+        value: str = self._typed(key, (str,), default)
+        return value
+
+    def _typed(self, key: str, kinds: tuple[type, ...], default: Any) -> Any:
+        value = self.get(key, default)
+        if value is None:
+            raise KeyError(f"{key} is not set for {self.tenant_id} and has no default")
+        if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
+            wanted = "/".join(k.__name__ for k in kinds)
+            raise InvalidConfigValue(f"{key} of {self.tenant_id} is {value!r}, not {wanted}")
+        return value
+
+
+@dataclass
+class _Entry:
+    config: TenantConfig
+    loaded_at: float
+
+
+class AsyncConfigClient:
+    """Cached, push-refreshed reads of tenant config for asyncio services."""
+
+    def __init__(
+        self,
+        nc: NATS,
+        redis: aioredis.Redis,
+        subjects: Subjects,
+        keys: Keys,
+        *,
+        schema: ConfigSchema = DEFAULT_SCHEMA,
+        max_staleness_s: float = 30.0,
+        owns_connections: bool = False,
+    ) -> None:
+        self.nc = nc
+        self.redis = redis
+        self.subjects = subjects
+        self.keys = keys
+        self.max_staleness_s = max_staleness_s
+        self.defaults = {k: s.default for k, s in schema.keys.items() if s.default is not None}
+        self._cache: dict[str, _Entry] = {}
+        self._owns = owns_connections
+        self._reconnects = 0
+        self._sub: Any = None
+
+    @classmethod
+    async def connect(cls, settings: Settings, **options: Any) -> AsyncConfigClient:
+        """A started client with its own connections."""
+        nc = await connect_nats(settings, "tenantplane-config-sdk")
+        client = cls(
+            nc,
+            connect_redis(settings),
+            settings.subjects,
+            settings.keys,
+            schema=ConfigSchema.load(settings.config_schema_file),
+            owns_connections=True,
+            **options,
+        )
+        await client.start()
+        return client
+
+    async def start(self) -> None:
+        """Listen for change notifications."""
+        self._reconnects = self.nc.stats["reconnects"]
+        self._sub = await self.nc.subscribe(self.subjects.all_changes(PROJECTION), cb=self._changed)
+
+    async def close(self) -> None:
+        """Stop listening (and close connections the client opened)."""
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+        if self._owns:
+            await self.redis.aclose()
+            await self.nc.close()
+
+    async def warm_up(self, tenants: Iterable[str] | None = None) -> int:
+        """Load tenants into the cache (all of them by default); returns how many."""
+        if tenants is None:
+            tenants = [as_text(t) for t in await self.redis.smembers(self.keys.tenants())]
+        loaded = await asyncio.gather(*(self._load(t) for t in tenants), return_exceptions=True)
+        return sum(1 for item in loaded if isinstance(item, TenantConfig))
+
+    async def get_config(self, tenant_id: str, *, allow_suspended: bool = False) -> TenantConfig:
+        """A tenant's config, from the cache when fresh.
+
+        Raises:
+            TenantNotFound: no such tenant (never registered, or offboarded).
+            TenantSuspended: the tenant is suspended (unless `allow_suspended`).
+        """
+        config = self.cached(tenant_id)
+        if config is None:
+            config = await self._load(validate_tenant_id(tenant_id))
+        return _check(config, allow_suspended)
+
+    def cached(self, tenant_id: str) -> TenantConfig | None:
+        """The cached config if it is fresh enough; never does I/O."""
+        if self.nc.stats["reconnects"] != self._reconnects:
+            # Notifications may have been missed while disconnected.
+            self._reconnects = self.nc.stats["reconnects"]
+            self._cache.clear()
+            return None
+        entry = self._cache.get(tenant_id)
+        if entry is None or time.monotonic() - entry.loaded_at > self.max_staleness_s:
+            return None
+        return entry.config
+
+    async def _load(self, tenant_id: str) -> TenantConfig:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.keys.tenant_meta(tenant_id))
+            pipe.hgetall(self.keys.tenant_config(tenant_id))
+            meta, raw = await pipe.execute()
+        if not meta:
+            self._cache.pop(tenant_id, None)
+            raise TenantNotFound(f"no tenant {tenant_id}", tenant_id=tenant_id)
+        text = {as_text(k): as_text(v) for k, v in meta.items()}
+        config = TenantConfig(
+            tenant_id=tenant_id,
+            status=text.get("status", ""),
+            plan=text.get("plan", ""),
+            version=int(text.get("version", 0)),
+            data=decode_config(raw),
+            defaults=self.defaults,
+        )
+        current = self._cache.get(tenant_id)
+        if current is None or current.config.version <= config.version:
+            self._cache[tenant_id] = _Entry(config, time.monotonic())
+        return self._cache[tenant_id].config
+
+    async def _changed(self, msg: Msg) -> None:
+        tenant_id = self.subjects.tenant_of(msg.subject)
+        if tenant_id is None or tenant_id not in self._cache:
+            return
+        with contextlib.suppress(TenantNotFound):
+            await self._load(tenant_id)
+
+
+def _check(config: TenantConfig, allow_suspended: bool) -> TenantConfig:
+    if config.status == TenantStatus.SUSPENDED.value and not allow_suspended:
+        raise TenantSuspended(f"tenant {config.tenant_id} is suspended", tenant_id=config.tenant_id)
+    return config
+
+
+class ConfigClient:
+    """The same client for threaded (non-asyncio) code: a background loop does the I/O.
+
+    Cached reads are served on the caller's thread without touching the loop.
+    """
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._client: AsyncConfigClient = self._call(AsyncConfigClient.connect(settings, **options))
+
+    def _call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
+
+    def get_config(self, tenant_id: str, *, allow_suspended: bool = False) -> TenantConfig:
+        """See `AsyncConfigClient.get_config`."""
+        config = self._client.cached(tenant_id)
+        if config is not None:
+            return _check(config, allow_suspended)
+        result: TenantConfig = self._call(
+            self._client.get_config(tenant_id, allow_suspended=allow_suspended)
+        )
+        return result
+
+    def warm_up(self, tenants: Iterable[str] | None = None) -> int:
+        """See `AsyncConfigClient.warm_up`."""
+        count: int = self._call(self._client.warm_up(tenants))
+        return count
+
+    def close(self) -> None:
+        """Close connections and stop the background loop."""
+        self._call(self._client.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()

@@ -1,0 +1,116 @@
+"""The config SDK: cached reads, push refresh, staleness bound, typed errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from contracts.config import SetConfig
+from contracts.tenants import RegisterTenant, SuspendTenant
+from services.config.sdk import AsyncConfigClient, ConfigClient
+from services.runtime.commands import CommandClient
+from services.runtime.errors import InvalidConfigValue, TenantNotFound, TenantSuspended
+from services.runtime.settings import Settings
+from tests.support.cli import ACTOR, send_and_wait, tenantctl
+from tests.support.running import eventually
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def sdk(settings: Settings, service: None) -> AsyncIterator[AsyncConfigClient]:
+    client = await AsyncConfigClient.connect(settings)
+    yield client
+    await client.close()
+
+
+async def onboard(client: CommandClient, redis: aioredis.Redis, settings: Settings) -> None:
+    register = RegisterTenant(tenant_id="acme", display_name="Acme", **ACTOR)
+    await send_and_wait(client, redis, settings, register)
+    values = SetConfig(tenant_id="acme", values={"rate_limit": 10}, **ACTOR)
+    await send_and_wait(client, redis, settings, values)
+
+
+async def test_a_cli_change_reaches_a_cached_reader_by_push(
+    sdk: AsyncConfigClient, client: CommandClient, redis: aioredis.Redis, settings: Settings
+) -> None:
+    # Given a reader holding acme's config in its cache
+    await onboard(client, redis, settings)
+    assert (await sdk.get_config("acme")).get_int("rate_limit") == 10
+    # When another process (the CLI) changes a key
+    done = await asyncio.to_thread(tenantctl, settings, "config", "set", "acme", "rate_limit=75")
+    assert done.returncode == 0, done.stderr
+    # Then the cached entry itself is refreshed, with no read asking for it
+
+    async def pushed() -> bool:
+        cached = sdk.cached("acme")
+        return cached is not None and cached.get("rate_limit") == 75
+
+    await eventually(pushed, timeout=2)
+
+
+async def test_unknown_and_suspended_tenants_are_typed_errors(
+    sdk: AsyncConfigClient, client: CommandClient, redis: aioredis.Redis, settings: Settings
+) -> None:
+    await onboard(client, redis, settings)
+    with pytest.raises(TenantNotFound):
+        await sdk.get_config("ghost")
+    await send_and_wait(client, redis, settings, SuspendTenant(tenant_id="acme", **ACTOR))
+    await eventually(lambda: _status(sdk, "suspended"))
+    with pytest.raises(TenantSuspended):
+        await sdk.get_config("acme")
+    assert (await sdk.get_config("acme", allow_suspended=True)).status == "suspended"
+
+
+async def _status(sdk: AsyncConfigClient, status: str) -> bool:
+    return (await sdk.get_config("acme", allow_suspended=True)).status == status
+
+
+async def test_typed_accessors_use_schema_defaults_and_check_types(
+    sdk: AsyncConfigClient, client: CommandClient, redis: aioredis.Redis, settings: Settings
+) -> None:
+    await onboard(client, redis, settings)
+    config = await sdk.get_config("acme")
+    assert config.get_int("jobs.max_concurrency") == 4  # the schema's default
+    assert config.get_float("rate_limit") == 10.0
+    assert dict(config)["rate_limit"] == 10
+    with pytest.raises(InvalidConfigValue, match="not bool"):
+        config.get_bool("rate_limit")
+    with pytest.raises(KeyError, match="no default"):
+        config.get_str("nope")
+
+
+async def test_warm_up_loads_every_tenant_and_staleness_is_bounded(
+    client: CommandClient, redis: aioredis.Redis, settings: Settings
+) -> None:
+    await onboard(client, redis, settings)
+    sdk = await AsyncConfigClient.connect(settings, max_staleness_s=0.05)
+    try:
+        assert await sdk.warm_up() == 1
+        assert sdk.cached("acme") is not None
+        await asyncio.sleep(0.1)
+        assert sdk.cached("acme") is None  # too old to serve without reading again
+        assert (await sdk.get_config("acme")).get_int("rate_limit") == 10
+    finally:
+        await sdk.close()
+
+
+async def test_the_threaded_client_serves_cached_reads(
+    client: CommandClient, redis: aioredis.Redis, settings: Settings
+) -> None:
+    await onboard(client, redis, settings)
+
+    def read_twice() -> tuple[int, int]:
+        sync = ConfigClient(settings)
+        try:
+            first = sync.get_config("acme").get_int("rate_limit")
+            return first, sync.get_config("acme").version
+        finally:
+            sync.close()
+
+    limit, version = await asyncio.to_thread(read_twice)
+    assert limit == 10
+    assert version == 2
