@@ -8,9 +8,14 @@ import orjson
 import typer
 
 from contracts.config import SetConfig, UnsetConfig
+from contracts.ids import validate_tenant_id
 from services.cli.context import default_actor, run, session, settings_from
+from services.cli.options import Output, Reason, Wait, send_and_report
 from services.cli.output import Format, emit, out
-from services.cli.tenant import Output, Reason, Wait, _send
+from services.config.history import history as config_history
+from services.config.history import parse_point, state_at
+from services.config.reader import REDACTED
+from services.runtime.errors import TenantNotFound
 
 app = typer.Typer(help="Tenant configuration: get, set, unset.")
 
@@ -43,7 +48,7 @@ def set_values(
             raise typer.BadParameter(f"{item!r} is not KEY=VALUE")
         values[key] = parse_value(text)
     command = SetConfig(tenant_id=tenant, values=values, actor=default_actor(), reason=reason)
-    _send(settings_from(ctx), command, wait, output)
+    send_and_report(settings_from(ctx), command, wait, output)
 
 
 @app.command()
@@ -60,7 +65,7 @@ def unset(
     Example:  tenantctl config unset acme rate_limit
     """
     command = UnsetConfig(tenant_id=tenant, keys=tuple(keys), actor=default_actor(), reason=reason)
-    _send(settings_from(ctx), command, wait, output)
+    send_and_report(settings_from(ctx), command, wait, output)
 
 
 @app.command()
@@ -68,16 +73,29 @@ def get(
     ctx: typer.Context,
     tenant: str,
     key: str = typer.Argument(None, help="One key [default: all]"),
+    at: str = typer.Option(
+        None, "--at", help="As of a sequence (42), a time (2026-11-23T08:00Z) or an age (90m)"
+    ),
     output: Format = Output,
 ) -> None:
-    """Show a tenant's config (secret values redacted).
+    """Show a tenant's config (secret values redacted), now or as it was at some point.
+
+    Without --at it reads the live read model; with --at it replays the
+    tenant's events from the log up to that point.
 
     Example:  tenantctl config get acme -o json
+    Example:  tenantctl config get acme rate_limit --at 2h
     """
 
     async def go() -> dict[str, Any]:
         async with session(settings_from(ctx)) as s:
-            return await s.reader.config(tenant)
+            if at is None:
+                return await s.reader.config(tenant)
+            seq, moment = parse_point(at)
+            state = await state_at(s.log, validate_tenant_id(tenant), seq=seq, at=moment)
+            if not state.exists:
+                raise TenantNotFound(f"tenant {tenant} did not exist at {at}")
+            return {**state.values, **dict.fromkeys(state.secrets, REDACTED)}
 
     config = run(go())
     if key is not None:
@@ -86,3 +104,23 @@ def get(
             raise typer.Exit(1)
         config = {key: config[key]}
     emit([{"key": k, "value": v} for k, v in sorted(config.items())], output, f"{tenant} config")
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    tenant: str,
+    key: str = typer.Option(None, "--key", "-k", help="Only this key's changes"),
+    output: Format = Output,
+) -> None:
+    """Who changed what, when and why: every change of a tenant, from the log.
+
+    Example:  tenantctl config history acme --key rate_limit
+    """
+
+    async def go() -> list[dict[str, Any]]:
+        async with session(settings_from(ctx)) as s:
+            changes = await config_history(s.log, validate_tenant_id(tenant), key)
+            return [c.to_dict() for c in changes]
+
+    emit(run(go()), output, f"{tenant} history")

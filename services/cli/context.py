@@ -82,6 +82,7 @@ class Session:
     redis: aioredis.Redis
     commands: CommandClient
     reader: ConfigReader
+    log: EventLog
 
     async def send(self, command: Command, *, wait: bool, projection: str) -> CommandReply:
         """Send `command`; with `wait`, return only once `projection` has applied it."""
@@ -102,10 +103,11 @@ class Session:
 @contextlib.asynccontextmanager
 async def session(settings: Settings) -> AsyncIterator[Session]:
     """A `Session`, closed at exit."""
-    async with connected(settings) as (nc, _):
+    async with connected(settings) as (nc, log):
         redis = connect_redis(settings)
         try:
             client = CommandClient(nc, settings.subjects, settings.request_timeout_s)
-            yield Session(settings, nc, redis, client, ConfigReader(redis, settings.keys))
+            reader = ConfigReader(redis, settings.keys)
+            yield Session(settings, nc, redis, client, reader, log)
         finally:
             await redis.aclose()

@@ -6,7 +6,6 @@ from typing import Any
 
 import typer
 
-from contracts.commands import Command
 from contracts.tenants import (
     ChangePlan,
     OffboardTenant,
@@ -15,28 +14,10 @@ from contracts.tenants import (
     SuspendTenant,
 )
 from services.cli.context import default_actor, run, session, settings_from
-from services.cli.output import Format, emit, out
-from services.config.projection import NAME as CONFIG_PROJECTION
-from services.runtime.settings import Settings
+from services.cli.options import Output, Reason, Wait, send_and_report
+from services.cli.output import Format, emit
 
 app = typer.Typer(help="Tenant lifecycle: create, show, list, suspend, resume, plan, offboard.")
-
-Reason = typer.Option("", "--reason", "-r", help="Why (kept in the history)")
-Wait = typer.Option(True, "--wait/--no-wait", help="Return once the read model shows the change")
-Output = typer.Option(Format.TABLE, "--output", "-o")
-
-
-def _send(settings: Settings, command: Command, wait: bool, output: Format) -> None:
-    async def go() -> dict[str, Any]:
-        async with session(settings) as s:
-            reply = await s.send(command, wait=wait, projection=CONFIG_PROJECTION)
-            return {"ok": reply.ok, "seq": reply.seq, "replayed": reply.replayed}
-
-    result = run(go())
-    if output is Format.JSON:
-        emit(result, output)
-    else:
-        out.print(f"{command.name} ok (seq {result['seq']})")
 
 
 @app.command()
@@ -63,7 +44,7 @@ def create(
         actor=default_actor(),
         reason=reason,
     )
-    _send(settings_from(ctx), command, wait, output)
+    send_and_report(settings_from(ctx), command, wait, output)
 
 
 def _pair(item: str) -> tuple[str, str]:
@@ -83,7 +64,7 @@ def suspend(
 ) -> None:
     """Suspend an active tenant (its config stays; its jobs stop)."""
     command = SuspendTenant(tenant_id=tenant, actor=default_actor(), reason=reason)
-    _send(settings_from(ctx), command, wait, output)
+    send_and_report(settings_from(ctx), command, wait, output)
 
 
 @app.command()
@@ -96,7 +77,7 @@ def resume(
 ) -> None:
     """Resume a suspended tenant."""
     command = ResumeTenant(tenant_id=tenant, actor=default_actor(), reason=reason)
-    _send(settings_from(ctx), command, wait, output)
+    send_and_report(settings_from(ctx), command, wait, output)
 
 
 @app.command()
@@ -113,7 +94,7 @@ def plan(
     Example:  tenantctl tenant plan acme enterprise -r "upgraded by sales"
     """
     command = ChangePlan(tenant_id=tenant, plan=new_plan, actor=default_actor(), reason=reason)
-    _send(settings_from(ctx), command, wait, output)
+    send_and_report(settings_from(ctx), command, wait, output)
 
 
 @app.command()
@@ -129,7 +110,7 @@ def offboard(
     if not yes:
         typer.confirm(f"Offboard tenant {tenant}?", abort=True)
     command = OffboardTenant(tenant_id=tenant, actor=default_actor(), reason=reason)
-    _send(settings_from(ctx), command, wait, output)
+    send_and_report(settings_from(ctx), command, wait, output)
 
 
 @app.command()

@@ -1,0 +1,32 @@
+"""Options and the send-and-report step shared by the commands that change state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from contracts.commands import Command
+from services.cli.context import run, session
+from services.cli.output import Format, emit, out
+from services.config.projection import NAME as CONFIG_PROJECTION
+from services.runtime.settings import Settings
+
+Reason = typer.Option("", "--reason", "-r", help="Why (kept in the history)")
+Wait = typer.Option(True, "--wait/--no-wait", help="Return once the read model shows the change")
+Output = typer.Option(Format.TABLE, "--output", "-o")
+
+
+def send_and_report(settings: Settings, command: Command, wait: bool, output: Format) -> None:
+    """Send `command`, wait for the read model if asked, and print the outcome."""
+
+    async def go() -> dict[str, Any]:
+        async with session(settings) as s:
+            reply = await s.send(command, wait=wait, projection=CONFIG_PROJECTION)
+            return {"ok": reply.ok, "seq": reply.seq, "replayed": reply.replayed}
+
+    result = run(go())
+    if output is Format.JSON:
+        emit(result, output)
+    else:
+        out.print(f"{command.name} ok (seq {result['seq']})")

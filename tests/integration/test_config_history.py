@@ -1,0 +1,88 @@
+"""History (who/when/why/old→new) and time travel, computed from the log."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from contracts.config import SetConfig, UnsetConfig
+from contracts.tenants import RegisterTenant, SuspendTenant
+from services.config.history import history, parse_point, state_at
+from services.runtime.commands import CommandClient
+from services.runtime.errors import InvalidRequest
+from services.runtime.eventlog import EventLog
+from services.runtime.settings import Settings
+from tests.support.cli import send_and_wait, tenantctl
+
+pytestmark = pytest.mark.integration
+
+
+async def make_history(client: CommandClient, redis: aioredis.Redis, settings: Settings) -> int:
+    """acme: registered, limit 10 (alice), limit 20 (bob), suspended, limit unset. Returns
+    the sequence at which the limit was 10."""
+    commands = [
+        RegisterTenant(tenant_id="acme", display_name="Acme", actor="ops", reason="signed"),
+        SetConfig(tenant_id="acme", values={"rate_limit": 10}, actor="alice", reason="start"),
+        SetConfig(tenant_id="acme", values={"rate_limit": 20}, actor="bob", reason="grew"),
+        SuspendTenant(tenant_id="acme", actor="billing", reason="unpaid"),
+        UnsetConfig(tenant_id="acme", keys=("rate_limit",), actor="carol", reason="default"),
+    ]
+    seqs = [await send_and_wait(client, redis, settings, c) for c in commands]
+    return seqs[1]
+
+
+async def test_history_shows_actor_reason_and_old_to_new(
+    client: CommandClient, redis: aioredis.Redis, settings: Settings, event_log: EventLog
+) -> None:
+    await make_history(client, redis, settings)
+    changes = await history(event_log, "acme", key="rate_limit")
+    assert [(c.actor, c.reason, c.old, c.new) for c in changes] == [
+        ("alice", "start", None, 10),
+        ("bob", "grew", 10, 20),
+        ("carol", "default", 20, None),
+    ]
+    lifecycle = [c for c in await history(event_log, "acme") if c.key is None]
+    assert [(c.event, c.old, c.new) for c in lifecycle] == [
+        ("tenant.registered", None, "active"),
+        ("tenant.suspended", "active", "suspended"),
+    ]
+
+
+async def test_state_at_a_sequence_or_time_returns_the_earlier_value(
+    client: CommandClient, redis: aioredis.Redis, settings: Settings, event_log: EventLog
+) -> None:
+    ten_at = await make_history(client, redis, settings)
+    assert (await state_at(event_log, "acme", seq=ten_at)).values == {"rate_limit": 10}
+    assert (await state_at(event_log, "acme")).values == {}
+    before = await state_at(event_log, "acme", at=datetime(2000, 1, 1, tzinfo=UTC))
+    assert not before.exists
+
+
+async def test_cli_history_and_get_at(
+    client: CommandClient, redis: aioredis.Redis, settings: Settings
+) -> None:
+    ten_at = await make_history(client, redis, settings)
+    shown = await asyncio.to_thread(
+        tenantctl, settings, "config", "history", "acme", "--key", "rate_limit", "-o", "json"
+    )
+    assert [row["actor"] for row in orjson.loads(shown.stdout)] == ["alice", "bob", "carol"]
+    earlier = await asyncio.to_thread(
+        tenantctl, settings, "config", "get", "acme", "--at", str(ten_at), "-o", "json"
+    )
+    assert orjson.loads(earlier.stdout) == [{"key": "rate_limit", "value": 10}]
+    bad = await asyncio.to_thread(tenantctl, settings, "config", "get", "acme", "--at", "soon")
+    assert bad.returncode == 1
+    assert "give a sequence" in bad.stderr
+
+
+def test_points_in_time_parse_as_sequence_time_or_age() -> None:
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    assert parse_point("42") == (42, None)
+    assert parse_point("90m", now) == (None, datetime(2026, 11, 23, 10, 30, tzinfo=UTC))
+    assert parse_point("2026-11-23T08:00") == (None, datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    with pytest.raises(InvalidRequest):
+        parse_point("yesterday-ish")
