@@ -9,6 +9,7 @@ import typer
 
 from contracts.config import SetConfig, UnsetConfig
 from contracts.ids import validate_tenant_id
+from services.cli.apply import apply
 from services.cli.context import default_actor, run, session, settings_from
 from services.cli.options import Output, Reason, Wait, send_and_report
 from services.cli.output import Format, emit, out
@@ -17,7 +18,8 @@ from services.config.history import parse_point, state_at
 from services.config.reader import REDACTED
 from services.runtime.errors import TenantNotFound
 
-app = typer.Typer(help="Tenant configuration: get, set, unset.")
+app = typer.Typer(help="Tenant configuration: get, set, unset, history, apply.")
+app.command()(apply)
 
 
 def parse_value(text: str) -> Any:

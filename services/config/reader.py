@@ -74,6 +74,20 @@ class ConfigReader:
             metas = await pipe.execute()
         return [_view(t, m) for t, m in zip(ids, metas, strict=True) if m]
 
+    async def snapshot(self, tenant_ids: list[str]) -> dict[str, tuple[TenantView, dict[str, Any]]]:
+        """Meta and config of many tenants in one round trip; absent tenants are left out."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for tenant_id in tenant_ids:
+                pipe.hgetall(self.keys.tenant_meta(tenant_id))
+                pipe.hgetall(self.keys.tenant_config(tenant_id))
+            replies = await pipe.execute()
+        found = {}
+        for i, tenant_id in enumerate(tenant_ids):
+            meta, config = replies[2 * i], replies[2 * i + 1]
+            if meta:
+                found[tenant_id] = (_view(tenant_id, meta), decode_config(config))
+        return found
+
     async def config(self, tenant_id: str) -> dict[str, Any]:
         """One tenant's config (secrets redacted).
 

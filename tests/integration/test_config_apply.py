@@ -1,0 +1,63 @@
+"""`tenantctl config apply` against the running config service."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from services.config.reader import ConfigReader
+from services.runtime.settings import Settings
+from tests.support.cli import tenantctl
+
+pytestmark = pytest.mark.integration
+
+
+async def apply(settings: Settings, directory: Path, *extra: str) -> list[dict[str, object]]:
+    done = await asyncio.to_thread(
+        tenantctl, settings, "config", "apply", str(directory), "-o", "json", *extra
+    )
+    assert done.returncode == 0, done.stderr
+    rows: list[dict[str, object]] = orjson.loads(done.stdout)
+    return rows
+
+
+async def test_apply_creates_tenants_then_changes_only_what_files_change(
+    settings: Settings, service: None, redis: aioredis.Redis, tmp_path: Path
+) -> None:
+    # Given a directory of 50 tenants with a common file
+    (tmp_path / "_common.yaml").write_text("rate_limit: 100\n")
+    for i in range(50):
+        (tmp_path / f"tenant-{i:02d}.yaml").write_text(f"_tenant: {{plan: p{i % 3}}}\nn: {i}\n")
+    # When it is applied (after a dry run)
+    assert len(await apply(settings, tmp_path, "--dry-run")) == 150
+    assert await ConfigReader(redis, settings.keys).tenants() == []
+    first = await apply(settings, tmp_path)
+    # Then all 50 exist with merged config; a second apply changes nothing
+    assert sum(1 for row in first if row["action"] == "create") == 50
+    reader = ConfigReader(redis, settings.keys)
+    assert len(await reader.tenants()) == 50
+    assert await reader.config("tenant-07") == {"rate_limit": 100, "n": 7}
+    assert await apply(settings, tmp_path) == []
+    # When one file is edited, only that tenant's keys change
+    (tmp_path / "tenant-07.yaml").write_text("_tenant: {plan: p1}\nn: 700\nextra: true\n")
+    third = await apply(settings, tmp_path)
+    assert {(r["tenant"], r["action"], r["key"]) for r in third} == {
+        ("tenant-07", "change", "n"),
+        ("tenant-07", "add", "extra"),
+    }
+    assert await reader.config("tenant-07") == {"rate_limit": 100, "n": 700, "extra": True}
+
+
+async def test_an_invalid_directory_applies_nothing(
+    settings: Settings, service: None, redis: aioredis.Redis, tmp_path: Path
+) -> None:
+    (tmp_path / "good.yaml").write_text("rate_limit: 5\n")
+    (tmp_path / "bad.properties").write_text("rate_limit=-1\n")
+    done = await asyncio.to_thread(tenantctl, settings, "config", "apply", str(tmp_path))
+    assert done.returncode == 1
+    assert "bad.properties:1: rate_limit: -1 is below the minimum 0" in done.stderr
+    assert await ConfigReader(redis, settings.keys).tenants() == []
