@@ -10,6 +10,7 @@ from pydantic import Field
 
 from contracts.envelope import Message
 from contracts.ids import TenantId
+from contracts.subjects import Subjects
 
 
 def _new_key() -> str:
@@ -30,6 +31,15 @@ class Command(Message):
     actor: str = Field(min_length=1, max_length=256)
     reason: str = Field(default="", max_length=2048)
     correlation_id: str | None = Field(default=None, max_length=128)
+
+    def subject(self, subjects: Subjects) -> str:
+        """Where this command is sent."""
+        return subjects.command(self.service, self.name)
+
+    @classmethod
+    def served_on(cls, subjects: Subjects) -> str:
+        """Where the owning service listens for this command."""
+        return subjects.command(cls.service, cls.name)
 
 
 class TenantCommand(Command):
@@ -77,6 +87,8 @@ class CommandReply(Message):
     error: CommandError | None = None
     # True when the command's idempotency key had been applied before.
     replayed: bool = False
+    # The answer of a query-like command (e.g. revealed secrets); never logged.
+    result: dict[str, Any] | None = None
 
     @property
     def seq(self) -> int | None:

@@ -13,6 +13,7 @@ from pydantic import Field, JsonValue, StringConstraints
 
 from contracts.commands import TenantCommand
 from contracts.envelope import Event, Message
+from contracts.subjects import Subjects
 
 ConfigKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")]
 MAX_KEYS_PER_CHANGE = 1000
@@ -84,4 +85,18 @@ class ReplaceConfig(_ConfigCommand):
     values: dict[ConfigKey, Any] = Field(max_length=MAX_KEYS_PER_CHANGE)
 
 
-COMMANDS: tuple[type[TenantCommand], ...] = (SetConfig, UnsetConfig, ReplaceConfig)
+class RevealSecrets(_ConfigCommand):
+    """Decrypt a tenant's secret values (all, or `keys`) for that tenant's own reader."""
+
+    name: ClassVar[str] = "secret.reveal"
+    keys: tuple[ConfigKey, ...] = ()
+
+    def subject(self, subjects: Subjects) -> str:
+        return subjects.secret_reveal(self.tenant_id)
+
+    @classmethod
+    def served_on(cls, subjects: Subjects) -> str:
+        return subjects.all_secret_reveals()
+
+
+COMMANDS: tuple[type[TenantCommand], ...] = (SetConfig, UnsetConfig, ReplaceConfig, RevealSecrets)

@@ -9,6 +9,7 @@ every tenant" are each a single filter:
     <root>.chg.<projection>.<tenant>    "projection applied up to seq N" notifications
     <root>.dlq.<projection>.<tenant>    dead letters of a projection
     <root>.ctl.<projection>.<action>    requests to a running projector (redrive)
+    <root>.secret.<tenant>.reveal       a tenant's decrypted secrets, for its own readers
 """
 
 from __future__ import annotations
@@ -96,6 +97,14 @@ class Subjects:
     def command(self, service: str, command: str) -> str:
         """The request/reply subject of one command of one service."""
         return f"{self.root}.cmd.{validate_name(service, 'service')}.{command}"
+
+    def secret_reveal(self, tenant_id: str) -> str:
+        """Where a tenant's secrets are revealed; per tenant, so NATS permissions can scope it."""
+        return f"{self.root}.secret.{validate_tenant_id(tenant_id)}.reveal"
+
+    def all_secret_reveals(self) -> str:
+        """Every tenant's reveal subject (served by the config service)."""
+        return f"{self.root}.secret.*.reveal"
 
     # Projections -----------------------------------------------------------
     def changes(self, projection: str, tenant_id: str) -> str:

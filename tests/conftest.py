@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import EVENTS
+from services.config.secrets import new_master_key
 from services.runtime.connections import connect_nats
 from services.runtime.database import create_engine, migrate
 from services.runtime.eventlog import EventLog
@@ -37,6 +39,9 @@ def long(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--long"))
 
 
+MASTER_KEY = new_master_key()
+
+
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[test_servers.Servers]:
     with test_servers.provide(tmp_path_factory.mktemp("servers")) as provided:
@@ -53,8 +58,10 @@ def settings(servers: test_servers.Servers, namespace: str, tmp_path: Path) -> S
     return Settings(
         nats_url=servers.nats_url,
         redis_url=servers.redis_url,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'data' / 'tenantplane.db'}",
         namespace=namespace,
         data_dir=tmp_path / "data",
+        secrets_master_keys=SecretStr(MASTER_KEY),
     )
 
 

@@ -12,6 +12,7 @@ import typer
 from contracts import EVENTS
 from services.cli.context import run, settings_from
 from services.cli.output import out
+from services.config.secrets import new_master_key
 from services.runtime import embedded
 from services.runtime.connections import connect_nats
 from services.runtime.eventlog import EventLog
@@ -61,7 +62,7 @@ def up(
 def _servers(settings: Settings) -> Iterator[Settings]:
     data = settings.data_dir
     with contextlib.ExitStack() as stack:
-        update: dict[str, str] = {}
+        update: dict[str, object] = {}
         if not settings.nats_url:
             nats = embedded.nats_server(data / "nats").start()
             stack.callback(nats.stop)
@@ -70,7 +71,20 @@ def _servers(settings: Settings) -> Iterator[Settings]:
             redis = embedded.redis_server(data / "redis", persist=True).start()
             stack.callback(redis.stop)
             update["redis_url"] = redis.url
+        if not settings.master_keys():
+            update["secrets_master_key_file"] = _local_master_key(data)
         yield settings.model_copy(update=update)
+
+
+def _local_master_key(data: Path) -> Path:
+    """The local system's master key for secrets, made on first start (mode 0600)."""
+    path = data / "master.key"
+    if not path.exists():
+        data.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(new_master_key() + "\n")
+        out.print(f"made a secrets master key in {path}; production sets its own")
+    return path
 
 
 async def _serve(settings: Settings) -> None:

@@ -102,6 +102,11 @@ def offboard(
     ctx: typer.Context,
     tenant: str,
     reason: str = Reason,
+    shred: bool = typer.Option(
+        False,
+        "--shred-secrets",
+        help="Destroy the tenant's data key: its secrets become unreadable",
+    ),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation"),
     wait: bool = Wait,
     output: Format = Output,
@@ -109,7 +114,9 @@ def offboard(
     """Offboard a tenant: its read-model state is removed, its history stays in the log."""
     if not yes:
         typer.confirm(f"Offboard tenant {tenant}?", abort=True)
-    command = OffboardTenant(tenant_id=tenant, actor=default_actor(), reason=reason)
+    command = OffboardTenant(
+        tenant_id=tenant, shred_secrets=shred, actor=default_actor(), reason=reason
+    )
     send_and_report(settings_from(ctx), command, wait, output)
 
 

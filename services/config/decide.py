@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
 from contracts.commands import Command
 from contracts.config import (
     ConfigKeysUnset,
     ConfigReplaced,
     ConfigValuesSet,
     ReplaceConfig,
+    SealedValue,
     SetConfig,
     UnsetConfig,
 )
@@ -35,8 +40,16 @@ from services.runtime.errors import (
 )
 
 
-def decide(state: TenantState, command: Command, schema: ConfigSchema) -> Event:
-    """The event `command` appends to a tenant in `state`.
+def decide(
+    state: TenantState,
+    command: Command,
+    schema: ConfigSchema,
+    sealed: Mapping[str, SealedValue] = MappingProxyType({}),
+) -> Event | None:
+    """The event `command` appends to a tenant in `state`; None when nothing would change.
+
+    `sealed` holds the command's secret values, already encrypted (and left out
+    when unchanged) by the caller, which owns the keys.
 
     Raises:
         TenantExists, TenantNotFound, InvalidTransition, InvalidConfigValue, InvalidRequest.
@@ -60,22 +73,40 @@ def decide(state: TenantState, command: Command, schema: ConfigSchema) -> Event:
         case OffboardTenant(shred_secrets=shred):
             _existing(state)
             return TenantOffboarded(shred_secrets=shred)
-    return _decide_config(state, command, schema)
+    return _decide_config(state, command, schema, sealed)
 
 
-def _decide_config(state: TenantState, command: Command, schema: ConfigSchema) -> Event:
+def _decide_config(
+    state: TenantState, command: Command, schema: ConfigSchema, sealed: Mapping[str, SealedValue]
+) -> Event | None:
     _existing(state)
     match command:
         case SetConfig(values=values):
-            return ConfigValuesSet(values=schema.check(dict(values)))
+            plain = _plain(schema, values)
+            changed = {k: v for k, v in plain.items() if state.values.get(k, _MISSING) != v}
+            if not changed and not sealed:
+                return None
+            return ConfigValuesSet(values=changed, secrets=dict(sealed))
         case UnsetConfig(keys=keys):
             missing = sorted(k for k in keys if k not in state.values and k not in state.secrets)
             if missing:
                 raise InvalidRequest(f"not set for {state.tenant_id}: {', '.join(missing)}")
             return ConfigKeysUnset(keys=keys)
         case ReplaceConfig(values=values):
-            return ConfigReplaced(values=schema.check(dict(values)))
+            plain = _plain(schema, values)
+            if plain == dict(state.values) and dict(sealed) == dict(state.secrets):
+                return None
+            return ConfigReplaced(values=plain, secrets=dict(sealed))
     raise InvalidRequest(f"the config service does not handle {type(command).__name__}")
+
+
+_MISSING = object()
+
+
+def _plain(schema: ConfigSchema, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The non-secret values, each checked against the schema."""
+    schema.check(dict(values))
+    return {k: v for k, v in values.items() if not schema.is_secret(k)}
 
 
 def _existing(state: TenantState) -> None:

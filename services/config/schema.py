@@ -66,6 +66,8 @@ class ConfigSchema(BaseModel):
 
     keys: dict[str, KeySpec] = Field(default_factory=dict)
     unknown: Literal["allow", "reject"] = "allow"
+    # Undeclared keys under these prefixes are secret too (e.g. `secret.api_token`).
+    secret_prefixes: tuple[str, ...] = ("secret.",)
 
     @classmethod
     def load(cls, path: Path | None) -> ConfigSchema:
@@ -88,7 +90,9 @@ class ConfigSchema(BaseModel):
     def is_secret(self, key: str) -> bool:
         """Whether values of `key` are sealed before they enter the log."""
         spec = self.keys.get(key)
-        return spec is not None and spec.secret
+        if spec is not None:
+            return spec.secret
+        return key.startswith(self.secret_prefixes)
 
 
 DEFAULT_SCHEMA = ConfigSchema(

@@ -26,12 +26,14 @@ import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
+from contracts.config import RevealSecrets
 from contracts.ids import validate_tenant_id
 from contracts.keys import Keys
 from contracts.subjects import Subjects
 from contracts.tenants import TenantStatus
 from services.config.reader import decode_config
 from services.config.schema import DEFAULT_SCHEMA, ConfigSchema
+from services.runtime.commands import CommandClient
 from services.runtime.connections import connect_nats, connect_redis
 from services.runtime.errors import InvalidConfigValue, TenantNotFound, TenantSuspended
 from services.runtime.settings import Settings
@@ -151,6 +153,18 @@ class AsyncConfigClient:
             await self.redis.aclose()
             await self.nc.close()
 
+    async def secrets(self, tenant_id: str, *keys: str) -> dict[str, Any]:
+        """A tenant's decrypted secrets (all, or `keys`), asked of the config service.
+
+        Never cached: each call asks, so shredding or rotation takes effect at once.
+        """
+        command = RevealSecrets(
+            tenant_id=tenant_id, keys=keys, actor="config-sdk", reason="reveal for own use"
+        )
+        reply = await CommandClient(self.nc, self.subjects).send(command)
+        revealed: dict[str, Any] = (reply.result or {}).get("secrets", {})
+        return revealed
+
     async def warm_up(self, tenants: Iterable[str] | None = None) -> int:
         """Load tenants into the cache (all of them by default); returns how many."""
         if tenants is None:
@@ -242,6 +256,11 @@ class ConfigClient:
             self._client.get_config(tenant_id, allow_suspended=allow_suspended)
         )
         return result
+
+    def secrets(self, tenant_id: str, *keys: str) -> dict[str, Any]:
+        """See `AsyncConfigClient.secrets`."""
+        revealed: dict[str, Any] = self._call(self._client.secrets(tenant_id, *keys))
+        return revealed
 
     def warm_up(self, tenants: Iterable[str] | None = None) -> int:
         """See `AsyncConfigClient.warm_up`."""

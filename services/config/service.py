@@ -14,10 +14,13 @@ from contracts.subjects import Subjects
 from contracts.tenants import COMMANDS as TENANT_COMMANDS
 from services.config.projection import ConfigProjection
 from services.config.schema import ConfigSchema
+from services.config.secrets import SecretBox
 from services.config.writes import TenantWrites
 from services.runtime.commands import Handler, register
 from services.runtime.connections import connect_redis, nats_options
+from services.runtime.database import create_engine, migrate
 from services.runtime.eventlog import EventLog
+from services.runtime.localstate import resolve_database_url
 from services.runtime.projector import Projector
 from services.runtime.settings import Settings
 from services.runtime.stores.redis import RedisOp, RedisStore
@@ -49,7 +52,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     await event_log.ensure_streams(
         replicas=settings.replicas, duplicate_window_s=settings.duplicate_window_s
     )
-    writes = TenantWrites(event_log, ConfigSchema.load(settings.config_schema_file))
+    engine = create_engine(resolve_database_url(settings))
+    await migrate(engine)
+    box = SecretBox(engine, settings.namespace, keys) if (keys := settings.master_keys()) else None
+    writes = TenantWrites(event_log, ConfigSchema.load(settings.config_schema_file), box)
     serve_commands(broker, settings.subjects, writes.handle)
     redis = connect_redis(settings)
     projection = ConfigProjection(settings.subjects, settings.keys)
@@ -70,4 +76,5 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await task
         await broker.stop()
         await redis.aclose()
+        await engine.dispose()
         log.info("config.stopped")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import unquote
 
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
@@ -24,7 +25,7 @@ def document(
     spec: dict[str, Any] = (
         AsyncAPI(broker, title="tenantplane", version=version).to_specification().to_jsonable()
     )
-    by_subject = {subjects.command(c.service, c.name): c for c in commands}
+    by_subject = {c.served_on(subjects): c for c in commands}
     messages = spec.setdefault("components", {}).setdefault("messages", {})
     reply = CommandReply.model_json_schema()
     for channel in spec.get("channels", {}).values():
@@ -32,7 +33,7 @@ def document(
         if command_cls is None:
             continue
         for ref in channel.get("messages", {}).values():
-            name = ref["$ref"].rsplit("/", 1)[1]
+            name = unquote(ref["$ref"].rsplit("/", 1)[1])
             messages[name]["payload"] = command_schema(command_cls)
         channel["x-reply-payload"] = reply
     return spec

@@ -35,8 +35,9 @@ log = structlog.get_logger(__name__)
 class Outcome:
     """What a command handler did: the events it appended, or replayed from before."""
 
-    appended: Sequence[Appended]
+    appended: Sequence[Appended] = ()
     replayed: bool = False
+    result: dict[str, Any] | None = None
 
     def reply(self) -> CommandReply:
         """The success reply for this outcome."""
@@ -44,7 +45,7 @@ class Outcome:
             AppendedEvent(event_id=a.event_id, type=a.type, subject=a.subject, seq=a.seq)
             for a in self.appended
         )
-        return CommandReply(ok=True, events=events, replayed=self.replayed)
+        return CommandReply(ok=True, events=events, replayed=self.replayed, result=self.result)
 
 
 def reply_error(code: ErrorCode, message: str, **details: Any) -> CommandReply:
@@ -60,7 +61,7 @@ def register(
     async def serve(message: NatsMessage) -> bytes:
         return (await _handle(command_cls, handler, message.body)).model_dump_json().encode()
 
-    subject = subjects.command(command_cls.service, command_cls.name)
+    subject = command_cls.served_on(subjects)
     broker.subscriber(
         subject,
         queue=command_cls.service,
@@ -101,7 +102,7 @@ class CommandClient:
             TenantplaneError: the named error of a refused command.
             EventLogUnavailable: no service answered in time.
         """
-        subject = self.subjects.command(command.service, command.name)
+        subject = command.subject(self.subjects)
         try:
             msg = await self.nc.request(
                 subject, command.model_dump_json().encode(), timeout=self.timeout

@@ -16,6 +16,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
     """An async engine for `url` (SQLite or PostgreSQL), optionally inside a PG schema."""
     if url.startswith("sqlite"):
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

@@ -38,9 +38,23 @@ class Settings(BaseSettings):
     nats_tls_cert_file: Path | None = None
     nats_tls_key_file: Path | None = None
     config_schema_file: Path | None = None
+    # Master keys that wrap tenants' data keys, newest first, comma-separated; or a file
+    # holding them one per line. Only the config service needs them.
+    secrets_master_keys: SecretStr | None = None
+    secrets_master_key_file: Path | None = None
     request_timeout_s: float = Field(default=5.0, gt=0)
     log_level: str = "info"
     log_format: str = Field(default="console", pattern="^(console|json)$")
+
+    def master_keys(self) -> list[str]:
+        """The secrets master keys, newest first (empty when none are configured)."""
+        if self.secrets_master_keys is not None:
+            text = self.secrets_master_keys.get_secret_value().replace(",", "\n")
+        elif self.secrets_master_key_file is not None:
+            text = self.secrets_master_key_file.read_text()
+        else:
+            return []
+        return [line.strip() for line in text.splitlines() if line.strip()]
 
     @property
     def subjects(self) -> Subjects:

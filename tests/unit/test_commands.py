@@ -85,6 +85,6 @@ async def test_an_unexpected_failure_is_internal_without_a_trace(broker: NatsBro
 def test_asyncapi_document_lists_every_command_with_its_schema(broker: NatsBroker) -> None:
     spec = document(broker, SUBJECTS, COMMANDS, "0.1.0")
     addresses = {c["address"] for c in spec["channels"].values()}
-    assert addresses == {SUBJECTS.command(c.service, c.name) for c in COMMANDS}
+    assert addresses == {c.served_on(SUBJECTS) for c in COMMANDS}
     payloads = [m["payload"] for m in spec["components"]["messages"].values()]
     assert any(p.get("title") == "config.config.set" for p in payloads)

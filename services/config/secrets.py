@@ -1,0 +1,145 @@
+"""Secret config values: sealed with per-tenant data keys wrapped by a master key.
+
+- A tenant's data key is created on its first secret and stored, wrapped by
+  the master key, in the SQL database, never in the log.
+- Values enter the log only as ciphertext (`SealedValue`), tagged with the id
+  of the data key that sealed them.
+- Destroying a tenant's data keys (offboarding with shredding) makes its
+  secrets unreadable in every copy of the log, without rewriting it.
+- Master keys rotate: the first key wraps, the others still unwrap, and
+  `rewrap()` moves every data key to the first.
+"""
+
+from __future__ import annotations
+
+import secrets as random
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.config import SealedValue
+from services.runtime.errors import TenantplaneError
+
+metadata = MetaData()
+tenant_keys = Table(
+    "tp_tenant_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("namespace", String(64), nullable=False),
+    Column("tenant_id", String(64), nullable=False),
+    Column("wrapped", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+class SecretUnavailable(TenantplaneError):
+    """A secret cannot be opened: its data key was destroyed, or no master key opens it."""
+
+
+def new_master_key() -> str:
+    """A fresh master key (urlsafe base64 of 32 random bytes)."""
+    return Fernet.generate_key().decode()
+
+
+class SecretBox:
+    """Seals and opens tenants' secret values."""
+
+    def __init__(self, engine: AsyncEngine, namespace: str, master_keys: list[str]) -> None:
+        if not master_keys:
+            raise ValueError("at least one master key is needed to seal secrets")
+        self.engine = engine
+        self.namespace = namespace
+        self._master = MultiFernet([Fernet(k.encode()) for k in master_keys])
+        self._keys: dict[str, Fernet] = {}
+
+    async def seal(self, tenant_id: str, value: Any) -> SealedValue:
+        """Encrypt `value` (any JSON value) with the tenant's current data key."""
+        key_id, fernet = await self._current_key(tenant_id)
+        return SealedValue(key_id=key_id, ciphertext=fernet.encrypt(orjson.dumps(value)).decode())
+
+    async def open(self, tenant_id: str, sealed: SealedValue) -> Any:
+        """Decrypt a sealed value of `tenant_id`.
+
+        Raises:
+            SecretUnavailable: the data key is gone (shredded) or belongs to another tenant.
+        """
+        fernet = await self._key(tenant_id, sealed.key_id)
+        try:
+            return orjson.loads(fernet.decrypt(sealed.ciphertext.encode()))
+        except InvalidToken as e:
+            raise SecretUnavailable(f"a secret of {tenant_id} does not open") from e
+
+    async def shred(self, tenant_id: str) -> int:
+        """Destroy every data key of a tenant; returns how many."""
+        async with self.engine.begin() as conn:
+            done = await conn.execute(delete(tenant_keys).where(*self._of(tenant_id)))
+        self._keys = {k: f for k, f in self._keys.items() if not k.startswith(f"{tenant_id}/")}
+        return int(done.rowcount)
+
+    async def rewrap(self) -> int:
+        """Re-wrap every data key with the first master key (after a rotation)."""
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(select(tenant_keys.c.key_id, tenant_keys.c.wrapped))).all()
+            for key_id, wrapped in rows:
+                rotated = self._master.rotate(wrapped.encode()).decode()
+                await conn.execute(
+                    update(tenant_keys)
+                    .where(tenant_keys.c.key_id == key_id)
+                    .values(wrapped=rotated)
+                )
+        return len(rows)
+
+    def _of(self, tenant_id: str) -> tuple[Any, ...]:
+        return (tenant_keys.c.namespace == self.namespace, tenant_keys.c.tenant_id == tenant_id)
+
+    async def _current_key(self, tenant_id: str) -> tuple[str, Fernet]:
+        async with self.engine.begin() as conn:
+            query = select(tenant_keys.c.key_id).where(*self._of(tenant_id))
+            row = (await conn.execute(query.order_by(tenant_keys.c.created_at.desc()))).first()
+            if row is None:
+                key_id = f"{tenant_id}/{random.token_hex(8)}"
+                await conn.execute(
+                    insert(tenant_keys).values(
+                        key_id=key_id,
+                        namespace=self.namespace,
+                        tenant_id=tenant_id,
+                        wrapped=self._master.encrypt(Fernet.generate_key()).decode(),
+                        created_at=datetime.now(UTC),
+                    )
+                )
+            else:
+                key_id = row[0]
+        return key_id, await self._key(tenant_id, key_id)
+
+    async def _key(self, tenant_id: str, key_id: str) -> Fernet:
+        if not key_id.startswith(f"{tenant_id}/"):
+            raise SecretUnavailable(f"key {key_id} is not a key of tenant {tenant_id}")
+        cached = self._keys.get(key_id)
+        if cached is not None:
+            return cached
+        async with self.engine.connect() as conn:
+            query = select(tenant_keys.c.wrapped).where(tenant_keys.c.key_id == key_id)
+            row = (await conn.execute(query.where(*self._of(tenant_id)))).first()
+        if row is None:
+            raise SecretUnavailable(f"the data key of {tenant_id}'s secrets was destroyed")
+        try:
+            fernet = Fernet(self._master.decrypt(row[0].encode()))
+        except InvalidToken as e:
+            raise SecretUnavailable("no configured master key opens this data key") from e
+        self._keys[key_id] = fernet
+        return fernet

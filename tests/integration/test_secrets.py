@@ -1,0 +1,125 @@
+"""Secret config values: sealed in the log, redacted for operators, revealed to their tenant."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.config import SetConfig
+from contracts.tenants import OffboardTenant, RegisterTenant
+from services.config import service as config_service
+from services.config.sdk import AsyncConfigClient
+from services.config.secrets import SecretBox, SecretUnavailable, new_master_key
+from services.runtime.commands import CommandClient
+from services.runtime.errors import InvalidRequest, TenantNotFound
+from services.runtime.eventlog import read_raw
+from services.runtime.settings import Settings
+from services.runtime.stores.redis import as_text
+from tests.support.cli import ACTOR, send_and_wait, tenantctl
+
+pytestmark = pytest.mark.integration
+PLAIN = "hunter2-very-secret"
+
+
+async def test_box_seals_and_opens_only_for_the_same_tenant(sql_engine: AsyncEngine) -> None:
+    box = SecretBox(sql_engine, "ns", [new_master_key()])
+    sealed = await box.seal("acme", {"token": PLAIN})
+    assert PLAIN not in sealed.ciphertext
+    assert await box.open("acme", sealed) == {"token": PLAIN}
+    with pytest.raises(SecretUnavailable, match="not a key of tenant beta"):
+        await box.open("beta", sealed)
+
+
+async def test_shredding_a_tenants_keys_makes_its_secrets_unreadable(
+    sql_engine: AsyncEngine,
+) -> None:
+    box = SecretBox(sql_engine, "ns", [new_master_key()])
+    sealed = await box.seal("acme", PLAIN)
+    assert await box.shred("acme") == 1
+    with pytest.raises(SecretUnavailable, match="destroyed"):
+        await box.open("acme", sealed)
+
+
+async def test_master_key_rotation_rewraps_every_data_key(sql_engine: AsyncEngine) -> None:
+    old, new = new_master_key(), new_master_key()
+    sealed = await SecretBox(sql_engine, "ns", [old]).seal("acme", PLAIN)
+    rotating = SecretBox(sql_engine, "ns", [new, old])
+    assert await rotating.rewrap() == 1
+    assert await SecretBox(sql_engine, "ns", [new]).open("acme", sealed) == PLAIN
+    with pytest.raises(SecretUnavailable, match="no configured master key"):
+        await SecretBox(sql_engine, "ns", [old]).open("acme", sealed)
+
+
+async def test_secrets_never_appear_in_plain_text_in_the_log_or_cli(
+    settings: Settings, service: None, nc: NATS, client: CommandClient, redis: aioredis.Redis
+) -> None:
+    # Given a tenant with a secret set through the CLI
+    register = RegisterTenant(tenant_id="acme", display_name="Acme", **ACTOR)
+    await send_and_wait(client, redis, settings, register)
+    done = await asyncio.to_thread(
+        tenantctl, settings, "config", "set", "acme", f"secret.api_token={PLAIN}", "rate_limit=5"
+    )
+    assert done.returncode == 0, done.stderr
+    # Then the raw stream, Redis and every CLI view hold no plain text
+    raw = [m.data async for m in read_raw(nc.jetstream(), settings.subjects.control_stream, ">")]
+    assert raw
+    assert not any(PLAIN.encode() in data for data in raw)
+    stored = await redis.hgetall(settings.keys.tenant_config("acme"))
+    assert not any(PLAIN in as_text(value) for value in stored.values())
+    shown = await asyncio.to_thread(tenantctl, settings, "config", "get", "acme", "-o", "json")
+    history = await asyncio.to_thread(tenantctl, settings, "config", "history", "acme")
+    assert {r["key"]: r["value"] for r in orjson.loads(shown.stdout)}["secret.api_token"] == (
+        "<secret>"
+    )
+    for output in (done.stdout, shown.stdout, history.stdout, done.stderr, history.stderr):
+        assert PLAIN not in output
+
+
+async def test_a_tenants_reader_gets_its_secrets_and_a_repeat_appends_nothing(
+    settings: Settings, service: None, client: CommandClient, redis: aioredis.Redis
+) -> None:
+    register = RegisterTenant(tenant_id="acme", display_name="Acme", **ACTOR)
+    await send_and_wait(client, redis, settings, register)
+    secret = SetConfig(tenant_id="acme", values={"secret.api_token": PLAIN}, **ACTOR)
+    first = await client.send(secret)
+    again = await client.send(SetConfig(tenant_id="acme", values=secret.values, **ACTOR))
+    assert first.seq is not None
+    assert again.events == ()  # the same value again changes nothing
+    sdk = await AsyncConfigClient.connect(settings)
+    try:
+        assert await sdk.secrets("acme") == {"secret.api_token": PLAIN}
+        with pytest.raises(InvalidRequest, match=r"no secret secret\.other"):
+            await sdk.secrets("acme", "secret.other")
+        # When the tenant is offboarded with shredding, the secret is gone for good
+        shred = OffboardTenant(tenant_id="acme", shred_secrets=True, **ACTOR)
+        await send_and_wait(client, redis, settings, shred)
+        with pytest.raises(TenantNotFound):
+            await sdk.secrets("acme")
+    finally:
+        await sdk.close()
+
+
+async def test_a_secret_without_a_master_key_is_refused_clearly(
+    settings: Settings, nc: NATS
+) -> None:
+    keyless = settings.model_copy(update={"secrets_master_keys": None})
+    stop = asyncio.Event()
+    task = asyncio.create_task(config_service.run(keyless, stop))
+    try:
+        client = CommandClient(nc, settings.subjects)
+        for _ in range(100):
+            try:
+                await client.send(RegisterTenant(tenant_id="acme", display_name="A", **ACTOR))
+                break
+            except Exception:
+                await asyncio.sleep(0.05)
+        with pytest.raises(InvalidRequest, match="need a master key"):
+            await client.send(SetConfig(tenant_id="acme", values={"secret.x": "y"}, **ACTOR))
+    finally:
+        stop.set()
+        await task
