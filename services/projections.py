@@ -8,18 +8,28 @@ from dataclasses import dataclass
 from contracts.keys import Keys
 from contracts.subjects import Subjects
 from services.config.projection import ConfigProjection
+from services.runtime.projector import Projection
+from services.runtime.stores.redis import RedisOp
+
+Factory = Callable[[Subjects, Keys], tuple[Projection[RedisOp], list[str]]]
 
 
 @dataclass(frozen=True)
 class ProjectionInfo:
-    """How to find a projection's events and its Redis position."""
+    """How to build a Redis projection for any key root (live, or a rebuild's shadow)."""
 
     name: str
-    filters: Callable[[Subjects], Sequence[str]]
+    make: Factory
+
+    def filters(self, subjects: Subjects) -> Sequence[str]:
+        """The subject filters of its events."""
+        projection, _ = self.make(subjects, Keys())
+        return projection.filters()
 
 
-def _config_filters(subjects: Subjects) -> Sequence[str]:
-    return ConfigProjection(subjects, Keys()).filters()
+def _config(subjects: Subjects, keys: Keys) -> tuple[Projection[RedisOp], list[str]]:
+    projection = ConfigProjection(subjects, keys)
+    return projection, list(projection.owned_patterns())
 
 
-PROJECTIONS: tuple[ProjectionInfo, ...] = (ProjectionInfo("config", _config_filters),)
+PROJECTIONS: dict[str, ProjectionInfo] = {"config": ProjectionInfo("config", _config)}

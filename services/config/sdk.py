@@ -36,6 +36,7 @@ from services.config.schema import DEFAULT_SCHEMA, ConfigSchema
 from services.runtime.commands import CommandClient
 from services.runtime.connections import connect_nats, connect_redis
 from services.runtime.errors import InvalidConfigValue, TenantNotFound, TenantSuspended
+from services.runtime.rebuild import REBUILT
 from services.runtime.settings import Settings
 from services.runtime.stores.redis import as_text
 
@@ -220,6 +221,9 @@ class AsyncConfigClient:
 
     async def _changed(self, msg: Msg) -> None:
         tenant_id = self.subjects.tenant_of(msg.subject)
+        if tenant_id == REBUILT:
+            self._cache.clear()
+            return
         if tenant_id is None or tenant_id not in self._cache:
             return
         with contextlib.suppress(TenantNotFound):

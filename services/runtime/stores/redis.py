@@ -36,6 +36,26 @@ redis.call('SET', KEYS[1], ARGV[2])
 return {1, tonumber(ARGV[2])}
 """
 
+# ARGV: live prefix, shadow prefix, then SCAN patterns of the live keys to clear.
+# Deletes the live read model and renames the shadow one into its place, in one step.
+_SWAP = """
+local function each(pattern, fn)
+  local cursor = '0'
+  repeat
+    local reply = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)
+    cursor = reply[1]
+    for _, key in ipairs(reply[2]) do fn(key) end
+  until cursor == '0'
+end
+for i = 3, #ARGV do each(ARGV[i], function(key) redis.call('DEL', key) end) end
+local moved = 0
+each(ARGV[2] .. '*', function(key)
+  redis.call('RENAME', key, ARGV[1] .. string.sub(key, #ARGV[2] + 1))
+  moved = moved + 1
+end)
+return moved
+"""
+
 _ALLOWED = frozenset({"HSET", "HDEL", "DEL", "SET", "SADD", "SREM", "INCRBY", "HINCRBY"})
 
 
@@ -87,6 +107,7 @@ class RedisStore:
     ) -> None:
         """`owns`: SCAN patterns of the read-model keys this projection alone writes."""
         self.redis = redis
+        self._root = keys.root
         self._owns = tuple(owns)
         self._meta = (
             keys.checkpoint(projection),
@@ -133,6 +154,21 @@ class RedisStore:
         except RedisError as e:
             raise StoreUnavailable(f"projection commit failed: {e}") from e
         return CommitResult(ok=bool(ok), checkpoint=int(checkpoint))
+
+    async def replace_with(self, shadow: RedisStore) -> int:
+        """Atomically make `shadow`'s read model and position this store's; returns keys moved.
+
+        Both stores must own the same patterns under different key roots. A
+        projector still writing to this store sees its checkpoint move and
+        restarts from the new one.
+        """
+        live, other = f"{self._root}:", f"{shadow._root}:"
+        patterns = [*self._owns, *self._meta]
+        try:
+            moved = await self.redis.eval(_SWAP, 0, live, other, *patterns)
+        except RedisError as e:
+            raise StoreUnavailable(f"cannot switch to the rebuilt read model: {e}") from e
+        return int(moved)
 
     async def reset(self) -> None:
         """Delete this projection's read model, checkpoint and blocked subjects."""
