@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from contracts.errors import describe
-from services.cli import config_cmd, contracts_cmd, dev, dlq, projection, tenant
+from services.cli import config_cmd, contracts_cmd, dev, dlq, projection, secrets_cmd, tenant
 from services.cli.context import EXIT_USAGE
 from services.cli.output import err
 from services.runtime.settings import Settings
@@ -26,6 +26,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(contracts_cmd.app, name="contracts")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(projection.app, name="projection")
+app.add_typer(secrets_cmd.app, name="secrets")
 
 
 @app.callback()

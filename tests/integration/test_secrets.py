@@ -10,14 +10,16 @@ import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.config import SetConfig
+from contracts.config import RevealSecrets, SealedValue, SetConfig
 from contracts.tenants import OffboardTenant, RegisterTenant
 from services.config import service as config_service
 from services.config.sdk import AsyncConfigClient
 from services.config.secrets import SecretBox, SecretUnavailable, new_master_key
 from services.runtime.commands import CommandClient
+from services.runtime.database import create_engine
 from services.runtime.errors import InvalidRequest, TenantNotFound
 from services.runtime.eventlog import read_raw
+from services.runtime.readyourwrites import wait_applied
 from services.runtime.settings import Settings
 from services.runtime.stores.redis import as_text
 from tests.support.cli import ACTOR, send_and_wait, tenantctl
@@ -123,3 +125,30 @@ async def test_a_secret_without_a_master_key_is_refused_clearly(
     finally:
         stop.set()
         await task
+
+
+async def test_cli_rewrap_moves_data_keys_to_the_new_master_key(
+    settings: Settings, service: None, client: CommandClient, redis: aioredis.Redis, nc: NATS
+) -> None:
+    register = RegisterTenant(tenant_id="acme", display_name="Acme", **ACTOR)
+    await send_and_wait(client, redis, settings, register)
+    await client.send(SetConfig(tenant_id="acme", values={"secret.k": PLAIN}, **ACTOR))
+    old = settings.master_keys()[0]
+    new = new_master_key()
+    env = {"TENANTPLANE_SECRETS_MASTER_KEYS": f"{new},{old}"}
+    env["TENANTPLANE_DATABASE_URL"] = settings.database_url
+    done = await asyncio.to_thread(tenantctl, settings, "secrets", "rewrap", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "re-wrapped 1 data keys" in done.stdout
+    # Then a box holding only the new master key opens the stored secret
+    applied = await client.send(RevealSecrets(tenant_id="acme", **ACTOR))
+    assert applied.result == {"secrets": {"secret.k": PLAIN}}
+    await wait_applied(nc, redis, settings.subjects, settings.keys, "config", 2)
+    stored = await redis.hget(settings.keys.tenant_config("acme"), "secret.k")
+    assert stored is not None
+    sealed = SealedValue.model_validate(orjson.loads(stored)["$sealed"])
+    engine = create_engine(settings.database_url)
+    try:
+        assert await SecretBox(engine, settings.namespace, [new]).open("acme", sealed) == PLAIN
+    finally:
+        await engine.dispose()

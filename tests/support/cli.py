@@ -27,18 +27,21 @@ async def send_and_wait(
     return reply.seq
 
 
-def tenantctl(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
+def tenantctl(
+    settings: Settings, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    merged = {
         **os.environ,
         "TENANTPLANE_NATS_URL": settings.nats_url,
         "TENANTPLANE_REDIS_URL": settings.redis_url,
         "TENANTPLANE_NAMESPACE": settings.namespace,
         "TENANTPLANE_ACTOR": "cli@test",
         "COLUMNS": "200",
+        **(env or {}),
     }
     return subprocess.run(
         [sys.executable, "-m", "services.cli", *args],
-        env=env,
+        env=merged,
         capture_output=True,
         text=True,
         timeout=30,

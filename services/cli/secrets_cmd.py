@@ -1,0 +1,48 @@
+"""`tenantctl secrets`: master-key rotation for secret config values."""
+
+from __future__ import annotations
+
+import typer
+
+from services.cli.context import run, settings_from
+from services.cli.output import out
+from services.config.secrets import SecretBox, new_master_key
+from services.runtime.database import create_engine, migrate
+from services.runtime.errors import InvalidRequest
+from services.runtime.localstate import resolve_database_url
+from services.runtime.settings import Settings
+
+app = typer.Typer(help="Secrets: master keys and their rotation.", no_args_is_help=True)
+
+
+@app.command("new-key")
+def new_key() -> None:
+    """Print a fresh master key (to put first in TENANTPLANE_SECRETS_MASTER_KEYS)."""
+    out.print(new_master_key(), highlight=False)
+
+
+@app.command()
+def rewrap(ctx: typer.Context) -> None:
+    """Re-wrap every tenant data key with the first master key.
+
+    Rotation: put the new key first and keep the old one after it
+    (TENANTPLANE_SECRETS_MASTER_KEYS=NEW,OLD), restart the config service, run
+    this, then drop OLD. Secret values in the log are not touched: only the
+    data keys that seal them are re-wrapped.
+
+    Example:  TENANTPLANE_SECRETS_MASTER_KEYS=$NEW,$OLD tenantctl secrets rewrap
+    """
+    count = run(_rewrap(settings_from(ctx)))
+    out.print(f"re-wrapped {count} data keys with the first master key")
+
+
+async def _rewrap(settings: Settings) -> int:
+    keys = settings.master_keys()
+    if not keys:
+        raise InvalidRequest("set TENANTPLANE_SECRETS_MASTER_KEYS (new key first) to rewrap")
+    engine = create_engine(resolve_database_url(settings))
+    try:
+        await migrate(engine)
+        return await SecretBox(engine, settings.namespace, keys).rewrap()
+    finally:
+        await engine.dispose()
