@@ -28,5 +28,7 @@ def send_and_report(settings: Settings, command: Command, wait: bool, output: Fo
     result = run(go())
     if output is Format.JSON:
         emit(result, output)
+    elif result["seq"] is None:
+        out.print(f"{command.name}: no change")
     else:
         out.print(f"{command.name} ok (seq {result['seq']})")

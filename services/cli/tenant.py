@@ -54,30 +54,25 @@ def _pair(item: str) -> tuple[str, str]:
     return key, value
 
 
-@app.command()
-def suspend(
-    ctx: typer.Context,
-    tenant: str,
-    reason: str = Reason,
-    wait: bool = Wait,
-    output: Format = Output,
-) -> None:
-    """Suspend an active tenant (its config stays; its jobs stop)."""
-    command = SuspendTenant(tenant_id=tenant, actor=default_actor(), reason=reason)
-    send_and_report(settings_from(ctx), command, wait, output)
+def _transition(name: str, command_cls: type[SuspendTenant | ResumeTenant], doc: str) -> None:
+    """Register a lifecycle command that takes only the tenant (suspend, resume)."""
+
+    def command(
+        ctx: typer.Context,
+        tenant: str,
+        reason: str = Reason,
+        wait: bool = Wait,
+        output: Format = Output,
+    ) -> None:
+        sent = command_cls(tenant_id=tenant, actor=default_actor(), reason=reason)
+        send_and_report(settings_from(ctx), sent, wait, output)
+
+    command.__doc__ = doc
+    app.command(name)(command)
 
 
-@app.command()
-def resume(
-    ctx: typer.Context,
-    tenant: str,
-    reason: str = Reason,
-    wait: bool = Wait,
-    output: Format = Output,
-) -> None:
-    """Resume a suspended tenant."""
-    command = ResumeTenant(tenant_id=tenant, actor=default_actor(), reason=reason)
-    send_and_report(settings_from(ctx), command, wait, output)
+_transition("suspend", SuspendTenant, "Suspend an active tenant (its config stays; its jobs stop).")
+_transition("resume", ResumeTenant, "Resume a suspended tenant.")
 
 
 @app.command()

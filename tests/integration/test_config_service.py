@@ -156,6 +156,10 @@ async def test_cli_sets_a_key_and_reads_it_back_with_clear_errors(
     assert refused.returncode == 1
     assert "below the minimum" in refused.stderr
     assert "Traceback" not in refused.stderr
+    for verb, code in (("suspend", 0), ("resume", 0), ("resume", 1)):
+        moved = await asyncio.to_thread(cli, "tenant", verb, "acme", "-r", "billing")
+        assert moved.returncode == code, moved.stderr
+    assert "it is active, not suspended" in moved.stderr
     bad_id = await asyncio.to_thread(cli, "tenant", "show", "Not/Valid")
     assert bad_id.returncode == 2
     assert "invalid tenant id" in bad_id.stderr
