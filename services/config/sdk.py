@@ -4,27 +4,22 @@
     config = await client.get_config("acme")                 # TenantConfig, cached
     limit = config.get_int("rate_limit")
 
-The cache holds one consistent snapshot per tenant (meta and config read in
-one Redis transaction). The config projector publishes a change notification
-after every commit; the client refreshes a cached tenant when it hears one,
-so a change reaches readers within milliseconds. If notifications could have
-been missed (NATS reconnected) the cache is dropped; and no entry is served
-older than `max_staleness_s` without being read again.
+The cache (services/runtime/cache.py, shared with the routing SDK) holds one
+consistent snapshot per tenant (meta and config read in one Redis
+transaction), refreshed in place when the config projector announces a change
+of that tenant.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 
 from contracts.config import RevealSecrets
 from contracts.ids import validate_tenant_id
@@ -33,10 +28,10 @@ from contracts.subjects import Subjects
 from contracts.tenants import TenantStatus
 from services.config.reader import decode_config
 from services.config.schema import DEFAULT_SCHEMA, ConfigSchema
+from services.runtime.cache import PushCache
 from services.runtime.commands import CommandClient
 from services.runtime.connections import connect_nats, connect_redis
 from services.runtime.errors import InvalidConfigValue, TenantNotFound, TenantSuspended
-from services.runtime.rebuild import REBUILT
 from services.runtime.settings import Settings
 from services.runtime.stores.redis import as_text
 
@@ -94,12 +89,6 @@ class TenantConfig(Mapping[str, Any]):
         return value
 
 
-@dataclass
-class _Entry:
-    config: TenantConfig
-    loaded_at: float
-
-
 class AsyncConfigClient:
     """Cached, push-refreshed reads of tenant config for asyncio services."""
 
@@ -118,12 +107,12 @@ class AsyncConfigClient:
         self.redis = redis
         self.subjects = subjects
         self.keys = keys
-        self.max_staleness_s = max_staleness_s
         self.defaults = {k: s.default for k, s in schema.keys.items() if s.default is not None}
-        self._cache: dict[str, _Entry] = {}
+        self.cache: PushCache[TenantConfig] = PushCache(
+            nc, subjects, PROJECTION, self._load, lambda c: c.version,
+            max_staleness_s=max_staleness_s,
+        )  # fmt: skip
         self._owns = owns_connections
-        self._reconnects = 0
-        self._sub: Any = None
 
     @classmethod
     async def connect(cls, settings: Settings, **options: Any) -> AsyncConfigClient:
@@ -143,13 +132,11 @@ class AsyncConfigClient:
 
     async def start(self) -> None:
         """Listen for change notifications."""
-        self._reconnects = self.nc.stats["reconnects"]
-        self._sub = await self.nc.subscribe(self.subjects.all_changes(PROJECTION), cb=self._changed)
+        await self.cache.start()
 
     async def close(self) -> None:
         """Stop listening (and close connections the client opened)."""
-        if self._sub is not None:
-            await self._sub.unsubscribe()
+        await self.cache.close()
         if self._owns:
             await self.redis.aclose()
             await self.nc.close()
@@ -170,8 +157,7 @@ class AsyncConfigClient:
         """Load tenants into the cache (all of them by default); returns how many."""
         if tenants is None:
             tenants = [as_text(t) for t in await self.redis.smembers(self.keys.tenants())]
-        loaded = await asyncio.gather(*(self._load(t) for t in tenants), return_exceptions=True)
-        return sum(1 for item in loaded if isinstance(item, TenantConfig))
+        return await self.cache.warm_up(tenants)
 
     async def get_config(self, tenant_id: str, *, allow_suspended: bool = False) -> TenantConfig:
         """A tenant's config, from the cache when fresh.
@@ -180,22 +166,14 @@ class AsyncConfigClient:
             TenantNotFound: no such tenant (never registered, or offboarded).
             TenantSuspended: the tenant is suspended (unless `allow_suspended`).
         """
-        config = self.cached(tenant_id)
+        config = self.cache.cached(tenant_id)
         if config is None:
-            config = await self._load(validate_tenant_id(tenant_id))
+            config = await self.cache.refresh(validate_tenant_id(tenant_id))
         return _check(config, allow_suspended)
 
     def cached(self, tenant_id: str) -> TenantConfig | None:
         """The cached config if it is fresh enough; never does I/O."""
-        if self.nc.stats["reconnects"] != self._reconnects:
-            # Notifications may have been missed while disconnected.
-            self._reconnects = self.nc.stats["reconnects"]
-            self._cache.clear()
-            return None
-        entry = self._cache.get(tenant_id)
-        if entry is None or time.monotonic() - entry.loaded_at > self.max_staleness_s:
-            return None
-        return entry.config
+        return self.cache.cached(tenant_id)
 
     async def _load(self, tenant_id: str) -> TenantConfig:
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -203,10 +181,9 @@ class AsyncConfigClient:
             pipe.hgetall(self.keys.tenant_config(tenant_id))
             meta, raw = await pipe.execute()
         if not meta:
-            self._cache.pop(tenant_id, None)
             raise TenantNotFound(f"no tenant {tenant_id}", tenant_id=tenant_id)
         text = {as_text(k): as_text(v) for k, v in meta.items()}
-        config = TenantConfig(
+        return TenantConfig(
             tenant_id=tenant_id,
             status=text.get("status", ""),
             plan=text.get("plan", ""),
@@ -214,20 +191,6 @@ class AsyncConfigClient:
             data=decode_config(raw),
             defaults=self.defaults,
         )
-        current = self._cache.get(tenant_id)
-        if current is None or current.config.version <= config.version:
-            self._cache[tenant_id] = _Entry(config, time.monotonic())
-        return self._cache[tenant_id].config
-
-    async def _changed(self, msg: Msg) -> None:
-        tenant_id = self.subjects.tenant_of(msg.subject)
-        if tenant_id == REBUILT:
-            self._cache.clear()
-            return
-        if tenant_id is None or tenant_id not in self._cache:
-            return
-        with contextlib.suppress(TenantNotFound):
-            await self._load(tenant_id)
 
 
 def _check(config: TenantConfig, allow_suspended: bool) -> TenantConfig:

@@ -1,0 +1,122 @@
+"""An in-process read cache kept fresh by a projection's change notifications.
+
+Shared by every SDK that reads a Redis projection (tenant config, routing
+tables). Entries are loaded on first use, refreshed in place when the
+projection announces a change that concerns them (push), and never served
+older than `max_staleness_s` without a new read. The whole cache is dropped
+when NATS reconnects (notifications may have been missed) and when a rebuild
+switches the read model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from contracts.subjects import Subjects
+from services.runtime.errors import TenantplaneError
+from services.runtime.rebuild import REBUILT
+
+V = TypeVar("V")
+
+
+@dataclass
+class _Entry(Generic[V]):
+    value: V
+    version: int
+    loaded_at: float
+
+
+class PushCache(Generic[V]):
+    """Values by key, loaded by `load(key)` and refreshed on change notifications.
+
+    `version(value)` orders loads, so a slow read never replaces a newer one.
+    `affected(token)` names the cached keys a notification for `token` (the
+    tenant token of the change subject) concerns; by default the token itself.
+    """
+
+    def __init__(
+        self,
+        nc: NATS,
+        subjects: Subjects,
+        projection: str,
+        load: Callable[[str], Awaitable[V]],
+        version: Callable[[V], int],
+        *,
+        affected: Callable[[str, Iterable[str]], Iterable[str]] | None = None,
+        max_staleness_s: float = 30.0,
+    ) -> None:
+        self.nc = nc
+        self.subjects = subjects
+        self.projection = projection
+        self._load = load
+        self._version = version
+        self._affected = affected or (lambda token, _: (token,))
+        self.max_staleness_s = max_staleness_s
+        self._entries: dict[str, _Entry[V]] = {}
+        self._reconnects = 0
+        self._sub: Any = None
+
+    async def start(self) -> None:
+        """Listen for the projection's change notifications."""
+        self._reconnects = self.nc.stats["reconnects"]
+        subject = self.subjects.all_changes(self.projection)
+        self._sub = await self.nc.subscribe(subject, cb=self._changed)
+
+    async def close(self) -> None:
+        """Stop listening."""
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+
+    def cached(self, key: str) -> V | None:
+        """The cached value if it is fresh enough; never does I/O."""
+        if self.nc.stats["reconnects"] != self._reconnects:
+            self._reconnects = self.nc.stats["reconnects"]
+            self._entries.clear()
+            return None
+        entry = self._entries.get(key)
+        if entry is None or time.monotonic() - entry.loaded_at > self.max_staleness_s:
+            return None
+        return entry.value
+
+    async def get(self, key: str) -> V:
+        """The value of `key`, from the cache when fresh."""
+        value = self.cached(key)
+        return value if value is not None else await self.refresh(key)
+
+    async def refresh(self, key: str) -> V:
+        """Load `key` now; keeps whichever of the cached and loaded values is newer."""
+        try:
+            value = await self._load(key)
+        except TenantplaneError:
+            self._entries.pop(key, None)
+            raise
+        current = self._entries.get(key)
+        if current is None or current.version <= self._version(value):
+            self._entries[key] = _Entry(value, self._version(value), time.monotonic())
+        return self._entries[key].value
+
+    async def warm_up(self, keys: Iterable[str]) -> int:
+        """Load many keys at once; returns how many loaded."""
+        loaded = await asyncio.gather(*(self.refresh(k) for k in keys), return_exceptions=True)
+        return sum(1 for item in loaded if not isinstance(item, BaseException))
+
+    async def _changed(self, msg: Msg) -> None:
+        token = self.subjects.tenant_of(msg.subject)
+        if token is None:
+            return
+        if token == REBUILT:
+            self._entries.clear()
+            return
+        for key in list(self._affected(token, self._entries)):
+            if key in self._entries:
+                with contextlib.suppress(TenantplaneError):
+                    await self.refresh(key)
