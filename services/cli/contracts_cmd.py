@@ -13,7 +13,8 @@ from contracts.schema import export as export_schemas
 from services.cli.context import settings_from
 from services.cli.output import out
 from services.config.service import COMMANDS as CONFIG_COMMANDS
-from services.config.service import build_broker, serve_commands
+from services.config.service import serve_commands
+from services.runtime.app import build_broker
 from services.runtime.asyncapi import document
 from services.runtime.commands import Outcome
 
@@ -47,7 +48,7 @@ def asyncapi(
     Example:  tenantctl contracts asyncapi docs/asyncapi.json
     """
     settings = settings_from(ctx)
-    broker = build_broker(settings.model_copy(update={"nats_url": "nats://localhost:4222"}))
+    broker = build_broker(settings.model_copy(update={"nats_url": "nats://localhost:4222"}), "docs")
 
     async def never(command: TenantCommand) -> Outcome:
         raise AssertionError("the document's broker serves nothing")

@@ -1,0 +1,81 @@
+"""What every service process sets up: one NATS connection (FastStream broker and
+nats-py on the same socket), the streams, Redis, its projectors, and an orderly stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+import structlog
+from faststream.nats import NatsBroker
+from nats.aio.client import Client as NATS
+
+from contracts import EVENTS
+from services.runtime.connections import connect_redis, nats_options
+from services.runtime.eventlog import EventLog
+from services.runtime.projector import Projection, Projector
+from services.runtime.settings import Settings
+from services.runtime.stores.redis import RedisOp, RedisStore
+
+log = structlog.get_logger(__name__)
+
+
+def build_broker(settings: Settings, name: str) -> NatsBroker:
+    """A FastStream broker on the settings' NATS, quiet per message."""
+    options = nats_options(settings, f"tenantplane-{name}")
+    return NatsBroker(options.pop("servers"), logger=None, **options)
+
+
+@dataclass
+class ServiceRuntime:
+    """The connections of one service process."""
+
+    name: str
+    settings: Settings
+    broker: NatsBroker
+    nc: NATS
+    log: EventLog
+    redis: aioredis.Redis
+    projectors: list[Projector[RedisOp]] = field(default_factory=list)
+
+    def project(self, projection: Projection[RedisOp], owns: Sequence[str]) -> None:
+        """Run a Redis projection in this process."""
+        store = RedisStore(self.redis, self.settings.keys, projection.name, owns)
+        self.projectors.append(
+            Projector(projection, store, self.nc, subjects=self.settings.subjects, registry=EVENTS)
+        )
+
+
+@contextlib.asynccontextmanager
+async def service_runtime(settings: Settings, name: str) -> AsyncIterator[ServiceRuntime]:
+    """Connect; yield to register handlers and projections; serve until the block ends."""
+    broker = build_broker(settings, name)
+    await broker.connect()
+    nc = broker.connection
+    event_log = EventLog(nc.jetstream(), settings.subjects, EVENTS)
+    await event_log.ensure_streams(
+        replicas=settings.replicas, duplicate_window_s=settings.duplicate_window_s
+    )
+    runtime = ServiceRuntime(name, settings, broker, nc, event_log, connect_redis(settings))
+    try:
+        yield runtime
+    finally:
+        await runtime.redis.aclose()
+        await broker.stop()
+
+
+async def serve(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
+    """Start the broker's handlers and the projectors; run until `stop` is set."""
+    await runtime.broker.start()
+    tasks = [asyncio.create_task(p.run()) for p in runtime.projectors]
+    log.info(f"{runtime.name}.started", namespace=runtime.settings.namespace)
+    try:
+        await stop.wait()
+    finally:
+        for projector in runtime.projectors:
+            await projector.stop()
+        await asyncio.gather(*tasks)
+        log.info(f"{runtime.name}.stopped")
