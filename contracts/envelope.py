@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Self
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SerializeAsAny, model_validator
 
-from contracts.ids import TenantId, new_event_id
+from contracts.ids import Scope, new_event_id
 
 
 class Message(BaseModel):
@@ -32,7 +32,7 @@ class Envelope(Message):
     event_id: str = Field(min_length=1, max_length=128)
     type: str
     schema_version: int = Field(ge=1)
-    tenant_id: TenantId
+    tenant_id: Scope
     occurred_at: AwareDatetime
     actor: str = Field(min_length=1, max_length=256)
     reason: str = Field(default="", max_length=2048)

@@ -45,6 +45,19 @@ def validate_name(value: str, what: str = "name") -> str:
 
 TenantId = Annotated[str, AfterValidator(validate_tenant_id)]
 
+# The scope of events about the platform rather than one tenant (a service's
+# versions, default, rollout). It can never be a tenant id: those start with a
+# letter or digit.
+PLATFORM = "_platform"
+
+
+def validate_scope(value: str) -> str:
+    """A tenant id, or the platform scope."""
+    return value if value == PLATFORM else validate_tenant_id(value)
+
+
+Scope = Annotated[str, AfterValidator(validate_scope)]
+
 
 def new_event_id() -> str:
     """A fresh, unique event id."""

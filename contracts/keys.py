@@ -3,6 +3,10 @@
 <root>:tenant:<id>:config           hash  config key -> JSON value
 <root>:tenant:<id>:meta             hash  status, plan, labels, config_version
 <root>:tenants                      set   ids of tenants that exist
+<root>:routes                       set   services that have routing
+<root>:routes:<service>             hash  tenant -> pinned version
+<root>:routes:<service>:rules       hash  default, rollout_version, rollout_percent, version
+<root>:routes:<service>:versions    hash  version -> JSON {upstream, labels}
 <root>:proj:<name>:checkpoint       string  last applied stream sequence
 <root>:proj:<name>:blocked          hash  subject -> seq of the parked event it waits behind
 <root>:proj:<name>:parked           string  count of events parked so far
@@ -34,6 +38,22 @@ class Keys:
     def tenants(self) -> str:
         """Set of the ids of every tenant that exists (not offboarded)."""
         return f"{self.root}:tenants"
+
+    def route_pins(self, service: str) -> str:
+        """Hash of one service's pins: tenant -> version."""
+        return f"{self.root}:routes:{validate_name(service, 'service')}"
+
+    def route_rules(self, service: str) -> str:
+        """Hash of one service's default, rollout_version, rollout_percent and version."""
+        return f"{self.root}:routes:{validate_name(service, 'service')}:rules"
+
+    def route_versions(self, service: str) -> str:
+        """Hash of one service's live versions: version -> JSON {upstream, labels}."""
+        return f"{self.root}:routes:{validate_name(service, 'service')}:versions"
+
+    def route_services(self) -> str:
+        """Set of the services that have routing."""
+        return f"{self.root}:routes"
 
     def checkpoint(self, projection: str) -> str:
         """Last stream sequence a projection applied."""

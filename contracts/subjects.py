@@ -5,6 +5,8 @@ every tenant" are each a single filter:
 
     <root>.evt.<tenant>.lifecycle       tenant lifecycle (one aggregate per tenant)
     <root>.evt.<tenant>.config          tenant configuration
+    <root>.evt.<tenant>.route.<service> a tenant's pin to a version of a service
+    <root>.evt._platform.route.<service>  a service's versions, default and rollout
     <root>.cmd.<service>.<command>      command request/reply
     <root>.chg.<projection>.<tenant>    "projection applied up to seq N" notifications
     <root>.dlq.<projection>.<tenant>    dead letters of a projection
@@ -17,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contracts.envelope import Envelope
-from contracts.ids import validate_name, validate_tenant_id
+from contracts.ids import validate_name, validate_scope, validate_tenant_id
 
 DEFAULT_ROOT = "tp"
 
@@ -71,6 +73,19 @@ class Subjects:
         """Lifecycle and config of one tenant: the consistency boundary of tenant commands."""
         return f"{self.root}.evt.{validate_tenant_id(tenant_id)}.*"
 
+    def route(self, scope: str, service: str) -> str:
+        """Routing events of one service: its versions and rules (platform scope) or one
+        tenant's pin."""
+        return f"{self.root}.evt.{validate_scope(scope)}.route.{validate_name(service, 'service')}"
+
+    def routes_of(self, service: str) -> str:
+        """Every routing event of one service: the consistency boundary of its commands."""
+        return f"{self.root}.evt.*.route.{validate_name(service, 'service')}"
+
+    def all_routes(self) -> str:
+        """Every routing event of every service."""
+        return f"{self.root}.evt.*.route.*"
+
     def kind(self, family: str) -> str:
         """One family of events (`lifecycle`, `config`) for every tenant."""
         return f"{self.root}.evt.*.{validate_name(family, 'event family')}"
@@ -82,6 +97,8 @@ class Subjects:
             return self.lifecycle(envelope.tenant_id)
         if family == "config":
             return self.config(envelope.tenant_id)
+        if family == "route":
+            return self.route(envelope.tenant_id, getattr(envelope.data, "service", ""))
         raise ValueError(f"no subject for event family {family!r}")
 
     def tenant_of(self, subject: str) -> str | None:

@@ -15,26 +15,22 @@ from contracts.tenants import (
     TenantStatus,
     TenantSuspended,
 )
-from services.runtime.eventlog import Appended, StoredEvent
+from services.runtime.eventlog import StoredEvent
 
-# How many recent idempotency keys a tenant remembers (beyond JetStream's window).
-REMEMBERED_COMMANDS = 256
 _EMPTY: MappingProxyType[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
 class TenantState:
-    """Lifecycle and config of one tenant, at `version` (its last stream sequence)."""
+    """Lifecycle and config of one tenant."""
 
     tenant_id: str
-    version: int = 0
     status: TenantStatus | None = None
     display_name: str = ""
     plan: str = ""
     labels: MappingProxyType[str, str] = field(default_factory=lambda: _EMPTY)
     values: MappingProxyType[str, Any] = field(default_factory=lambda: _EMPTY)
     secrets: MappingProxyType[str, SealedValue] = field(default_factory=lambda: _EMPTY)
-    commands: MappingProxyType[str, Appended] = field(default_factory=lambda: _EMPTY)
 
     @property
     def exists(self) -> bool:
@@ -44,17 +40,7 @@ class TenantState:
 
 def evolve(state: TenantState, stored: StoredEvent) -> TenantState:
     """The state after `stored`."""
-    envelope = stored.envelope
-    state = _apply(state, envelope.data)
-    appended = Appended(stored.subject, stored.seq, False, envelope.event_id, envelope.type)
-    commands = state.commands
-    if envelope.causation_id is not None:
-        recent = dict(commands)
-        recent[envelope.causation_id] = appended
-        while len(recent) > REMEMBERED_COMMANDS:
-            del recent[next(iter(recent))]
-        commands = MappingProxyType(recent)
-    return replace(state, version=stored.seq, commands=commands)
+    return _apply(state, stored.envelope.data)
 
 
 def _apply(state: TenantState, data: object) -> TenantState:

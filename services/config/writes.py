@@ -1,89 +1,58 @@
-"""The write side: load a tenant, decide, append with optimistic concurrency."""
+"""The config service's write side: tenant commands, with secrets sealed on the way in."""
 
 from __future__ import annotations
 
-import asyncio
-import random
-import weakref
 from typing import Any
 
 from contracts.commands import TenantCommand
 from contracts.config import ReplaceConfig, RevealSecrets, SealedValue, SetConfig
-from contracts.envelope import Envelope
-from contracts.ids import derived_event_id
 from contracts.tenants import OffboardTenant
 from services.config.decide import decide
 from services.config.schema import ConfigSchema
 from services.config.secrets import SecretBox, SecretUnavailable
 from services.config.state import TenantState, evolve
+from services.runtime.aggregates import AggregateWrites, Change
 from services.runtime.commands import Outcome
-from services.runtime.errors import ConcurrencyConflict, InvalidRequest, TenantNotFound
-from services.runtime.eventlog import EventLog, Expected, StoredEvent
-
-MAX_ATTEMPTS = 30
+from services.runtime.errors import InvalidRequest, TenantNotFound
+from services.runtime.eventlog import EventLog, StoredEvent
 
 
-class TenantWrites:
-    """Executes tenant commands; one instance per service process.
+class TenantWrites(AggregateWrites[TenantState, TenantCommand]):
+    """Executes tenant lifecycle and config commands (see `AggregateWrites`).
 
-    Commands of one tenant run one at a time in this process, so they never
-    conflict with each other. Tenants' states are cached and used
-    optimistically: the append's expected sequence catches a write by another
-    replica, and the state is then refreshed from the log and the command
-    decided again, after a short random pause so racing replicas spread out.
+    The aggregate is the tenant: its lifecycle and config subjects together.
     """
 
     def __init__(self, log: EventLog, schema: ConfigSchema, box: SecretBox | None = None) -> None:
-        self.log = log
+        super().__init__(log)
         self.schema = schema
         self.box = box
-        self._states: dict[str, TenantState] = {}
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def key_of(self, command: TenantCommand) -> str:
+        return command.tenant_id
+
+    def boundary(self, key: str) -> str:
+        return self.log.subjects.tenant_state(key)
+
+    def initial(self, key: str) -> TenantState:
+        return TenantState(key)
+
+    def evolve(self, state: TenantState, stored: StoredEvent) -> TenantState:
+        return evolve(state, stored)
 
     async def handle(self, command: TenantCommand) -> Outcome:
-        """Apply a tenant command (any of contracts.tenants / contracts.config)."""
-        lock = self._locks.setdefault(command.tenant_id, asyncio.Lock())
-        async with lock:
-            return await self._handle(command)
-
-    async def _handle(self, command: TenantCommand) -> Outcome:
-        tenant_id = command.tenant_id
+        """Apply a tenant command; a reveal of secrets is answered, not appended."""
         if isinstance(command, RevealSecrets):
-            return await self._reveal(await self.refresh(tenant_id), command.keys)
-        state = self._states.get(tenant_id) or await self.refresh(tenant_id)
-        for attempt in range(MAX_ATTEMPTS):
-            replay = state.commands.get(command.idempotency_key)
-            if replay is not None:
-                return Outcome((replay,), replayed=True)
-            try:
-                return await self._append(state, command)
-            except ConcurrencyConflict:
-                await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
-                state = await self.refresh(tenant_id)
-        raise ConcurrencyConflict(self.log.subjects.tenant_state(tenant_id), state.version)
+            return await self._reveal((await self.refresh(command.tenant_id)).state, command.keys)
+        return await super().handle(command)
 
-    async def _append(self, state: TenantState, command: TenantCommand) -> Outcome:
+    async def change_for(self, state: TenantState, command: TenantCommand) -> Change | None:
         data = decide(state, command, self.schema, await self._sealed(state, command))
         if data is None:
-            return Outcome(())
+            return None
         if isinstance(command, OffboardTenant) and command.shred_secrets and self.box is not None:
             await self.box.shred(state.tenant_id)
-        key = command.idempotency_key
-        envelope = Envelope.wrap(
-            data,
-            tenant_id=state.tenant_id,
-            actor=command.actor,
-            reason=command.reason,
-            event_id=derived_event_id(key, 0),
-            correlation_id=command.correlation_id or key,
-            causation_id=key,
-        )
-        boundary = self.log.subjects.tenant_state(state.tenant_id)
-        appended = await self.log.append(envelope, Expected(state.version, over=boundary))
-        self._states[state.tenant_id] = evolve(
-            state, StoredEvent(appended.seq, appended.subject, envelope)
-        )
-        return Outcome((appended,))
+        return Change(data, state.tenant_id)
 
     async def _sealed(self, state: TenantState, command: TenantCommand) -> dict[str, SealedValue]:
         """The command's secret values, sealed; a set leaves out those that did not change."""
@@ -124,15 +93,6 @@ class TenantWrites:
         box = self._box()
         values = {k: await box.open(state.tenant_id, state.secrets[k]) for k in wanted}
         return Outcome(result={"secrets": values})
-
-    async def refresh(self, tenant_id: str) -> TenantState:
-        """Bring a tenant's cached state up to the head of the log."""
-        state = self._states.get(tenant_id) or TenantState(tenant_id)
-        boundary = self.log.subjects.tenant_state(tenant_id)
-        async for stored in self.log.read(boundary, start_seq=state.version + 1):
-            state = evolve(state, stored)
-        self._states[tenant_id] = state
-        return state
 
 
 async def _opens_to(box: SecretBox, tenant_id: str, sealed: SealedValue, value: Any) -> bool:

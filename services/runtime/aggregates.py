@@ -1,0 +1,151 @@
+"""The write side shared by every service: load an aggregate, decide, append.
+
+A service subclasses `AggregateWrites` with how its aggregates are keyed and
+bounded, how events fold into state, and what a command means. This base owns
+the rest, identically for every aggregate:
+
+- commands of one aggregate run one at a time in a process (a lock per key),
+  so a process never conflicts with itself;
+- states are cached and used optimistically: the append carries the cached
+  version as the expected sequence over the aggregate's subjects, a write by
+  another replica makes it fail, and the command is decided again on fresh
+  state after a short random pause;
+- every event records its command's idempotency key (`causation_id`); the last
+  keys are remembered per aggregate, so a repeated command returns its first
+  result long after JetStream's duplicate window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import weakref
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Generic, TypeVar
+
+from contracts.commands import Command
+from contracts.envelope import Envelope, Event
+from contracts.ids import derived_event_id
+from services.runtime.commands import Outcome
+from services.runtime.errors import ConcurrencyConflict
+from services.runtime.eventlog import Appended, EventLog, Expected, StoredEvent
+
+S = TypeVar("S")
+C = TypeVar("C", bound=Command)
+
+MAX_ATTEMPTS = 30
+REMEMBERED_COMMANDS = 256
+
+
+@dataclass(frozen=True)
+class Tracked(Generic[S]):
+    """An aggregate's state with its version (last sequence) and recent commands."""
+
+    state: S
+    version: int = 0
+    commands: MappingProxyType[str, Appended] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a command appends: one event, in the scope (tenant or platform) it concerns."""
+
+    data: Event
+    scope: str
+
+
+class AggregateWrites(ABC, Generic[S, C]):
+    """Executes commands against aggregates of one kind; one instance per process."""
+
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+        self._tracked: dict[str, Tracked[S]] = {}
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    @abstractmethod
+    def key_of(self, command: C) -> str:
+        """Which aggregate a command concerns."""
+
+    @abstractmethod
+    def boundary(self, key: str) -> str:
+        """The subject filter of an aggregate's events (its consistency boundary)."""
+
+    @abstractmethod
+    def initial(self, key: str) -> S:
+        """The state of an aggregate with no events."""
+
+    @abstractmethod
+    def evolve(self, state: S, stored: StoredEvent) -> S:
+        """The state after one event."""
+
+    @abstractmethod
+    async def change_for(self, state: S, command: C) -> Change | None:
+        """What `command` appends in `state`; None when it would change nothing.
+
+        Raises the named error of a refused command.
+        """
+
+    async def handle(self, command: C) -> Outcome:
+        """Apply a command: append its event once, or say why not."""
+        key = self.key_of(command)
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            return await self._handle(key, command)
+
+    async def _handle(self, key: str, command: C) -> Outcome:
+        tracked = self._tracked.get(key) or await self.refresh(key)
+        for attempt in range(MAX_ATTEMPTS):
+            replay = tracked.commands.get(command.idempotency_key)
+            if replay is not None:
+                return Outcome((replay,), replayed=True)
+            try:
+                return await self._append(key, tracked, command)
+            except ConcurrencyConflict:
+                await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+                tracked = await self.refresh(key)
+        raise ConcurrencyConflict(self.boundary(key), tracked.version)
+
+    async def _append(self, key: str, tracked: Tracked[S], command: C) -> Outcome:
+        change = await self.change_for(tracked.state, command)
+        if change is None:
+            return Outcome(())
+        idempotency_key = command.idempotency_key
+        envelope = Envelope.wrap(
+            change.data,
+            tenant_id=change.scope,
+            actor=command.actor,
+            reason=command.reason,
+            event_id=derived_event_id(idempotency_key, 0),
+            correlation_id=command.correlation_id or idempotency_key,
+            causation_id=idempotency_key,
+        )
+        appended = await self.log.append(
+            envelope, Expected(tracked.version, over=self.boundary(key))
+        )
+        self._tracked[key] = self._track(
+            tracked, StoredEvent(appended.seq, appended.subject, envelope)
+        )
+        return Outcome((appended,))
+
+    async def refresh(self, key: str) -> Tracked[S]:
+        """Bring an aggregate's cached state up to the head of the log."""
+        tracked = self._tracked.get(key) or Tracked(self.initial(key))
+        async for stored in self.log.read(self.boundary(key), start_seq=tracked.version + 1):
+            tracked = self._track(tracked, stored)
+        self._tracked[key] = tracked
+        return tracked
+
+    def _track(self, tracked: Tracked[S], stored: StoredEvent) -> Tracked[S]:
+        envelope = stored.envelope
+        commands = tracked.commands
+        if envelope.causation_id is not None:
+            recent = dict(commands)
+            recent[envelope.causation_id] = Appended(
+                stored.subject, stored.seq, False, envelope.event_id, envelope.type
+            )
+            while len(recent) > REMEMBERED_COMMANDS:
+                del recent[next(iter(recent))]
+            commands = MappingProxyType(recent)
+        state = self.evolve(tracked.state, stored)
+        return replace(tracked, state=state, version=stored.seq, commands=commands)
