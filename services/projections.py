@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from contracts.keys import Keys
 from contracts.subjects import Subjects
 from services.config.projection import ConfigProjection
+from services.router.projection import RouterProjection
 from services.runtime.projector import Projection
 from services.runtime.stores.redis import RedisOp
 
@@ -32,4 +33,12 @@ def _config(subjects: Subjects, keys: Keys) -> tuple[Projection[RedisOp], list[s
     return projection, list(projection.owned_patterns())
 
 
-PROJECTIONS: dict[str, ProjectionInfo] = {"config": ProjectionInfo("config", _config)}
+def _router(subjects: Subjects, keys: Keys) -> tuple[Projection[RedisOp], list[str]]:
+    projection = RouterProjection(subjects, keys)
+    return projection, list(projection.owned_patterns())
+
+
+PROJECTIONS: dict[str, ProjectionInfo] = {
+    "config": ProjectionInfo("config", _config),
+    "router": ProjectionInfo("router", _router),
+}

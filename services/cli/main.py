@@ -9,7 +9,16 @@ import typer
 from pydantic import ValidationError
 
 from contracts.errors import describe
-from services.cli import config_cmd, contracts_cmd, dev, dlq, projection, secrets_cmd, tenant
+from services.cli import (
+    config_cmd,
+    contracts_cmd,
+    dev,
+    dlq,
+    projection,
+    route,
+    secrets_cmd,
+    tenant,
+)
 from services.cli.context import EXIT_USAGE
 from services.cli.output import err
 from services.runtime.settings import Settings
@@ -23,6 +32,7 @@ app = typer.Typer(
 app.add_typer(dev.app, name="dev")
 app.add_typer(tenant.app, name="tenant")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(route.app, name="route")
 app.add_typer(contracts_cmd.app, name="contracts")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(projection.app, name="projection")

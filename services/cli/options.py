@@ -17,12 +17,18 @@ Wait = typer.Option(True, "--wait/--no-wait", help="Return once the read model s
 Output = typer.Option(Format.TABLE, "--output", "-o")
 
 
-def send_and_report(settings: Settings, command: Command, wait: bool, output: Format) -> None:
+def send_and_report(
+    settings: Settings,
+    command: Command,
+    wait: bool,
+    output: Format,
+    projection: str = CONFIG_PROJECTION,
+) -> None:
     """Send `command`, wait for the read model if asked, and print the outcome."""
 
     async def go() -> dict[str, Any]:
         async with session(settings) as s:
-            reply = await s.send(command, wait=wait, projection=CONFIG_PROJECTION)
+            reply = await s.send(command, wait=wait, projection=projection)
             return {"ok": reply.ok, "seq": reply.seq, "replayed": reply.replayed}
 
     result = run(go())

@@ -193,6 +193,16 @@ class EventLog:
         except _UNAVAILABLE as e:
             raise EventLogUnavailable(f"cannot measure lag: {e!r}") from e
 
+    async def last_event(self, subject: str) -> StoredEvent | None:
+        """The last event on a concrete `subject`, decoded (None when there is none)."""
+        try:
+            msg = await self.js.get_last_msg(self.subjects.control_stream, subject, direct=True)
+        except NotFoundError:
+            return None
+        except _UNAVAILABLE as e:
+            raise EventLogUnavailable(f"cannot read {subject}: {e!r}") from e
+        return StoredEvent(int(msg.seq or 0), subject, self.registry.decode(msg.data or b""))
+
     async def head(self) -> int:
         """The last sequence of the control stream."""
         try:

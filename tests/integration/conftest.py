@@ -3,41 +3,64 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import pytest
 from nats.aio.client import Client as NATS
 
+from contracts.routing import PinTenant
 from contracts.tenants import RegisterTenant
 from services.config import service as config_service
+from services.router import service as router_service
 from services.runtime.commands import CommandClient
 from services.runtime.connections import connect_nats
 from services.runtime.settings import Settings
 
 
-@pytest.fixture
-async def service(settings: Settings) -> AsyncIterator[None]:
+@contextlib.asynccontextmanager
+async def running_service(
+    settings: Settings,
+    run: Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]],
+    probe: str,
+) -> AsyncIterator[None]:
+    """Run a service in this process until the block ends; `probe` is a subject it serves."""
     stop = asyncio.Event()
-    task = asyncio.create_task(config_service.run(settings, stop))
-    await _until_serving(settings)
-    yield
-    stop.set()
-    await asyncio.wait_for(task, 10)
-
-
-async def _until_serving(settings: Settings) -> None:
+    task = asyncio.create_task(run(settings, stop))
     nc = await connect_nats(settings, "probe")
-    subject = settings.subjects.command("config", RegisterTenant.name)
     try:
         for _ in range(200):
             try:
-                await nc.request(subject, b"{}", timeout=0.1)
-                return
+                await nc.request(probe, b"{}", timeout=0.1)
+                break
             except Exception:
+                if task.done():
+                    await task
                 await asyncio.sleep(0.02)
-        raise AssertionError("config service did not start")
+        else:
+            raise AssertionError(f"service serving {probe} did not start")
+        yield
     finally:
         await nc.close()
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def service(settings: Settings) -> AsyncIterator[None]:
+    """The config service."""
+    probe = settings.subjects.command("config", RegisterTenant.name)
+    async with running_service(settings, config_service.run, probe):
+        yield
+
+
+@pytest.fixture
+async def router(settings: Settings, service: None) -> AsyncIterator[None]:
+    """The router service (with the config service, which owns tenants)."""
+    probe = settings.subjects.command("router", PinTenant.name)
+    async with running_service(settings, router_service.run, probe):
+        yield
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""The router service: per-tenant version routing for gray releases."""

@@ -1,0 +1,118 @@
+"""The resolver SDK: `(service, tenant) -> Route` from a push-refreshed in-process cache.
+
+    resolver = await Resolver.connect(settings)
+    route = await resolver.resolve("billing", "acme")   # Route(version, upstream, via)
+
+Each service's routing table is cached whole (pins, rules and versions read in
+one Redis transaction) by the same cache the config SDK uses, and refreshed
+when the router projection announces a change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+
+from contracts.ids import validate_name, validate_tenant_id
+from contracts.keys import Keys
+from contracts.subjects import Subjects
+from services.router.projection import NAME as PROJECTION
+from services.router.table import Route, RoutingTable, VersionInfo
+from services.runtime.cache import PushCache
+from services.runtime.connections import connect_nats, connect_redis
+from services.runtime.settings import Settings
+from services.runtime.stores.redis import as_text
+
+
+def _every_cached(_: str, cached: Iterable[str]) -> Iterable[str]:
+    """A routing change may concern any service's table: refresh every cached one."""
+    return list(cached)
+
+
+class Resolver:
+    """Resolves tenants to service versions for asyncio code."""
+
+    def __init__(
+        self,
+        nc: NATS,
+        redis: aioredis.Redis,
+        subjects: Subjects,
+        keys: Keys,
+        *,
+        max_staleness_s: float = 30.0,
+        owns_connections: bool = False,
+    ) -> None:
+        self.nc = nc
+        self.redis = redis
+        self.keys = keys
+        self.cache: PushCache[RoutingTable] = PushCache(
+            nc, subjects, PROJECTION, self._load, lambda t: t.version,
+            affected=_every_cached, max_staleness_s=max_staleness_s,
+        )  # fmt: skip
+        self._owns = owns_connections
+
+    @classmethod
+    async def connect(cls, settings: Settings, **options: Any) -> Resolver:
+        """A started resolver with its own connections."""
+        nc = await connect_nats(settings, "tenantplane-resolver")
+        resolver = cls(
+            nc, connect_redis(settings), settings.subjects, settings.keys,
+            owns_connections=True, **options,
+        )  # fmt: skip
+        await resolver.cache.start()
+        return resolver
+
+    async def close(self) -> None:
+        """Stop listening (and close connections the resolver opened)."""
+        await self.cache.close()
+        if self._owns:
+            await self.redis.aclose()
+            await self.nc.close()
+
+    async def resolve(self, service: str, tenant_id: str) -> Route:
+        """Where `tenant_id`'s calls to `service` go.
+
+        Raises:
+            NoRoute: no pin, rollout or default applies.
+        """
+        table = await self.table(service)
+        return table.resolve(validate_tenant_id(tenant_id))
+
+    async def table(self, service: str) -> RoutingTable:
+        """A service's routing table, from the cache when fresh."""
+        return await self.cache.get(validate_name(service, "service"))
+
+    async def warm_up(self, services: Iterable[str] | None = None) -> int:
+        """Load routing tables (every service's by default); returns how many."""
+        if services is None:
+            services = [as_text(s) for s in await self.redis.smembers(self.keys.route_services())]
+        return await self.cache.warm_up(services)
+
+    async def _load(self, service: str) -> RoutingTable:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.keys.route_pins(service))
+            pipe.hgetall(self.keys.route_rules(service))
+            pipe.hgetall(self.keys.route_versions(service))
+            pins, rules, versions = await pipe.execute()
+        text = {as_text(k): as_text(v) for k, v in rules.items()}
+        rollout = None
+        if "rollout_version" in text:
+            rollout = (text["rollout_version"], float(text["rollout_percent"]))
+        return RoutingTable(
+            service=service,
+            versions=MappingProxyType({as_text(k): _info(v) for k, v in versions.items()}),
+            default=text.get("default"),
+            rollout=rollout,
+            pins=MappingProxyType({as_text(k): as_text(v) for k, v in pins.items()}),
+            version=int(text.get("version", 0)),
+        )
+
+
+def _info(raw: bytes | str) -> VersionInfo:
+    doc = orjson.loads(raw)
+    return VersionInfo(doc["upstream"], doc.get("labels", {}))

@@ -1,0 +1,30 @@
+"""The router service process: routing commands and the routing projector."""
+
+from __future__ import annotations
+
+import asyncio
+
+from faststream.nats import NatsBroker
+
+from contracts.routing import COMMANDS, ServiceCommand
+from contracts.subjects import Subjects
+from services.router.projection import RouterProjection
+from services.router.writes import RouteWrites
+from services.runtime.app import serve, service_runtime
+from services.runtime.commands import Handler, register
+from services.runtime.settings import Settings
+
+
+def serve_commands(broker: NatsBroker, subjects: Subjects, handle: Handler[ServiceCommand]) -> None:
+    """Register every routing command on `broker`."""
+    for command_cls in COMMANDS:
+        register(broker, subjects, command_cls, handle)
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """Serve routing commands and project routing tables into Redis until `stop` is set."""
+    async with service_runtime(settings, "router") as runtime:
+        serve_commands(runtime.broker, settings.subjects, RouteWrites(runtime.log).handle)
+        projection = RouterProjection(settings.subjects, settings.keys)
+        runtime.project(projection, projection.owned_patterns())
+        await serve(runtime, stop)
