@@ -126,7 +126,7 @@ def _retirable(state: RoutingTable, version: str) -> None:
     if pinned:
         shown = ", ".join(pinned[:SHOWN_TENANTS]) + (", ..." if len(pinned) > SHOWN_TENANTS else "")
         raise InvalidTransition(
-            f"cannot retire {state.service} {version}: {len(pinned)} tenants are pinned to it "
+            f"cannot retire {state.service} {version}: {_tenants(len(pinned))} pinned to it "
             f"({shown}); unpin them first",
             pinned=len(pinned),
         )
@@ -139,3 +139,7 @@ def _retirable(state: RoutingTable, version: str) -> None:
         raise InvalidTransition(
             f"cannot retire {state.service} {version}: it is the default; set another first"
         )
+
+
+def _tenants(count: int) -> str:
+    return "1 tenant is" if count == 1 else f"{count} tenants are"
