@@ -7,6 +7,7 @@ every tenant" are each a single filter:
     <root>.evt.<tenant>.config          tenant configuration
     <root>.evt.<tenant>.route.<service> a tenant's pin to a version of a service
     <root>.evt._platform.route.<service>  a service's versions, default and rollout
+    <root>.job.<tenant>.<job id>        one job's lifecycle (jobs stream)
     <root>.cmd.<service>.<command>      command request/reply
     <root>.chg.<projection>.<tenant>    "projection applied up to seq N" notifications
     <root>.dlq.<projection>.<tenant>    dead letters of a projection
@@ -44,9 +45,18 @@ class Subjects:
         return f"{self._stream_prefix}_CONTROL"
 
     @property
+    def jobs_stream(self) -> str:
+        """The stream of job lifecycle events; limited by age and size."""
+        return f"{self._stream_prefix}_JOBS"
+
+    @property
     def dead_letter_stream(self) -> str:
         """The stream of events parked by projectors."""
         return f"{self._stream_prefix}_DLQ"
+
+    def stream_for(self, subject: str) -> str:
+        """The stream holding `subject` (or every subject of a filter)."""
+        return self.jobs_stream if subject.startswith(f"{self.root}.job.") else self.control_stream
 
     @property
     def _stream_prefix(self) -> str:
@@ -86,6 +96,18 @@ class Subjects:
         """Every routing event of every service."""
         return f"{self.root}.evt.*.route.*"
 
+    def job(self, tenant_id: str, job_id: str) -> str:
+        """One job's lifecycle (in the jobs stream)."""
+        return f"{self.root}.job.{validate_tenant_id(tenant_id)}.{validate_name(job_id, 'job id')}"
+
+    def all_jobs(self) -> str:
+        """Every job event of every tenant."""
+        return f"{self.root}.job.>"
+
+    def tenant_jobs(self, tenant_id: str) -> str:
+        """Every job event of one tenant."""
+        return f"{self.root}.job.{validate_tenant_id(tenant_id)}.*"
+
     def kind(self, family: str) -> str:
         """One family of events (`lifecycle`, `config`) for every tenant."""
         return f"{self.root}.evt.*.{validate_name(family, 'event family')}"
@@ -99,12 +121,14 @@ class Subjects:
             return self.config(envelope.tenant_id)
         if family == "route":
             return self.route(envelope.tenant_id, getattr(envelope.data, "service", ""))
+        if family == "job":
+            return self.job(envelope.tenant_id, getattr(envelope.data, "job_id", ""))
         raise ValueError(f"no subject for event family {family!r}")
 
     def tenant_of(self, subject: str) -> str | None:
         """The tenant token of an event, change or dead-letter subject."""
         tokens = subject.split(".")
-        if len(tokens) >= 4 and tokens[0] == self.root and tokens[1] == "evt":
+        if len(tokens) >= 4 and tokens[0] == self.root and tokens[1] in ("evt", "job"):
             return tokens[2]
         if len(tokens) >= 4 and tokens[0] == self.root and tokens[1] in ("chg", "dlq"):
             return tokens[3]

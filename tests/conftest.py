@@ -75,7 +75,8 @@ async def nc(settings: Settings) -> AsyncIterator[NATS]:
 
 async def _delete_streams(client: NATS, settings: Settings) -> None:
     js = client.jetstream()
-    for stream in (settings.subjects.control_stream, settings.subjects.dead_letter_stream):
+    subjects = settings.subjects
+    for stream in (subjects.control_stream, subjects.jobs_stream, subjects.dead_letter_stream):
         try:
             await js.delete_stream(stream)
         except Exception:

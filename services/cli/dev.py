@@ -14,6 +14,7 @@ from services.cli.context import run, settings_from
 from services.cli.output import out
 from services.config.secrets import new_master_key
 from services.runtime import embedded
+from services.runtime.app import ensure_streams
 from services.runtime.connections import connect_nats
 from services.runtime.eventlog import EventLog
 from services.runtime.localstate import LocalSystem, resolve_database_url
@@ -90,8 +91,7 @@ def _local_master_key(data: Path) -> Path:
 async def _serve(settings: Settings) -> None:
     nc = await connect_nats(settings, "tenantctl-dev")
     try:
-        log = EventLog(nc.jetstream(), settings.subjects, EVENTS)
-        await log.ensure_streams(replicas=settings.replicas)
+        await ensure_streams(EventLog(nc.jetstream(), settings.subjects, EVENTS), settings)
     finally:
         await nc.close()
     await run_services(settings, SERVICES)

@@ -29,6 +29,16 @@ def build_broker(settings: Settings, name: str) -> NatsBroker:
     return NatsBroker(options.pop("servers"), logger=None, **options)
 
 
+async def ensure_streams(event_log: EventLog, settings: Settings) -> None:
+    """Create or update the streams as the settings say."""
+    await event_log.ensure_streams(
+        replicas=settings.replicas,
+        duplicate_window_s=settings.duplicate_window_s,
+        jobs_max_age_s=settings.jobs_retention_days * 86_400,
+        jobs_max_bytes=settings.jobs_max_bytes,
+    )
+
+
 @dataclass
 class ServiceRuntime:
     """The connections of one service process."""
@@ -56,9 +66,7 @@ async def service_runtime(settings: Settings, name: str) -> AsyncIterator[Servic
     await broker.connect()
     nc = broker.connection
     event_log = EventLog(nc.jetstream(), settings.subjects, EVENTS)
-    await event_log.ensure_streams(
-        replicas=settings.replicas, duplicate_window_s=settings.duplicate_window_s
-    )
+    await ensure_streams(event_log, settings)
     runtime = ServiceRuntime(name, settings, broker, nc, event_log, connect_redis(settings))
     try:
         yield runtime

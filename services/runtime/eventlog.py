@@ -23,6 +23,7 @@ WRONG_LAST_SEQUENCE = 10071
 _ACTUAL_SEQ = re.compile(r"wrong last sequence: (\d+)")
 _UNAVAILABLE = (TimeoutError, NoRespondersError, ConnectionClosedError, asyncio.TimeoutError)
 DLQ_MAX_AGE_S = 90 * 24 * 3600
+JOBS_MAX_AGE_S = 30 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,14 @@ class EventLog:
         self.subjects = subjects
         self.registry = registry
 
-    async def ensure_streams(self, *, replicas: int = 1, duplicate_window_s: float = 600) -> None:
+    async def ensure_streams(
+        self,
+        *,
+        replicas: int = 1,
+        duplicate_window_s: float = 600,
+        jobs_max_age_s: float = JOBS_MAX_AGE_S,
+        jobs_max_bytes: int = -1,
+    ) -> None:
         """Create or update the streams; safe to call from every process at start."""
         await self._ensure(
             StreamConfig(
@@ -85,6 +93,18 @@ class EventLog:
                 storage=StorageType.FILE,
                 num_replicas=replicas,
                 duplicate_window=duplicate_window_s,
+                allow_direct=True,
+            )
+        )
+        await self._ensure(
+            StreamConfig(
+                name=self.subjects.jobs_stream,
+                subjects=[self.subjects.all_jobs()],
+                storage=StorageType.FILE,
+                num_replicas=replicas,
+                duplicate_window=duplicate_window_s,
+                max_age=jobs_max_age_s,
+                max_bytes=jobs_max_bytes,
                 allow_direct=True,
             )
         )
@@ -133,7 +153,7 @@ class EventLog:
                     subject,
                     payload,
                     timeout=max(0.05, min(attempt * 1.0, remaining)),
-                    stream=self.subjects.control_stream,
+                    stream=self.subjects.stream_for(subject),
                     headers=headers,
                 )
                 return Appended(
@@ -154,7 +174,9 @@ class EventLog:
     async def _landed(self, subject: str, envelope: Envelope) -> Appended | None:
         """Where `envelope` is stored, if it is the last event on `subject`."""
         try:
-            msg = await self.js.get_last_msg(self.subjects.control_stream, subject, direct=True)
+            msg = await self.js.get_last_msg(
+                self.subjects.stream_for(subject), subject, direct=True
+            )
         except (NotFoundError, *_UNAVAILABLE):
             return None
         if (msg.headers or {}).get("Nats-Msg-Id") != envelope.event_id:
@@ -172,7 +194,9 @@ class EventLog:
     async def last_seq(self, subject: str) -> int:
         """The sequence of the last event on a concrete `subject` (0 when there is none)."""
         try:
-            msg = await self.js.get_last_msg(self.subjects.control_stream, subject, direct=True)
+            msg = await self.js.get_last_msg(
+                self.subjects.stream_for(subject), subject, direct=True
+            )
         except NotFoundError:
             return 0
         except _UNAVAILABLE as e:
@@ -183,9 +207,8 @@ class EventLog:
         """How many events matching `filters` come after `after_seq` (a projection's lag)."""
         config = _replay_config(filters, after_seq + 1, None)
         try:
-            sub = await self.js.subscribe(
-                "", stream=self.subjects.control_stream, ordered_consumer=True, config=config
-            )
+            stream = self.subjects.stream_for(filters[0])
+            sub = await self.js.subscribe("", stream=stream, ordered_consumer=True, config=config)
             try:
                 return int((await sub.consumer_info()).num_pending or 0)
             finally:
@@ -196,17 +219,19 @@ class EventLog:
     async def last_event(self, subject: str) -> StoredEvent | None:
         """The last event on a concrete `subject`, decoded (None when there is none)."""
         try:
-            msg = await self.js.get_last_msg(self.subjects.control_stream, subject, direct=True)
+            msg = await self.js.get_last_msg(
+                self.subjects.stream_for(subject), subject, direct=True
+            )
         except NotFoundError:
             return None
         except _UNAVAILABLE as e:
             raise EventLogUnavailable(f"cannot read {subject}: {e!r}") from e
         return StoredEvent(int(msg.seq or 0), subject, self.registry.decode(msg.data or b""))
 
-    async def head(self) -> int:
-        """The last sequence of the control stream."""
+    async def head(self, stream: str | None = None) -> int:
+        """The last sequence of a stream (the control stream by default)."""
         try:
-            info = await self.js.stream_info(self.subjects.control_stream)
+            info = await self.js.stream_info(stream or self.subjects.control_stream)
         except _UNAVAILABLE as e:
             raise EventLogUnavailable(f"cannot read stream info: {e!r}") from e
         return int(info.state.last_seq)
@@ -220,9 +245,10 @@ class EventLog:
         stop_seq: int | None = None,
     ) -> AsyncIterator[StoredEvent]:
         """Decoded events matching `filters`, oldest first, up to the head of the log."""
+        first = filters if isinstance(filters, str) else filters[0]
         async for raw in read_raw(
             self.js,
-            self.subjects.control_stream,
+            self.subjects.stream_for(first),
             filters,
             start_seq=start_seq,
             start_time=start_time,

@@ -188,14 +188,15 @@ class Projector(Generic[OpT]):
                 await sub.unsubscribe()
 
     async def _subscribe(self, start: int) -> JetStreamContext.PushSubscription:
+        filters = list(self.projection.filters())
         config = ConsumerConfig(
-            filter_subjects=list(self.projection.filters()),
+            filter_subjects=filters,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=start,
         )
         sub = await self.js.subscribe(
             "",
-            stream=self.subjects.control_stream,
+            stream=self.subjects.stream_for(filters[0]),
             ordered_consumer=True,
             config=config,
             cb=self._on_msg,

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # holding them one per line. Only the config service needs them.
     secrets_master_keys: SecretStr | None = None
     secrets_master_key_file: Path | None = None
+    # Job events are kept this long (and, when > 0, up to this many bytes).
+    jobs_retention_days: float = Field(default=30, gt=0)
+    jobs_max_bytes: int = Field(default=-1, ge=-1)
     request_timeout_s: float = Field(default=5.0, gt=0)
     log_level: str = "info"
     log_format: str = Field(default="console", pattern="^(console|json)$")

@@ -1,0 +1,117 @@
+"""Per-tenant jobs: the lifecycle events of one job (one subject per job).
+
+requested -> scheduled -> started -> succeeded
+                 ^           |  \\-> failed (retry) -> scheduled ...
+                 |           |  \\-> dead-lettered (no attempts left)
+cancel requested -> cancelled (before start, or at the job's next check)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, ClassVar
+
+from pydantic import AwareDatetime, Field, JsonValue, StringConstraints
+
+from contracts.envelope import Event
+
+JobId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+Kind = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+Pool = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")]
+Priority = Annotated[int, Field(ge=0, le=9, description="higher runs first within a tenant")]
+
+
+class _Job(Event):
+    family: ClassVar[str] = "job"
+    job_id: JobId
+
+
+class JobRequested(_Job):
+    """A job was asked for."""
+
+    event_type: ClassVar[str] = "job.requested"
+    kind: Kind
+    args: dict[str, JsonValue] = Field(default_factory=dict)
+    priority: Priority = 5
+    not_before: AwareDatetime | None = None
+    max_attempts: int = Field(default=3, ge=1, le=50)
+    timeout_s: float = Field(default=300.0, gt=0, le=86_400)
+
+
+class JobScheduled(_Job):
+    """The scheduler admitted the job and queued it in a pool (once per attempt)."""
+
+    event_type: ClassVar[str] = "job.scheduled"
+    pool: Pool
+    attempt: int = Field(ge=1)
+
+
+class JobStarted(_Job):
+    """A worker started an attempt."""
+
+    event_type: ClassVar[str] = "job.started"
+    attempt: int = Field(ge=1)
+    worker: str = Field(max_length=200)
+
+
+class JobProgressed(_Job):
+    """The job reported progress."""
+
+    event_type: ClassVar[str] = "job.progressed"
+    attempt: int = Field(ge=1)
+    progress: float = Field(ge=0, le=1)
+    message: str = Field(default="", max_length=1000)
+
+
+class JobSucceeded(_Job):
+    """An attempt finished well."""
+
+    event_type: ClassVar[str] = "job.succeeded"
+    attempt: int = Field(ge=1)
+    result: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class JobFailed(_Job):
+    """An attempt failed (or the job was refused at admission, attempt 0).
+
+    With `retry_at` the job will be tried again then; without, it is over.
+    """
+
+    event_type: ClassVar[str] = "job.failed"
+    attempt: int = Field(ge=0)
+    error: str = Field(max_length=4000)
+    retry_at: datetime | None = None
+
+
+class JobDeadLettered(_Job):
+    """Every attempt failed; the job will not run again unless retried by hand."""
+
+    event_type: ClassVar[str] = "job.dead_lettered"
+    attempts: int = Field(ge=1)
+    error: str = Field(max_length=4000)
+
+
+class JobCancelRequested(_Job):
+    """Someone asked to cancel the job."""
+
+    event_type: ClassVar[str] = "job.cancel_requested"
+
+
+class JobCancelled(_Job):
+    """The job stopped (or never started) because it was cancelled."""
+
+    event_type: ClassVar[str] = "job.cancelled"
+    attempt: int = Field(ge=0)
+
+
+EVENTS: tuple[type[Event], ...] = (
+    JobRequested,
+    JobScheduled,
+    JobStarted,
+    JobProgressed,
+    JobSucceeded,
+    JobFailed,
+    JobDeadLettered,
+    JobCancelRequested,
+    JobCancelled,
+)

@@ -1,0 +1,1 @@
+"""The scheduler: job intake, fair per-tenant scheduling into worker pools, cron."""

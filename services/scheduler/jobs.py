@@ -1,0 +1,98 @@
+"""A job's state as its events made it; shared by the scheduler, the workers and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from contracts.jobs import (
+    JobCancelled,
+    JobCancelRequested,
+    JobDeadLettered,
+    JobFailed,
+    JobProgressed,
+    JobRequested,
+    JobScheduled,
+    JobStarted,
+    JobSucceeded,
+)
+from services.runtime.eventlog import StoredEvent
+
+
+class JobStatus(StrEnum):
+    """Where a job is."""
+
+    REQUESTED = "requested"  # waiting for admission (or for its retry time)
+    SCHEDULED = "scheduled"  # queued in a pool
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # refused, or failed with no retry
+    DEAD = "dead_lettered"
+    CANCELLED = "cancelled"
+
+
+FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.DEAD, JobStatus.CANCELLED})
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job, at `version` (the sequence of its last event)."""
+
+    tenant_id: str
+    job_id: str
+    kind: str = ""
+    args: dict[str, Any] = field(default_factory=dict)
+    priority: int = 5
+    max_attempts: int = 3
+    timeout_s: float = 300.0
+    status: JobStatus = JobStatus.REQUESTED
+    pool: str = ""
+    attempt: int = 0
+    not_before: datetime | None = None
+    cancel_requested: bool = False
+    requested_seq: int = 0
+    error: str = ""
+    progress: float = 0.0
+    version: int = 0
+
+    @property
+    def finished(self) -> bool:
+        """Nothing more will happen to this job."""
+        return self.status in FINISHED
+
+
+def evolve(job: Job | None, stored: StoredEvent) -> Job:
+    """The job after one of its events."""
+    envelope = stored.envelope
+    data = envelope.data
+    if job is None:
+        job = Job(envelope.tenant_id, getattr(data, "job_id", ""))
+    job = replace(job, version=stored.seq)
+    match data:
+        case JobRequested() as r:
+            return replace(
+                job, kind=r.kind, args=dict(r.args), priority=r.priority,
+                max_attempts=r.max_attempts, timeout_s=r.timeout_s, not_before=r.not_before,
+                requested_seq=stored.seq,
+            )  # fmt: skip
+        case JobScheduled(pool=pool, attempt=attempt):
+            return replace(job, status=JobStatus.SCHEDULED, pool=pool, attempt=attempt)
+        case JobStarted(attempt=attempt):
+            return replace(job, status=JobStatus.RUNNING, attempt=attempt)
+        case JobProgressed(progress=progress):
+            return replace(job, progress=progress)
+        case JobSucceeded():
+            return replace(job, status=JobStatus.SUCCEEDED, progress=1.0)
+        case JobFailed(error=error, retry_at=None):
+            return replace(job, status=JobStatus.FAILED, error=error)
+        case JobFailed(error=error, retry_at=retry_at):
+            return replace(job, status=JobStatus.REQUESTED, error=error, not_before=retry_at)
+        case JobDeadLettered(error=error):
+            return replace(job, status=JobStatus.DEAD, error=error)
+        case JobCancelRequested():
+            return replace(job, cancel_requested=True)
+        case JobCancelled():
+            return replace(job, status=JobStatus.CANCELLED)
+    return job

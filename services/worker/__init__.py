@@ -1,0 +1,1 @@
+"""Workers: dramatiq pools running tenant jobs with their tenant's context."""
