@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     # holding them one per line. Only the config service needs them.
     secrets_master_keys: SecretStr | None = None
     secrets_master_key_file: Path | None = None
+    # Worker pools: name -> how many jobs it runs at once (the scheduler's credit).
+    pools: dict[str, int] = Field(default_factory=lambda: {"default": 8})
+    default_pool: str = "default"
+    # First retry delay of a failed job; doubles per attempt (with jitter), capped.
+    job_retry_base_s: float = Field(default=1.0, gt=0)
+    job_retry_max_s: float = Field(default=300.0, gt=0)
     # Job events are kept this long (and, when > 0, up to this many bytes).
     jobs_retention_days: float = Field(default=30, gt=0)
     jobs_max_bytes: int = Field(default=-1, ge=-1)

@@ -1,0 +1,318 @@
+"""The scheduler: admits requested jobs and feeds each pool's queue fairly.
+
+State is rebuilt by replaying the jobs stream at start, then kept current from
+the same subscription. Dispatch appends `JobScheduled` with the job's expected
+sequence, so of several scheduler replicas exactly one queues each attempt.
+A pool never holds more jobs in flight (queued or running) than its capacity:
+the queue only ever contains what the pool can start soon, and the choice of
+the next job is made late, fairly, across tenants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import time
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from contracts.envelope import Envelope, Event
+from contracts.errors import DecodeError
+from contracts.ids import derived_event_id
+from contracts.jobs import JobCancelled, JobCancelRequested, JobFailed, JobRequested, JobScheduled
+from contracts.tenants import TenantStatus
+from services.config.sdk import AsyncConfigClient, TenantConfig
+from services.runtime.errors import ConcurrencyConflict, TenantplaneError
+from services.runtime.eventlog import EventLog, Expected, StoredEvent
+from services.scheduler.dispatch import Dispatcher
+from services.scheduler.fairness import FairQueue
+from services.scheduler.jobs import Job, JobStatus, evolve
+
+log = structlog.get_logger(__name__)
+DEFAULT_CONCURRENCY = 4
+DEFAULT_RATE_PER_MINUTE = 600
+
+
+@dataclass
+class _Bucket:
+    """A token bucket refilled at `rate` per second, holding at most `burst`."""
+
+    rate: float
+    burst: float
+    tokens: float
+    at: float
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+    def has(self, now: float) -> bool:
+        return min(self.burst, self.tokens + (now - self.at) * self.rate) >= 1.0
+
+
+class Scheduler:
+    """Admission and fair dispatch of every tenant's jobs."""
+
+    def __init__(
+        self,
+        nc: NATS,
+        log: EventLog,
+        config: AsyncConfigClient,
+        dispatcher: Dispatcher,
+        pools: dict[str, int],
+        default_pool: str,
+        *,
+        tick_s: float = 0.1,
+    ) -> None:
+        self.nc, self.log, self.config, self.dispatcher = nc, log, config, dispatcher
+        self.pools, self.default_pool, self.tick_s = pools, default_pool, tick_s
+        self.jobs: dict[str, Job] = {}
+        self.queues: dict[str, FairQueue] = defaultdict(FairQueue)
+        self.inflight: dict[str, set[str]] = defaultdict(set)
+        self.active: Counter[str] = Counter()
+        self.caught_up = False
+        self._queued: set[str] = set()
+        self._delayed: list[tuple[float, str]] = []
+        self._admit: deque[str] = deque()
+        self._cancel: deque[str] = deque()
+        self._buckets: dict[str, _Bucket] = {}
+        self._inbox: deque[Msg] = deque()
+        self._wakeup = asyncio.Event()
+
+    # Intake ----------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Schedule until `stop` is set."""
+        sub = await self.log.js.subscribe(
+            "",
+            stream=self.log.subjects.jobs_stream,
+            ordered_consumer=True,
+            config=ConsumerConfig(
+                filter_subjects=[self.log.subjects.all_jobs()], deliver_policy=DeliverPolicy.ALL
+            ),
+            cb=self._on_msg,
+            idle_heartbeat=2.0,
+            pending_msgs_limit=-1,
+            pending_bytes_limit=-1,
+        )
+        if not (await sub.consumer_info()).num_pending:
+            await self._caught_up()
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self.tick_s)
+                self._wakeup.clear()
+                await self._step()
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _on_msg(self, msg: Msg) -> None:
+        self._inbox.append(msg)
+        self._wakeup.set()
+
+    async def _step(self) -> None:
+        while self._inbox:
+            msg = self._inbox.popleft()
+            self._receive(msg)
+            if not self.caught_up and msg.metadata.num_pending == 0:
+                await self._caught_up()
+        if self.caught_up:
+            await self._admit_requested()
+            await self._cancel_queued()
+            self._release_due()
+            await self._dispatch()
+
+    def _receive(self, msg: Msg) -> None:
+        try:
+            envelope = self.log.registry.decode(msg.data)
+        except DecodeError as e:
+            log.warning("scheduler.bad_event", subject=msg.subject, error=str(e))
+            return
+        self.apply(StoredEvent(msg.metadata.sequence.stream, msg.subject, envelope))
+
+    async def _caught_up(self) -> None:
+        """Replay done: re-queue attempts that were queued before a restart (a worker
+        starts each attempt at most once, so a second copy is harmless)."""
+        self.caught_up = True
+        for job in list(self.jobs.values()):
+            if job.status is JobStatus.SCHEDULED:
+                await self.dispatcher.enqueue(
+                    job.pool, job.tenant_id, job.job_id, job.attempt, job.timeout_s
+                )
+        log.info("scheduler.caught_up", jobs=len(self.jobs))
+
+    def apply(self, stored: StoredEvent) -> None:
+        """Fold one job event into the scheduler's view (idempotent by sequence)."""
+        data = stored.envelope.data
+        job_id = getattr(data, "job_id", "")
+        old = self.jobs.get(job_id)
+        if old is not None and stored.seq <= old.version:
+            return
+        if old is None and not isinstance(data, JobRequested):
+            return  # an event of a job that finished before this scheduler's replay window
+        new = evolve(old, stored)
+        if old is not None and old.pool and not new.pool:
+            new = replace(new, pool=old.pool)
+        self._unindex(old)
+        if new.finished:
+            self.jobs.pop(job_id, None)
+            return
+        self.jobs[job_id] = new
+        if isinstance(data, JobCancelRequested) and new.status is JobStatus.REQUESTED:
+            self._cancel.append(job_id)
+        self._index(new)
+
+    def _index(self, job: Job) -> None:
+        if job.status in (JobStatus.SCHEDULED, JobStatus.RUNNING):
+            self.inflight[job.pool].add(job.job_id)
+            self.active[job.tenant_id] += 1
+        elif job.status is JobStatus.REQUESTED and not job.cancel_requested:
+            if not job.pool:
+                self._admit.append(job.job_id)
+            elif job.not_before is not None and job.not_before > datetime.now(UTC):
+                heapq.heappush(self._delayed, (job.not_before.timestamp(), job.job_id))
+            else:
+                self.queues[job.pool].push(
+                    job.tenant_id, job.job_id, job.priority, job.requested_seq
+                )
+                self._queued.add(job.job_id)
+
+    def _unindex(self, job: Job | None) -> None:
+        if job is None:
+            return
+        if job.status in (JobStatus.SCHEDULED, JobStatus.RUNNING):
+            self.inflight[job.pool].discard(job.job_id)
+            self.active[job.tenant_id] -= 1
+        elif job.job_id in self._queued:
+            self._queued.discard(job.job_id)
+            self.queues[job.pool].remove(job.tenant_id, job.job_id)
+
+    # Admission ---------------------------------------------------------------
+    async def _admit_requested(self) -> None:
+        while self._admit:
+            job = self.jobs.get(self._admit.popleft())
+            if job is None or job.pool or job.status is not JobStatus.REQUESTED:
+                continue
+            refusal, pool = await self._admission(job)
+            if refusal is not None:
+                await self._append(job, JobFailed(job_id=job.job_id, attempt=0, error=refusal))
+                continue
+            admitted = replace(job, pool=pool)
+            self.jobs[job.job_id] = admitted
+            self._index(admitted)
+
+    async def _admission(self, job: Job) -> tuple[str | None, str]:
+        try:
+            config = await self.config.get_config(job.tenant_id, allow_suspended=True)
+        except TenantplaneError:
+            return f"tenant {job.tenant_id} does not exist", ""
+        if config.status != TenantStatus.ACTIVE.value:
+            return f"tenant {job.tenant_id} is {config.status}", ""
+        pool = str(config.get("jobs.pool") or self.default_pool)
+        if pool not in self.pools:
+            return f"tenant {job.tenant_id}'s pool {pool!r} does not exist", ""
+        return None, pool
+
+    async def _cancel_queued(self) -> None:
+        while self._cancel:
+            job = self.jobs.get(self._cancel.popleft())
+            if job is not None and job.status is JobStatus.REQUESTED:
+                await self._append(job, JobCancelled(job_id=job.job_id, attempt=job.attempt))
+
+    # Dispatch ----------------------------------------------------------------
+    def _release_due(self) -> None:
+        now = time.time()
+        while self._delayed and self._delayed[0][0] <= now:
+            _, job_id = heapq.heappop(self._delayed)
+            job = self.jobs.get(job_id)
+            if job is not None and job.status is JobStatus.REQUESTED and job_id not in self._queued:
+                self._index(replace(job, not_before=None))
+
+    async def _dispatch(self) -> None:
+        await self._refresh_configs()
+        for pool, queue in list(self.queues.items()):
+            while len(self.inflight[pool]) < self.pools.get(pool, 0):
+                picked = queue.pop(self._can_start, self._weight)
+                if picked is None:
+                    break
+                self._queued.discard(picked[1])
+                await self._schedule(self.jobs[picked[1]])
+
+    async def _schedule(self, job: Job) -> None:
+        attempt = job.attempt + 1
+        data = JobScheduled(job_id=job.job_id, pool=job.pool, attempt=attempt)
+        if await self._append(job, data) is None:
+            return
+        self._bucket(job.tenant_id).take(time.monotonic())
+        await self.dispatcher.enqueue(job.pool, job.tenant_id, job.job_id, attempt, job.timeout_s)
+
+    async def _append(self, job: Job, data: Event) -> StoredEvent | None:
+        """Append an event of `job` if nobody else changed it since; apply it here."""
+        envelope = Envelope.wrap(
+            data, tenant_id=job.tenant_id, actor="scheduler",
+            event_id=derived_event_id(f"{job.job_id}/{job.version}", 0),
+        )  # fmt: skip
+        try:
+            appended = await self.log.append(envelope, Expected(job.version))
+        except ConcurrencyConflict:
+            await self._reload(job)
+            return None
+        stored = StoredEvent(appended.seq, appended.subject, envelope)
+        self.apply(stored)
+        return stored
+
+    async def _reload(self, job: Job) -> None:
+        subject = self.log.subjects.job(job.tenant_id, job.job_id)
+        async for stored in self.log.read(subject, start_seq=job.version + 1):
+            self.apply(stored)
+
+    async def _refresh_configs(self) -> None:
+        """Read again the config of waiting tenants whose cached copy went stale."""
+        waiting = {t for queue in self.queues.values() for t in queue.depths()}
+        for tenant_id in waiting:
+            if self.config.cached(tenant_id) is None:
+                with contextlib.suppress(TenantplaneError):
+                    await self.config.get_config(tenant_id, allow_suspended=True)
+
+    def _can_start(self, tenant_id: str, job_id: str) -> bool:
+        config = self.config.cached(tenant_id)
+        if config is not None and config.status != TenantStatus.ACTIVE.value:
+            return False
+        if self.active[tenant_id] >= _limit(config, "jobs.max_concurrency", DEFAULT_CONCURRENCY):
+            return False
+        return self._bucket(tenant_id, config).has(time.monotonic())
+
+    def _weight(self, tenant_id: str) -> float:
+        return float(_limit(self.config.cached(tenant_id), "jobs.weight", 1))
+
+    def _bucket(self, tenant_id: str, config: TenantConfig | None = None) -> _Bucket:
+        rate = _limit(
+            config or self.config.cached(tenant_id), "jobs.rate_per_minute", DEFAULT_RATE_PER_MINUTE
+        )
+        bucket = self._buckets.get(tenant_id)
+        if bucket is None or bucket.burst != max(1.0, float(rate)):
+            burst = max(1.0, float(rate))
+            bucket = self._buckets[tenant_id] = _Bucket(rate / 60, burst, burst, time.monotonic())
+        return bucket
+
+    def depths(self) -> dict[str, dict[str, int]]:
+        """Jobs waiting, per pool and tenant."""
+        return {pool: queue.depths() for pool, queue in self.queues.items()}
+
+
+def _limit(config: TenantConfig | None, key: str, default: int) -> int:
+    if config is None:
+        return default
+    value = config.get(key, default)
+    return value if isinstance(value, int) and not isinstance(value, bool) else default

@@ -1,0 +1,31 @@
+"""The scheduler service process."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.config.sdk import AsyncConfigClient
+from services.runtime.app import serve, service_runtime
+from services.runtime.localstate import resolve_redis_url
+from services.runtime.settings import Settings
+from services.scheduler.dispatch import Dispatcher, make_broker
+from services.scheduler.scheduler import Scheduler
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """Admit and dispatch jobs until `stop` is set."""
+    async with service_runtime(settings, "scheduler") as runtime:
+        config = AsyncConfigClient(runtime.nc, runtime.redis, settings.subjects, settings.keys)
+        await config.start()
+        broker = make_broker(resolve_redis_url(settings), settings.namespace)
+        scheduler = Scheduler(
+            runtime.nc, runtime.log, config, Dispatcher(broker), settings.pools,
+            settings.default_pool,
+        )  # fmt: skip
+        task = asyncio.create_task(scheduler.run(stop))
+        try:
+            await serve(runtime, stop)
+        finally:
+            await task
+            await config.close()
+            broker.close()

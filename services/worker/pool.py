@@ -1,0 +1,59 @@
+"""A worker pool process: dramatiq threads running one pool's queue."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+
+import dramatiq
+import structlog
+
+from contracts import EVENTS
+from services.config.sdk import AsyncConfigClient
+from services.runtime.connections import connect_nats, connect_redis
+from services.runtime.eventlog import EventLog
+from services.runtime.localstate import resolve_redis_url
+from services.runtime.settings import Settings
+from services.scheduler.dispatch import ACTOR, make_broker, queue_name
+from services.worker.kinds import JobKinds
+from services.worker.runner import JobRunner
+
+log = structlog.get_logger(__name__)
+
+
+async def run_pool(
+    settings: Settings, stop: asyncio.Event, pool: str, kinds: JobKinds, threads: int = 4
+) -> None:
+    """Run `pool`'s jobs with `threads` worker threads until `stop` is set."""
+    nc = await connect_nats(settings, f"tenantplane-worker-{pool}")
+    redis = connect_redis(settings)
+    config = AsyncConfigClient(nc, redis, settings.subjects, settings.keys)
+    await config.start()
+    runner = JobRunner(
+        asyncio.get_running_loop(),
+        EventLog(nc.jetstream(), settings.subjects, EVENTS),
+        config,
+        kinds,
+        f"{pool}@{socket.gethostname()}:{os.getpid()}",
+        backoff_base_s=settings.job_retry_base_s,
+        backoff_max_s=settings.job_retry_max_s,
+    )
+    broker = make_broker(resolve_redis_url(settings), settings.namespace)
+
+    @dramatiq.actor(actor_name=ACTOR, queue_name=queue_name(pool), broker=broker, max_retries=0)
+    def run_tenant_job(tenant_id: str, job_id: str, attempt: int) -> None:
+        runner(tenant_id, job_id, attempt)
+
+    worker = dramatiq.Worker(broker, queues={queue_name(pool)}, worker_threads=threads)
+    worker.start()
+    log.info("worker.started", pool=pool, threads=threads, kinds=kinds.names())
+    try:
+        await stop.wait()
+    finally:
+        await asyncio.to_thread(worker.stop)
+        broker.close()
+        await config.close()
+        await redis.aclose()
+        await nc.close()
+        log.info("worker.stopped", pool=pool)

@@ -1,0 +1,160 @@
+"""Running one attempt of one job, with its lifecycle as events.
+
+Called by dramatiq in a worker thread; every I/O step runs on the process's
+asyncio loop. An attempt starts only if `JobStarted` can be appended right
+after the `JobScheduled` that queued it, so a message delivered twice (or
+queued again after a scheduler restart) runs once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Coroutine
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from dramatiq.middleware import Interrupt, TimeLimitExceeded
+
+from contracts.envelope import Envelope, Event
+from contracts.ids import derived_event_id
+from contracts.jobs import (
+    JobCancelled,
+    JobDeadLettered,
+    JobFailed,
+    JobProgressed,
+    JobStarted,
+    JobSucceeded,
+)
+from contracts.tenants import TenantStatus
+from services.config.sdk import AsyncConfigClient, TenantConfig
+from services.runtime.errors import ConcurrencyConflict, TenantplaneError
+from services.runtime.eventlog import EventLog, Expected
+from services.scheduler.client import JobClient
+from services.scheduler.jobs import Job, JobStatus
+from services.worker.context import JobCancelledError, JobContext
+from services.worker.kinds import JobKinds
+
+T = TypeVar("T")
+_STARTED, _SUCCEEDED, _FAILED, _DEAD, _CANCELLED, _PROGRESS = range(1, 7)
+
+
+class JobRunner:
+    """Runs attempts of jobs for one worker pool."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        log: EventLog,
+        config: AsyncConfigClient,
+        kinds: JobKinds,
+        worker: str,
+        *,
+        backoff_base_s: float = 1.0,
+        backoff_max_s: float = 300.0,
+    ) -> None:
+        self.loop, self.log, self.config, self.kinds = loop, log, config, kinds
+        self.jobs = JobClient(log, actor=worker)
+        self.worker = worker
+        self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
+
+    def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def __call__(self, tenant_id: str, job_id: str, attempt: int) -> None:
+        """Run one attempt (the dramatiq actor's body)."""
+        prepared = self._wait(self._start(tenant_id, job_id, attempt))
+        if prepared is None:
+            return
+        job, config = prepared
+        ctx = self._context(job, config)
+        try:
+            result = self.kinds.run(ctx, job.kind, job.args)
+        except JobCancelledError:
+            self._wait(self._record(job, _CANCELLED, JobCancelled(job_id=job_id, attempt=attempt)))
+        except TimeLimitExceeded:
+            self._wait(self._failed(job, f"timed out after {job.timeout_s:g}s"))
+        except Interrupt:
+            self._wait(self._failed(job, "the worker stopped during the attempt"))
+            raise
+        except Exception as e:
+            self._wait(self._failed(job, f"{type(e).__name__}: {e}"))
+        else:
+            data = JobSucceeded(job_id=job_id, attempt=attempt, result=result or {})
+            self._wait(self._record(job, _SUCCEEDED, data))
+
+    async def _start(
+        self, tenant_id: str, job_id: str, attempt: int
+    ) -> tuple[Job, TenantConfig] | None:
+        job = await self.jobs.get(tenant_id, job_id)
+        if job.status is not JobStatus.SCHEDULED or job.attempt != attempt:
+            return None  # a duplicate delivery, or an attempt already over
+        if job.cancel_requested:
+            await self._record(job, _CANCELLED, JobCancelled(job_id=job_id, attempt=attempt))
+            return None
+        refusal, config = await self._tenant(tenant_id)
+        if config is None or refusal:
+            await self._record(
+                job, _FAILED, JobFailed(job_id=job_id, attempt=attempt, error=refusal)
+            )
+            return None
+        started = JobStarted(job_id=job_id, attempt=attempt, worker=self.worker)
+        try:
+            seq = await self._record(job, _STARTED, started, expect=True)
+        except ConcurrencyConflict:
+            return None  # another delivery started it, or it was cancelled meanwhile
+        return replace(job, status=JobStatus.RUNNING, version=seq), config
+
+    async def _tenant(self, tenant_id: str) -> tuple[str, TenantConfig | None]:
+        try:
+            config = await self.config.get_config(tenant_id, allow_suspended=True)
+        except TenantplaneError as e:
+            return e.message, None
+        if config.status != TenantStatus.ACTIVE.value:
+            return f"tenant {tenant_id} is {config.status}", config
+        return "", config
+
+    def _context(self, job: Job, config: TenantConfig) -> JobContext:
+        progressed = iter(range(_PROGRESS * 1000, 10**9))
+
+        def progress(fraction: float, message: str) -> None:
+            data = JobProgressed(
+                job_id=job.job_id, attempt=job.attempt, progress=fraction, message=message
+            )
+            self._wait(self._record(job, next(progressed), data))
+
+        def cancelled() -> bool:
+            return self._wait(self.jobs.get(job.tenant_id, job.job_id)).cancel_requested
+
+        return JobContext(
+            tenant_id=job.tenant_id,
+            job_id=job.job_id,
+            attempt=job.attempt,
+            config=config,
+            _secrets=lambda: self._wait(self.config.secrets(job.tenant_id)),
+            _progress=progress,
+            _cancelled=cancelled,
+        )
+
+    async def _failed(self, job: Job, error: str) -> None:
+        if job.attempt < job.max_attempts:
+            delay = min(self.backoff_max_s, self.backoff_base_s * 2 ** (job.attempt - 1))
+            retry_at = datetime.now(UTC) + timedelta(seconds=delay * random.uniform(0.5, 1.5))
+            data = JobFailed(job_id=job.job_id, attempt=job.attempt, error=error, retry_at=retry_at)
+            await self._record(job, _FAILED, data)
+            return
+        await self._record(
+            job, _FAILED, JobFailed(job_id=job.job_id, attempt=job.attempt, error=error)
+        )
+        dead = JobDeadLettered(job_id=job.job_id, attempts=job.attempt, error=error)
+        await self._record(job, _DEAD, dead)
+
+    async def _record(self, job: Job, step: int, data: Event, *, expect: bool = False) -> int:
+        """Append one lifecycle event of this attempt (once, however often retried)."""
+        envelope = Envelope.wrap(
+            data, tenant_id=job.tenant_id, actor=self.worker,
+            event_id=derived_event_id(f"{job.job_id}/{job.attempt}", step),
+        )  # fmt: skip
+        expected = Expected(job.version) if expect else None
+        return (await self.log.append(envelope, expected)).seq
