@@ -27,6 +27,7 @@ import orjson
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -158,7 +159,7 @@ class Projector(Generic[OpT]):
             try:
                 await self._run_once()
                 backoff = 0.05
-            except (TimeoutError, _Restart, TenantplaneError, OSError) as e:
+            except (TimeoutError, _Restart, TenantplaneError, NatsError, OSError) as e:
                 self.stats.restarts += 1
                 log.warning("projector.restart", projection=self.name, reason=str(e) or repr(e))
                 with contextlib.suppress(asyncio.TimeoutError):

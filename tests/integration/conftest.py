@@ -17,6 +17,9 @@ from services.router import service as router_service
 from services.runtime.commands import CommandClient
 from services.runtime.connections import connect_nats
 from services.runtime.settings import Settings
+from services.scheduler import service as scheduler_service
+from services.worker.pool import run_pool
+from tests.support import jobs as test_jobs
 
 
 @contextlib.asynccontextmanager
@@ -48,8 +51,8 @@ async def running_service(
 
 
 @pytest.fixture
-async def service(settings: Settings) -> AsyncIterator[None]:
-    """The config service."""
+async def service(settings: Settings, nc: NATS) -> AsyncIterator[None]:
+    """The config service (after `nc`, so the test's streams outlive it)."""
     probe = settings.subjects.command("config", RegisterTenant.name)
     async with running_service(settings, config_service.run, probe):
         yield
@@ -66,3 +69,40 @@ async def router(settings: Settings, service: None) -> AsyncIterator[None]:
 @pytest.fixture
 def client(nc: NATS, settings: Settings, service: None) -> CommandClient:
     return CommandClient(nc, settings.subjects)
+
+
+@contextlib.asynccontextmanager
+async def in_background(
+    run: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
+) -> AsyncIterator[None]:
+    """Run a service coroutine until the block ends."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(stop))
+    await asyncio.sleep(0.05)
+    if task.done():
+        await task
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+
+
+@pytest.fixture
+def job_settings(settings: Settings) -> Settings:
+    """Fast retries for tests."""
+    return settings.model_copy(update={"job_retry_base_s": 0.05, "pools": {"default": 8}})
+
+
+@pytest.fixture
+async def scheduler(job_settings: Settings, service: None) -> AsyncIterator[None]:
+    async with in_background(lambda stop: scheduler_service.run(job_settings, stop)):
+        yield
+
+
+@pytest.fixture
+async def worker(job_settings: Settings, scheduler: None) -> AsyncIterator[None]:
+    async with in_background(
+        lambda stop: run_pool(job_settings, stop, "default", test_jobs.KINDS, threads=4)
+    ):
+        yield

@@ -1,0 +1,187 @@
+"""Jobs end to end: real NATS and Redis, the scheduler and a dramatiq worker pool."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+
+from contracts.config import SetConfig
+from contracts.envelope import Envelope
+from contracts.jobs import JobRequested, JobStarted, JobSucceeded
+from contracts.tenants import RegisterTenant, SuspendTenant
+from services.runtime.commands import CommandClient
+from services.runtime.eventlog import EventLog
+from services.runtime.settings import Settings
+from services.scheduler.client import JobClient, job_id_for
+from services.scheduler.jobs import JobStatus
+from services.worker.pool import run_pool
+from tests.integration.conftest import in_background
+from tests.support.cli import ACTOR, send_and_wait
+from tests.support.jobs import KINDS, wait_for_status
+
+pytestmark = pytest.mark.integration
+DONE = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.DEAD, JobStatus.CANCELLED)
+
+
+async def onboard(
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    *tenants: str,
+    **config: object,
+) -> None:
+    for tenant in tenants:
+        await send_and_wait(
+            client, redis, settings, RegisterTenant(tenant_id=tenant, display_name=tenant, **ACTOR)
+        )
+        if config:
+            await send_and_wait(
+                client, redis, settings, SetConfig(tenant_id=tenant, values=config, **ACTOR)
+            )
+
+
+async def events_of(event_log: EventLog, tenant: str, job_id: str) -> list[str]:
+    return [e.envelope.type async for e in event_log.read(event_log.subjects.job(tenant, job_id))]
+
+
+async def test_a_job_runs_with_its_tenants_config_and_each_transition_is_an_event(
+    worker: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    event_log: EventLog,
+) -> None:
+    await onboard(client, redis, settings, "acme", rate_limit=7)
+    await client.send(SetConfig(tenant_id="acme", values={"secret.token": "t0k"}, **ACTOR))
+    jobs = JobClient(event_log)
+    submitted = await jobs.submit("acme", "echo.config", {"key": "rate_limit"})
+    job = await wait_for_status(jobs, "acme", submitted.job_id, *DONE)
+    assert job.status is JobStatus.SUCCEEDED
+    assert job.pool == "default"
+    assert await events_of(event_log, "acme", submitted.job_id) == [
+        "job.requested",
+        "job.scheduled",
+        "job.started",
+        "job.succeeded",
+    ]
+    last = await event_log.last_event(event_log.subjects.job("acme", submitted.job_id))
+    assert last is not None
+    assert isinstance(last.envelope.data, JobSucceeded)
+    expected = {"tenant": "acme", "value": 7, "secrets": {"secret.token": "t0k"}}
+    assert last.envelope.data.result == expected
+
+
+async def test_the_same_idempotency_key_never_makes_a_second_job(
+    worker: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    event_log: EventLog,
+) -> None:
+    await onboard(client, redis, settings, "acme")
+    jobs = JobClient(event_log)
+    first = await jobs.submit("acme", "noop", idempotency_key="nightly-2026-11-23")
+    again = await jobs.submit("acme", "noop", idempotency_key="nightly-2026-11-23")
+    assert (again.job_id, again.duplicate) == (first.job_id, True)
+    await wait_for_status(jobs, "acme", first.job_id, *DONE)
+    assert (await events_of(event_log, "acme", first.job_id)).count("job.started") == 1
+
+
+async def test_retries_then_success_show_each_attempt_and_endless_failure_is_dead_lettered(
+    worker: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    event_log: EventLog,
+) -> None:
+    await onboard(client, redis, settings, "acme")
+    jobs = JobClient(event_log)
+    recovers = await jobs.submit("acme", "flaky", {"fail_times": 2}, max_attempts=3)
+    hopeless = await jobs.submit("acme", "flaky", {"fail_times": 9}, max_attempts=2)
+    ok = await wait_for_status(jobs, "acme", recovers.job_id, *DONE)
+    dead = await wait_for_status(jobs, "acme", hopeless.job_id, *DONE)
+    assert (ok.status, ok.attempt) == (JobStatus.SUCCEEDED, 3)
+    assert (await events_of(event_log, "acme", recovers.job_id)).count("job.started") == 3
+    assert (dead.status, dead.attempt) == (JobStatus.DEAD, 2)
+    assert "failing attempt 2 on purpose" in dead.error
+
+
+async def test_cancelling_a_queued_job_prevents_it_and_a_running_one_stops_at_its_next_check(
+    worker: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    event_log: EventLog,
+) -> None:
+    await onboard(client, redis, settings, "acme", **{"jobs.max_concurrency": 1})
+    jobs = JobClient(event_log)
+    running = await jobs.submit("acme", "slow", {"seconds": 30})
+    queued = await jobs.submit("acme", "noop")  # waits: the tenant runs one job at a time
+    await wait_for_status(jobs, "acme", running.job_id, JobStatus.RUNNING)
+    await jobs.cancel("acme", queued.job_id)
+    await jobs.cancel("acme", running.job_id)
+    assert (await wait_for_status(jobs, "acme", queued.job_id, *DONE)).status is JobStatus.CANCELLED
+    assert (
+        await wait_for_status(jobs, "acme", running.job_id, *DONE)
+    ).status is JobStatus.CANCELLED
+    assert "job.started" not in await events_of(event_log, "acme", queued.job_id)
+
+
+async def test_a_suspended_tenants_jobs_are_not_run(
+    job_settings: Settings,
+    scheduler: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    event_log: EventLog,
+) -> None:
+    # Given jobs queued while no worker runs, then the tenant is suspended
+    await onboard(client, redis, settings, "acme")
+    jobs = JobClient(event_log)
+    queued = [await jobs.submit("acme", "noop") for _ in range(12)]
+    await wait_for_status(jobs, "acme", queued[0].job_id, JobStatus.SCHEDULED)
+    await send_and_wait(client, redis, settings, SuspendTenant(tenant_id="acme", **ACTOR))
+    refused = await jobs.submit("acme", "noop")
+    # When a worker starts
+    async with in_background(lambda stop: run_pool(job_settings, stop, "default", KINDS, 2)):
+        late = await wait_for_status(jobs, "acme", refused.job_id, *DONE)
+        first = await wait_for_status(jobs, "acme", queued[0].job_id, *DONE)
+        await asyncio.sleep(0.5)
+    # Then nothing ran: queued attempts are refused by the worker, new ones at admission
+    assert "is suspended" in late.error
+    assert (first.status, first.error) == (JobStatus.FAILED, "tenant acme is suspended")
+    for job in queued:
+        assert "job.started" not in await events_of(event_log, "acme", job.job_id)
+
+
+async def test_a_noisy_tenants_flood_does_not_hold_back_a_quiet_tenant(
+    worker: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    event_log: EventLog,
+) -> None:
+    # Given a tenant that floods 5,000 jobs, then a quiet tenant that submits 10
+    limits = {"jobs.max_concurrency": 8, "jobs.rate_per_minute": 1_000_000}
+    await onboard(client, redis, settings, "noisy", "quiet", **limits)
+    jobs = JobClient(event_log)
+    flood = [
+        Envelope.wrap(
+            JobRequested(job_id=job_id_for("noisy", f"n{i}"), kind="noop"),
+            tenant_id="noisy",
+            actor="test",
+        )
+        for i in range(5000)
+    ]
+    await event_log.append_many(flood)
+    quiet = [await jobs.submit("quiet", "noop") for _ in range(10)]
+    # When the quiet tenant's jobs are done
+    for submitted in quiet:
+        await wait_for_status(jobs, "quiet", submitted.job_id, *DONE, timeout=60)
+    # Then most of the flood is still waiting: the quiet jobs did not queue behind it
+    started = 0
+    async for stored in event_log.read(event_log.subjects.tenant_jobs("noisy")):
+        started += isinstance(stored.envelope.data, JobStarted)
+    assert started < 2500
