@@ -14,6 +14,8 @@ from services.cli import (
     contracts_cmd,
     dev,
     dlq,
+    job,
+    pool,
     projection,
     route,
     secrets_cmd,
@@ -33,6 +35,9 @@ app.add_typer(dev.app, name="dev")
 app.add_typer(tenant.app, name="tenant")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(route.app, name="route")
+app.add_typer(job.app, name="job")
+app.add_typer(pool.pools, name="pool")
+app.add_typer(pool.workers, name="worker")
 app.add_typer(contracts_cmd.app, name="contracts")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(projection.app, name="projection")

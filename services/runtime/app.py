@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 import structlog
@@ -18,7 +19,10 @@ from services.runtime.connections import connect_redis, nats_options
 from services.runtime.eventlog import EventLog
 from services.runtime.projector import Projection, Projector
 from services.runtime.settings import Settings
+from services.runtime.stores.base import ProjectionStore
 from services.runtime.stores.redis import RedisOp, RedisStore
+
+OpT = TypeVar("OpT")
 
 log = structlog.get_logger(__name__)
 
@@ -49,11 +53,15 @@ class ServiceRuntime:
     nc: NATS
     log: EventLog
     redis: aioredis.Redis
-    projectors: list[Projector[RedisOp]] = field(default_factory=list)
+    projectors: list[Projector[Any]] = field(default_factory=list)
 
     def project(self, projection: Projection[RedisOp], owns: Sequence[str]) -> None:
         """Run a Redis projection in this process."""
         store = RedisStore(self.redis, self.settings.keys, projection.name, owns)
+        self.project_into(store, projection)
+
+    def project_into(self, store: ProjectionStore[OpT], projection: Projection[OpT]) -> None:
+        """Run a projection into any store in this process."""
         self.projectors.append(
             Projector(projection, store, self.nc, subjects=self.settings.subjects, registry=EVENTS)
         )

@@ -18,6 +18,7 @@ from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+import orjson
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -107,6 +108,9 @@ class Scheduler:
         )
         if not (await sub.consumer_info()).num_pending:
             await self._caught_up()
+        status = await self.nc.subscribe(
+            self.log.subjects.control("scheduler", "status"), queue="scheduler", cb=self._status
+        )
         try:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
@@ -116,6 +120,7 @@ class Scheduler:
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+                await status.unsubscribe()
 
     async def _on_msg(self, msg: Msg) -> None:
         self._inbox.append(msg)
@@ -306,9 +311,20 @@ class Scheduler:
             bucket = self._buckets[tenant_id] = _Bucket(rate / 60, burst, burst, time.monotonic())
         return bucket
 
-    def depths(self) -> dict[str, dict[str, int]]:
-        """Jobs waiting, per pool and tenant."""
-        return {pool: queue.depths() for pool, queue in self.queues.items()}
+    async def _status(self, msg: Msg) -> None:
+        await msg.respond(orjson.dumps(await self.status()))
+
+    async def status(self) -> list[dict[str, object]]:
+        """Per pool: capacity, jobs in flight, queued in the broker, and waiting per tenant."""
+        rows: list[dict[str, object]] = []
+        for pool, capacity in sorted(self.pools.items()):
+            waiting = self.queues[pool].depths() if pool in self.queues else {}
+            rows.append({
+                "pool": pool, "capacity": capacity, "in_flight": len(self.inflight[pool]),
+                "in_queue": await self.dispatcher.depth(pool),
+                "waiting": sum(waiting.values()), "waiting_by_tenant": waiting,
+            })  # fmt: skip
+        return rows
 
 
 def _limit(config: TenantConfig | None, key: str, default: int) -> int:

@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.config import SetConfig
 from contracts.envelope import Envelope
-from contracts.jobs import JobRequested, JobStarted, JobSucceeded
+from contracts.jobs import JobFailed, JobRequested, JobScheduled, JobStarted, JobSucceeded
 from contracts.tenants import RegisterTenant, SuspendTenant
 from services.runtime.commands import CommandClient
 from services.runtime.eventlog import EventLog
+from services.runtime.projector import Projector
 from services.runtime.settings import Settings
+from services.runtime.stores.sql import SqlStore
+from services.scheduler import history
 from services.scheduler.client import JobClient, job_id_for
+from services.scheduler.history import JobHistory, JobHistoryProjection
 from services.scheduler.jobs import JobStatus
 from services.worker.pool import run_pool
 from tests.integration.conftest import in_background
-from tests.support.cli import ACTOR, send_and_wait
+from tests.support.cli import ACTOR, send_and_wait, tenantctl
 from tests.support.jobs import KINDS, wait_for_status
+from tests.support.running import eventually, running
 
 pytestmark = pytest.mark.integration
 DONE = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.DEAD, JobStatus.CANCELLED)
@@ -185,3 +194,92 @@ async def test_a_noisy_tenants_flood_does_not_hold_back_a_quiet_tenant(
     async for stored in event_log.read(event_log.subjects.tenant_jobs("noisy")):
         started += isinstance(stored.envelope.data, JobStarted)
     assert started < 2500
+
+
+async def test_cli_submits_a_job_and_history_shows_each_transition(
+    worker: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    event_log: EventLog,
+) -> None:
+    await onboard(client, redis, settings, "acme")
+    submitted = await asyncio.to_thread(
+        tenantctl, settings, "job", "submit", "acme", "flaky", "-a", "fail_times=1", "-o", "json"
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = json.loads(submitted.stdout)["job_id"]
+    await wait_for_status(JobClient(event_log), "acme", job_id, *DONE)
+
+    async def history_complete() -> bool:
+        shown = await asyncio.to_thread(
+            tenantctl, settings, "job", "show", "acme", job_id, "-o", "json"
+        )
+        return [t["type"] for t in json.loads(shown.stdout)["transitions"]][-1:] == [
+            "job.succeeded"
+        ]
+
+    await eventually(history_complete)
+    shown = json.loads(
+        (
+            await asyncio.to_thread(
+                tenantctl, settings, "job", "show", "acme", job_id, "-o", "json"
+            )
+        ).stdout
+    )
+    assert [t["type"] for t in shown["transitions"]] == [
+        "job.requested", "job.scheduled", "job.started", "job.failed",
+        "job.scheduled", "job.started", "job.succeeded",
+    ]  # fmt: skip
+    listed = await asyncio.to_thread(
+        tenantctl,
+        settings,
+        "job",
+        "list",
+        "--tenant",
+        "acme",
+        "--status",
+        "succeeded",
+        "-o",
+        "json",
+    )
+    assert [(j["job_id"], j["attempts"]) for j in json.loads(listed.stdout)] == [(job_id, 2)]
+    pools = await asyncio.to_thread(tenantctl, settings, "pool", "list", "-o", "json")
+    assert json.loads(pools.stdout)[0]["pool"] == "default"
+
+
+async def test_job_history_projects_the_same_on_every_database(
+    sql_engine: AsyncEngine, nc: NATS, settings: Settings, event_log: EventLog
+) -> None:
+    # Given a job's whole life in the log
+    job_id, events = "j-1", []
+    for data in (
+        JobRequested(job_id=job_id, kind="noop"),
+        JobScheduled(job_id=job_id, pool="default", attempt=1),
+        JobStarted(job_id=job_id, attempt=1, worker="w"),
+        JobFailed(job_id=job_id, attempt=1, error="boom", retry_at=datetime.now(UTC)),
+        JobScheduled(job_id=job_id, pool="default", attempt=2),
+        JobStarted(job_id=job_id, attempt=2, worker="w"),
+        JobSucceeded(job_id=job_id, attempt=2),
+    ):
+        events.append(Envelope.wrap(data, tenant_id="acme", actor="test"))
+    appended = await event_log.append_many(events)
+    # When the history projection runs on this database
+    projection = JobHistoryProjection(settings.subjects)
+    store = SqlStore(
+        sql_engine, projection.name, [history.jobs, history.attempts, history.transitions]
+    )
+    projector = Projector(
+        projection, store, nc, subjects=settings.subjects, registry=event_log.registry
+    )
+    async with running(projector):
+        await projector.wait_for(appended[-1].seq)
+    # Then the job, its two attempts and its seven transitions are there
+    shown = await JobHistory(sql_engine).show("acme", job_id)
+    assert shown is not None
+    assert (shown["status"], shown["attempts"]) == ("succeeded", 2)
+    assert [(a["attempt"], a["outcome"]) for a in shown["attempt_rows"]] == [
+        (1, "failed"),
+        (2, "succeeded"),
+    ]
+    assert len(shown["transitions"]) == 7

@@ -35,6 +35,7 @@ def tenantctl(
         "TENANTPLANE_NATS_URL": settings.nats_url,
         "TENANTPLANE_REDIS_URL": settings.redis_url,
         "TENANTPLANE_NAMESPACE": settings.namespace,
+        "TENANTPLANE_DATABASE_URL": settings.database_url,
         "TENANTPLANE_ACTOR": "cli@test",
         "COLUMNS": "200",
         **(env or {}),

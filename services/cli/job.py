@@ -1,0 +1,150 @@
+"""`tenantctl job`: submit, inspect, cancel and retry tenant jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import typer
+
+from contracts.ids import validate_tenant_id
+from services.cli.config_cmd import parse_value
+from services.cli.context import run, session, settings_from
+from services.cli.options import Output
+from services.cli.output import Format, emit
+from services.config.history import parse_point
+from services.runtime.database import create_engine
+from services.runtime.errors import InvalidTransition
+from services.runtime.localstate import resolve_database_url
+from services.runtime.settings import Settings
+from services.scheduler.client import JobClient, Submitted
+from services.scheduler.history import JobHistory
+from services.scheduler.jobs import Job
+
+app = typer.Typer(help="Tenant jobs: submit, show, list, cancel, retry.")
+T = TypeVar("T")
+
+
+def _job_row(job: Job) -> dict[str, Any]:
+    return {
+        "tenant": job.tenant_id, "job_id": job.job_id, "kind": job.kind,
+        "status": job.status.value, "pool": job.pool, "attempt": job.attempt,
+        "priority": job.priority, "error": job.error,
+    }  # fmt: skip
+
+
+def _submitted(done: Submitted) -> dict[str, Any]:
+    return {"tenant": done.tenant_id, "job_id": done.job_id, "seq": done.seq,
+            "duplicate": done.duplicate}  # fmt: skip
+
+
+@app.command()
+def submit(
+    ctx: typer.Context,
+    tenant: str,
+    kind: str,
+    arg: list[str] = typer.Option([], "--arg", "-a", help="key=value (JSON values), repeatable"),
+    priority: int = typer.Option(5, "--priority", "-p", min=0, max=9, help="higher first"),
+    key: str = typer.Option(None, "--key", "-k", help="Idempotency key: one job per key"),
+    attempts: int = typer.Option(3, "--max-attempts", min=1, max=50),
+    timeout: float = typer.Option(300.0, "--timeout", help="Seconds an attempt may run"),
+    output: Format = Output,
+) -> None:
+    """Ask for a job; the scheduler admits it and a worker of the tenant's pool runs it.
+
+    Example:  tenantctl job submit acme report.write -a directory=/tmp/reports -k nightly-42
+    """
+    args = {}
+    for item in arg:
+        name, sep, text = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"{item!r} is not key=value")
+        args[name] = parse_value(text)
+
+    async def go() -> Submitted:
+        async with session(settings_from(ctx)) as s:
+            return await JobClient(s.log, actor="tenantctl").submit(
+                tenant, kind, args, priority=priority, idempotency_key=key,
+                max_attempts=attempts, timeout_s=timeout,
+            )  # fmt: skip
+
+    emit(_submitted(run(go())), output, "submitted")
+
+
+@app.command()
+def show(ctx: typer.Context, tenant: str, job_id: str, output: Format = Output) -> None:
+    """Show a job's state (from the log) and its attempts and transitions (from history).
+
+    Example:  tenantctl job show acme 3f1c...
+    """
+
+    async def go() -> dict[str, Any]:
+        settings = settings_from(ctx)
+        async with session(settings) as s:
+            job = await JobClient(s.log).get(validate_tenant_id(tenant), job_id)
+        found = await _history(settings, lambda h: h.show(tenant, job_id))
+        return {**_job_row(job), "transitions": (found or {}).get("transitions", [])}
+
+    emit(run(go()), output, f"job {job_id}")
+
+
+@app.command("list")
+def list_jobs(
+    ctx: typer.Context,
+    tenant: str = typer.Option(None, "--tenant", "-t"),
+    status: str = typer.Option(None, "--status", "-s", help="requested, scheduled, running, "
+                               "succeeded, failed, dead_lettered or cancelled"),
+    since: str = typer.Option(None, "--since", help="A time (2026-11-23T08:00Z) or an age (2h)"),
+    limit: int = typer.Option(50, "--limit", "-n", min=1, max=10_000),
+    output: Format = Output,
+) -> None:  # fmt: skip
+    """List jobs from the history, newest first.
+
+    Example:  tenantctl job list --tenant acme --status failed --since 1d
+    """
+    moment = parse_point(since)[1] if since else None
+
+    async def go() -> list[dict[str, Any]]:
+        return await _history(settings_from(ctx), lambda h: h.list(tenant, status, moment, limit))
+
+    rows = run(go())
+    shown = ("tenant_id", "job_id", "kind", "status", "pool", "attempts", "created_at", "error")
+    emit([{k: row[k] for k in shown} for row in rows], output, "jobs")
+
+
+async def _history(settings: Settings, query: Callable[[JobHistory], Awaitable[T]]) -> T:
+    engine = create_engine(resolve_database_url(settings))
+    try:
+        return await query(JobHistory(engine))
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def cancel(ctx: typer.Context, tenant: str, job_id: str, output: Format = Output) -> None:
+    """Cancel a job: a queued one never starts; a running one stops at its next check."""
+
+    async def go() -> dict[str, Any]:
+        async with session(settings_from(ctx)) as s:
+            return _job_row(await JobClient(s.log, actor="tenantctl").cancel(tenant, job_id))
+
+    emit(run(go()), output, "cancel requested")
+
+
+@app.command()
+def retry(ctx: typer.Context, tenant: str, job_id: str, output: Format = Output) -> None:
+    """Submit a finished (failed, dead-lettered, cancelled) job again, as a new job."""
+
+    async def go() -> dict[str, Any]:
+        async with session(settings_from(ctx)) as s:
+            jobs = JobClient(s.log, actor="tenantctl")
+            job = await jobs.get(tenant, job_id)
+            if not job.finished:
+                raise InvalidTransition(f"job {job_id} is {job.status}; only finished jobs retry")
+            again = await jobs.submit(
+                tenant, job.kind, job.args, priority=job.priority,
+                max_attempts=job.max_attempts, timeout_s=job.timeout_s, reason=f"retry of {job_id}",
+            )  # fmt: skip
+            return _submitted(again)
+
+    emit(run(go()), output, "resubmitted")
