@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,10 @@ from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Alembic keeps the running migration's context in process-wide state, so two
+# services of one process (as `tenantctl dev up` runs them) must not migrate at
+# the same time. (Migrating a database already at head is a cheap no-op.)
+_MIGRATING = asyncio.Lock()
 
 
 def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
@@ -50,5 +55,5 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
-    async with engine.begin() as conn:
+    async with _MIGRATING, engine.begin() as conn:
         await conn.run_sync(upgrade)
