@@ -7,6 +7,7 @@ every tenant" are each a single filter:
     <root>.evt.<tenant>.config          tenant configuration
     <root>.evt.<tenant>.route.<service> a tenant's pin to a version of a service
     <root>.evt._platform.route.<service>  a service's versions, default and rollout
+    <root>.evt.<tenant>.schedule.<id>   a cron schedule and its firings
     <root>.job.<tenant>.<job id>        one job's lifecycle (jobs stream)
     <root>.cmd.<service>.<command>      command request/reply
     <root>.chg.<projection>.<tenant>    "projection applied up to seq N" notifications
@@ -96,6 +97,21 @@ class Subjects:
         """Every routing event of every service."""
         return f"{self.root}.evt.*.route.*"
 
+    def schedule(self, tenant_id: str, schedule_id: str) -> str:
+        """One cron schedule of one tenant."""
+        return (
+            f"{self.root}.evt.{validate_tenant_id(tenant_id)}"
+            f".schedule.{validate_name(schedule_id, 'schedule id')}"
+        )
+
+    def tenant_schedules(self, tenant_id: str) -> str:
+        """Every schedule of one tenant."""
+        return f"{self.root}.evt.{validate_tenant_id(tenant_id)}.schedule.*"
+
+    def all_schedules(self) -> str:
+        """Every schedule of every tenant."""
+        return f"{self.root}.evt.*.schedule.*"
+
     def job(self, tenant_id: str, job_id: str) -> str:
         """One job's lifecycle (in the jobs stream)."""
         return f"{self.root}.job.{validate_tenant_id(tenant_id)}.{validate_name(job_id, 'job id')}"
@@ -121,6 +137,8 @@ class Subjects:
             return self.config(envelope.tenant_id)
         if family == "route":
             return self.route(envelope.tenant_id, getattr(envelope.data, "service", ""))
+        if family == "schedule":
+            return self.schedule(envelope.tenant_id, getattr(envelope.data, "schedule_id", ""))
         if family == "job":
             return self.job(envelope.tenant_id, getattr(envelope.data, "job_id", ""))
         raise ValueError(f"no subject for event family {family!r}")

@@ -18,6 +18,7 @@ from services.cli import (
     pool,
     projection,
     route,
+    schedule,
     secrets_cmd,
     tenant,
 )
@@ -36,6 +37,7 @@ app.add_typer(tenant.app, name="tenant")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(route.app, name="route")
 app.add_typer(job.app, name="job")
+app.add_typer(schedule.app, name="schedule")
 app.add_typer(pool.pools, name="pool")
 app.add_typer(pool.workers, name="worker")
 app.add_typer(contracts_cmd.app, name="contracts")

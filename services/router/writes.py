@@ -23,11 +23,11 @@ from contracts.routing import (
     VersionRegistered,
     VersionRetired,
 )
-from contracts.tenants import TenantOffboarded
 from services.router.table import RoutingTable, VersionInfo, evolve
 from services.runtime.aggregates import AggregateWrites, Change
-from services.runtime.errors import InvalidRequest, InvalidTransition, TenantNotFound
+from services.runtime.errors import InvalidRequest, InvalidTransition
 from services.runtime.eventlog import StoredEvent
+from services.runtime.tenants import require_tenant
 
 SHOWN_TENANTS = 5
 
@@ -66,7 +66,7 @@ class RouteWrites(AggregateWrites[RoutingTable, ServiceCommand]):
                 return _platform(VersionRetired(service=service, version=v))
             case PinTenant(tenant_id=tenant, version=v):
                 _live(state, v)
-                await self._require_tenant(tenant)
+                await require_tenant(self.log, tenant)
                 if state.pins.get(tenant) == v:
                     return None
                 return Change(TenantPinned(service=service, version=v), tenant)
@@ -75,11 +75,6 @@ class RouteWrites(AggregateWrites[RoutingTable, ServiceCommand]):
                     raise InvalidRequest(f"{tenant} is not pinned for {service}")
                 return Change(TenantUnpinned(service=service), tenant)
         raise InvalidRequest(f"the router does not handle {type(command).__name__}")
-
-    async def _require_tenant(self, tenant_id: str) -> None:
-        last = await self.log.last_event(self.log.subjects.lifecycle(tenant_id))
-        if last is None or isinstance(last.envelope.data, TenantOffboarded):
-            raise TenantNotFound(f"no tenant {tenant_id}", tenant_id=tenant_id)
 
 
 def _platform(data: VersionRegistered | DefaultVersionSet | RolloutSet | VersionRetired) -> Change:

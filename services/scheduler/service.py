@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from contracts.schedules import COMMANDS as SCHEDULE_COMMANDS
 from services.config.sdk import AsyncConfigClient
 from services.runtime.app import serve, service_runtime
+from services.runtime.commands import register
 from services.runtime.database import create_engine, migrate
 from services.runtime.localstate import resolve_database_url, resolve_redis_url
 from services.runtime.settings import Settings
@@ -13,6 +15,7 @@ from services.runtime.stores.sql import SqlStore
 from services.scheduler import history
 from services.scheduler.dispatch import Dispatcher, make_broker
 from services.scheduler.scheduler import Scheduler
+from services.scheduler.schedules import CronFirer, ScheduleWrites
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
@@ -27,15 +30,21 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             config = AsyncConfigClient(runtime.nc, runtime.redis, settings.subjects, settings.keys)
             await config.start()
             broker = make_broker(resolve_redis_url(settings), settings.namespace)
+            writes = ScheduleWrites(runtime.log)
             scheduler = Scheduler(
                 runtime.nc, runtime.log, config, Dispatcher(broker), settings.pools,
                 settings.default_pool,
             )  # fmt: skip
-            task = asyncio.create_task(scheduler.run(stop))
+            for command_cls in SCHEDULE_COMMANDS:
+                register(runtime.broker, settings.subjects, command_cls, writes.handle)
+            tasks = [
+                asyncio.create_task(scheduler.run(stop)),
+                asyncio.create_task(CronFirer(runtime.log).run(stop)),
+            ]
             try:
                 await serve(runtime, stop)
             finally:
-                await task
+                await asyncio.gather(*tasks)
                 await config.close()
                 broker.close()
     finally:

@@ -1,0 +1,112 @@
+"""`tenantctl schedule`: cron schedules of tenant jobs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+
+from contracts.schedules import DefineSchedule, PauseSchedule, RemoveSchedule, ResumeSchedule
+from services.cli.config_cmd import parse_value
+from services.cli.context import default_actor, run, session, settings_from
+from services.cli.options import Output, Reason, send_and_report
+from services.cli.output import Format, emit
+from services.scheduler.schedules import Schedule, evolve
+
+app = typer.Typer(help="Cron schedules: add, list, pause, resume, rm.")
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    tenant: str,
+    schedule_id: str = typer.Argument(..., metavar="ID"),
+    cron: str = typer.Option(..., "--cron", "-c", help="5 fields, or 6 with seconds"),
+    kind: str = typer.Option(..., "--kind", "-k"),
+    arg: list[str] = typer.Option([], "--arg", "-a", help="key=value (JSON values)"),
+    timezone: str = typer.Option("UTC", "--tz", help="IANA time zone of the expression"),
+    overlap: str = typer.Option("skip", "--overlap", help="skip | allow"),
+    catch_up: str = typer.Option("once", "--catch-up", help="skip | once | all (after downtime)"),
+    window: float = typer.Option(3600, "--catch-up-window", help="Seconds looked back"),
+    stagger: float = typer.Option(0, "--stagger", help="Spread fire times over this many seconds"),
+    reason: str = Reason,
+    output: Format = Output,
+) -> None:
+    """Create or change a schedule.
+
+    Example:  tenantctl schedule add acme nightly --cron "0 2 * * *" --tz Europe/Berlin \\
+                --kind report.write -a directory=/reports --stagger 600
+    """
+    args = {k: parse_value(v) for k, _, v in (a.partition("=") for a in arg)}
+    command = DefineSchedule.model_validate({
+        "tenant_id": tenant, "schedule_id": schedule_id, "cron": cron, "timezone": timezone,
+        "kind": kind, "args": args, "overlap": overlap, "catch_up": catch_up,
+        "catch_up_window_s": window, "stagger_s": stagger, "actor": default_actor(),
+        "reason": reason,
+    })  # fmt: skip
+    send_and_report(settings_from(ctx), command, False, output)
+
+
+def _simple(
+    name: str, command_cls: type[PauseSchedule | ResumeSchedule | RemoveSchedule], doc: str
+) -> None:
+    def command(
+        ctx: typer.Context,
+        tenant: str,
+        schedule_id: str = typer.Argument(..., metavar="ID"),
+        reason: str = Reason,
+        output: Format = Output,
+    ) -> None:
+        sent = command_cls(
+            tenant_id=tenant, schedule_id=schedule_id, actor=default_actor(), reason=reason
+        )
+        send_and_report(settings_from(ctx), sent, False, output)
+
+    command.__doc__ = doc
+    app.command(name)(command)
+
+
+_simple("pause", PauseSchedule, "Stop a schedule firing.")
+_simple(
+    "resume", ResumeSchedule, "Let a paused schedule fire again (missed times follow --catch-up)."
+)
+_simple("rm", RemoveSchedule, "Remove a schedule.")
+
+
+@app.command("list")
+def list_schedules(
+    ctx: typer.Context,
+    tenant: str = typer.Option(None, "--tenant", "-t"),
+    output: Format = Output,
+) -> None:
+    """List schedules with their last and next fire times."""
+
+    async def go() -> list[dict[str, Any]]:
+        async with session(settings_from(ctx)) as s:
+            subjects = s.settings.subjects
+            filter_ = (
+                subjects.all_schedules() if tenant is None else subjects.tenant_schedules(tenant)
+            )
+            found: dict[str, Schedule] = {}
+            async for stored in s.log.read(filter_):
+                current = found.get(stored.subject) or Schedule(
+                    stored.envelope.tenant_id, getattr(stored.envelope.data, "schedule_id", "")
+                )
+                found[stored.subject] = evolve(current, stored)
+        return [_row(schedule) for schedule in found.values() if not schedule.removed]
+
+    emit(run(go()), output, "schedules")
+
+
+def _row(schedule: Schedule) -> dict[str, Any]:
+    definition = schedule.definition
+    assert definition is not None
+    upcoming = schedule.next_fire(datetime.now(UTC))
+    return {
+        "tenant": schedule.tenant_id, "id": schedule.schedule_id, "cron": definition.cron,
+        "tz": definition.timezone, "kind": definition.kind,
+        "status": "paused" if schedule.paused else "active",
+        "last_fire": schedule.last_fire.isoformat() if schedule.last_fire else None,
+        "next_fire": upcoming.isoformat() if upcoming else None,
+    }  # fmt: skip
