@@ -116,7 +116,9 @@ class AggregateWrites(ABC, Generic[S, C]):
             tenant_id=change.scope,
             actor=command.actor,
             reason=command.reason,
-            event_id=derived_event_id(idempotency_key, 0),
+            # Scoped to the aggregate: the same key used on another aggregate (another
+            # tenant, say) is another command, not a duplicate.
+            event_id=derived_event_id(f"{self.boundary(key)}/{idempotency_key}", 0),
             correlation_id=command.correlation_id or idempotency_key,
             causation_id=idempotency_key,
         )

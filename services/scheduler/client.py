@@ -65,7 +65,7 @@ class JobClient:
         )  # fmt: skip
         envelope = Envelope.wrap(
             data, tenant_id=tenant_id, actor=self.actor, reason=reason,
-            event_id=derived_event_id(key, 0), causation_id=key,
+            event_id=derived_event_id(f"{tenant_id}/{key}", 0), causation_id=key,
         )  # fmt: skip
         try:
             appended = await self.log.append(envelope, Expected(0))

@@ -193,3 +193,19 @@ async def test_cli_shows_dead_letters_lag_and_redrives_through_the_projector(
                    "blocked_subjects": 1}  # fmt: skip
     assert redrive.returncode == 0, redrive.stderr
     assert orjson.loads(redrive.stdout)["still_parked"] == 1
+
+
+async def test_one_idempotency_key_used_for_two_tenants_applies_to_both(
+    client: CommandClient, event_log: EventLog
+) -> None:
+    for tenant in ("acme", "beta"):
+        await client.send(RegisterTenant(tenant_id=tenant, display_name=tenant, **ACTOR))
+    replies = [
+        await client.send(
+            SetConfig(tenant_id=tenant, values={"a": 1}, idempotency_key="shared", **ACTOR)
+        )
+        for tenant in ("acme", "beta")
+    ]
+    assert [r.replayed for r in replies] == [False, False]
+    assert replies[0].seq != replies[1].seq
+    assert await event_log.head() == 4

@@ -283,3 +283,13 @@ async def test_job_history_projects_the_same_on_every_database(
         (2, "succeeded"),
     ]
     assert len(shown["transitions"]) == 7
+
+
+async def test_one_idempotency_key_used_by_two_tenants_makes_two_jobs(event_log: EventLog) -> None:
+    jobs = JobClient(event_log)
+    acme = await jobs.submit("acme", "noop", idempotency_key="nightly")
+    beta = await jobs.submit("beta", "noop", idempotency_key="nightly")
+    assert acme.job_id != beta.job_id
+    assert not acme.duplicate
+    assert not beta.duplicate
+    assert (await jobs.get("beta", beta.job_id)).kind == "noop"
