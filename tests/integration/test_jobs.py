@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -293,3 +295,48 @@ async def test_one_idempotency_key_used_by_two_tenants_makes_two_jobs(event_log:
     assert not acme.duplicate
     assert not beta.duplicate
     assert (await jobs.get("beta", beta.job_id)).kind == "noop"
+
+
+async def test_cli_schedules_fire_jobs_and_stop_when_paused(
+    worker: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    event_log: EventLog,
+) -> None:
+    await onboard(client, redis, settings, "acme")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return tenantctl(settings, "schedule", *args)
+
+    added = await asyncio.to_thread(
+        cli, "add", "acme", "tick", "--cron", "* * * * * *", "--kind", "noop", "--overlap", "allow"
+    )
+    assert added.returncode == 0, added.stderr
+    bad = await asyncio.to_thread(
+        cli, "add", "acme", "bad", "--cron", "61 * * * *", "--kind", "noop"
+    )
+    assert bad.returncode == 2
+    assert "not a cron expression" in bad.stderr
+
+    async def succeeded() -> int:
+        done = 0
+        async for stored in event_log.read(event_log.subjects.tenant_jobs("acme")):
+            done += isinstance(stored.envelope.data, JobSucceeded)
+        return done
+
+    await eventually(lambda: _at_least(succeeded, 2), timeout=15)
+    listed = json.loads((await asyncio.to_thread(cli, "list", "-o", "json")).stdout)
+    assert [(s["id"], s["status"]) for s in listed] == [("tick", "active")]
+    assert listed[0]["last_fire"] is not None
+    assert (await asyncio.to_thread(cli, "pause", "acme", "tick")).returncode == 0
+    await asyncio.sleep(1.5)
+    after_pause = await succeeded()
+    await asyncio.sleep(2)
+    assert await succeeded() <= after_pause + 1  # at most one firing was already in flight
+    assert (await asyncio.to_thread(cli, "rm", "acme", "tick")).returncode == 0
+    assert json.loads((await asyncio.to_thread(cli, "list", "-o", "json")).stdout) == []
+
+
+async def _at_least(count: Callable[[], Awaitable[int]], wanted: int) -> bool:
+    return await count() >= wanted
