@@ -15,7 +15,7 @@ from croniter import croniter
 from pydantic import AfterValidator, AwareDatetime, Field, JsonValue
 
 from contracts.commands import TenantCommand
-from contracts.envelope import Event
+from contracts.envelope import Event, Message
 from contracts.jobs import JobId, Kind, Priority
 
 ScheduleId = Annotated[str, Field(pattern=r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")]
@@ -39,15 +39,9 @@ Cron = Annotated[str, AfterValidator(_cron)]
 TimeZone = Annotated[str, AfterValidator(_zone)]
 
 
-class _Schedule(Event):
-    family: ClassVar[str] = "schedule"
-    schedule_id: ScheduleId
+class ScheduleSpec(Message):
+    """What a schedule does and when: shared by the command and the event."""
 
-
-class ScheduleDefined(_Schedule):
-    """A schedule was created or changed."""
-
-    event_type: ClassVar[str] = "schedule.defined"
     cron: Cron
     timezone: TimeZone = "UTC"
     kind: Kind
@@ -57,6 +51,17 @@ class ScheduleDefined(_Schedule):
     catch_up: CatchUp = "once"
     catch_up_window_s: float = Field(default=3600.0, ge=0, le=31 * 86_400)
     stagger_s: float = Field(default=0.0, ge=0, le=3600)
+
+
+class _Schedule(Event):
+    family: ClassVar[str] = "schedule"
+    schedule_id: ScheduleId
+
+
+class ScheduleDefined(_Schedule, ScheduleSpec):
+    """A schedule was created or changed."""
+
+    event_type: ClassVar[str] = "schedule.defined"
 
 
 class SchedulePaused(_Schedule):
@@ -100,19 +105,10 @@ class _ScheduleCommand(TenantCommand):
     schedule_id: ScheduleId
 
 
-class DefineSchedule(_ScheduleCommand):
+class DefineSchedule(_ScheduleCommand, ScheduleSpec):
     """Create or change a schedule."""
 
     name: ClassVar[str] = "schedule.define"
-    cron: Cron
-    timezone: TimeZone = "UTC"
-    kind: Kind
-    args: dict[str, JsonValue] = Field(default_factory=dict)
-    priority: Priority = 5
-    overlap: Overlap = "skip"
-    catch_up: CatchUp = "once"
-    catch_up_window_s: float = Field(default=3600.0, ge=0, le=31 * 86_400)
-    stagger_s: float = Field(default=0.0, ge=0, le=3600)
 
 
 class PauseSchedule(_ScheduleCommand):

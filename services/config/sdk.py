@@ -28,7 +28,7 @@ from contracts.subjects import Subjects
 from contracts.tenants import TenantStatus
 from services.config.reader import decode_config
 from services.config.schema import DEFAULT_SCHEMA, ConfigSchema
-from services.runtime.cache import PushCache
+from services.runtime.cache import CachedReader, PushCache
 from services.runtime.commands import CommandClient
 from services.runtime.connections import connect_nats, connect_redis
 from services.runtime.errors import InvalidConfigValue, TenantNotFound, TenantSuspended
@@ -89,7 +89,7 @@ class TenantConfig(Mapping[str, Any]):
         return value
 
 
-class AsyncConfigClient:
+class AsyncConfigClient(CachedReader[TenantConfig]):
     """Cached, push-refreshed reads of tenant config for asyncio services."""
 
     def __init__(
@@ -103,16 +103,14 @@ class AsyncConfigClient:
         max_staleness_s: float = 30.0,
         owns_connections: bool = False,
     ) -> None:
-        self.nc = nc
-        self.redis = redis
-        self.subjects = subjects
-        self.keys = keys
-        self.defaults = {k: s.default for k, s in schema.keys.items() if s.default is not None}
-        self.cache: PushCache[TenantConfig] = PushCache(
+        cache: PushCache[TenantConfig] = PushCache(
             nc, subjects, PROJECTION, self._load, lambda c: c.version,
             max_staleness_s=max_staleness_s,
         )  # fmt: skip
-        self._owns = owns_connections
+        super().__init__(nc, redis, cache, owns_connections=owns_connections)
+        self.subjects = subjects
+        self.keys = keys
+        self.defaults = {k: s.default for k, s in schema.keys.items() if s.default is not None}
 
     @classmethod
     async def connect(cls, settings: Settings, **options: Any) -> AsyncConfigClient:
@@ -129,17 +127,6 @@ class AsyncConfigClient:
         )
         await client.start()
         return client
-
-    async def start(self) -> None:
-        """Listen for change notifications."""
-        await self.cache.start()
-
-    async def close(self) -> None:
-        """Stop listening (and close connections the client opened)."""
-        await self.cache.close()
-        if self._owns:
-            await self.redis.aclose()
-            await self.nc.close()
 
     async def secrets(self, tenant_id: str, *keys: str) -> dict[str, Any]:
         """A tenant's decrypted secrets (all, or `keys`), asked of the config service.

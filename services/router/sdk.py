@@ -23,7 +23,7 @@ from contracts.keys import Keys
 from contracts.subjects import Subjects
 from services.router.projection import NAME as PROJECTION
 from services.router.table import Route, RoutingTable, VersionInfo
-from services.runtime.cache import PushCache
+from services.runtime.cache import CachedReader, PushCache
 from services.runtime.connections import connect_nats, connect_redis
 from services.runtime.settings import Settings
 from services.runtime.stores.redis import as_text
@@ -34,7 +34,7 @@ def _every_cached(_: str, cached: Iterable[str]) -> Iterable[str]:
     return list(cached)
 
 
-class Resolver:
+class Resolver(CachedReader[RoutingTable]):
     """Resolves tenants to service versions for asyncio code."""
 
     def __init__(
@@ -47,14 +47,12 @@ class Resolver:
         max_staleness_s: float = 30.0,
         owns_connections: bool = False,
     ) -> None:
-        self.nc = nc
-        self.redis = redis
-        self.keys = keys
-        self.cache: PushCache[RoutingTable] = PushCache(
+        cache: PushCache[RoutingTable] = PushCache(
             nc, subjects, PROJECTION, self._load, lambda t: t.version,
             affected=_every_cached, max_staleness_s=max_staleness_s,
         )  # fmt: skip
-        self._owns = owns_connections
+        super().__init__(nc, redis, cache, owns_connections=owns_connections)
+        self.keys = keys
 
     @classmethod
     async def connect(cls, settings: Settings, **options: Any) -> Resolver:
@@ -64,15 +62,8 @@ class Resolver:
             nc, connect_redis(settings), settings.subjects, settings.keys,
             owns_connections=True, **options,
         )  # fmt: skip
-        await resolver.cache.start()
+        await resolver.start()
         return resolver
-
-    async def close(self) -> None:
-        """Stop listening (and close connections the resolver opened)."""
-        await self.cache.close()
-        if self._owns:
-            await self.redis.aclose()
-            await self.nc.close()
 
     async def resolve(self, service: str, tenant_id: str) -> Route:
         """Where `tenant_id`'s calls to `service` go.

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
@@ -120,3 +121,26 @@ class PushCache(Generic[V]):
             if key in self._entries:
                 with contextlib.suppress(TenantplaneError):
                     await self.refresh(key)
+
+
+class CachedReader(Generic[V]):
+    """Base of the SDK clients that read a projection through a `PushCache`."""
+
+    def __init__(
+        self, nc: NATS, redis: aioredis.Redis, cache: PushCache[V], *, owns_connections: bool
+    ) -> None:
+        self.nc = nc
+        self.redis = redis
+        self.cache = cache
+        self._owns = owns_connections
+
+    async def start(self) -> None:
+        """Listen for change notifications."""
+        await self.cache.start()
+
+    async def close(self) -> None:
+        """Stop listening (and close the connections this client opened)."""
+        await self.cache.close()
+        if self._owns:
+            await self.redis.aclose()
+            await self.nc.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -309,6 +309,30 @@ async def read_raw(
         raise EventLogUnavailable(f"replay of {filters} stalled: {e!r}") from e
     finally:
         await _quietly_unsubscribe(sub)
+
+
+async def follow(
+    js: JetStreamContext,
+    subjects: Subjects,
+    filters: Sequence[str],
+    cb: Callable[[Msg], Awaitable[None]],
+    start_seq: int = 1,
+) -> JetStreamContext.PushSubscription:
+    """Deliver every event matching `filters` from `start_seq` on, then live, to `cb`.
+
+    An ordered consumer (see `read_raw`) with client-side buffering unbounded:
+    JetStream's flow control paces delivery to what the callback takes.
+    """
+    return await js.subscribe(
+        "",
+        stream=subjects.stream_for(filters[0]),
+        ordered_consumer=True,
+        config=_replay_config(filters, start_seq, None),
+        cb=cb,
+        idle_heartbeat=2.0,
+        pending_msgs_limit=-1,
+        pending_bytes_limit=-1,
+    )
 
 
 def _replay_config(

@@ -29,7 +29,6 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from contracts.errors import DecodeError
@@ -37,7 +36,7 @@ from contracts.registry import EventRegistry
 from contracts.subjects import Subjects
 from services.runtime.deadletters import DeadLetter, DeadLetters
 from services.runtime.errors import ProjectionTimeout, TenantplaneError
-from services.runtime.eventlog import RawMessage, StoredEvent
+from services.runtime.eventlog import RawMessage, StoredEvent, follow
 from services.runtime.stores.base import Position, ProjectionStore
 
 OpT = TypeVar("OpT")
@@ -190,21 +189,7 @@ class Projector(Generic[OpT]):
 
     async def _subscribe(self, start: int) -> JetStreamContext.PushSubscription:
         filters = list(self.projection.filters())
-        config = ConsumerConfig(
-            filter_subjects=filters,
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=start,
-        )
-        sub = await self.js.subscribe(
-            "",
-            stream=self.subjects.stream_for(filters[0]),
-            ordered_consumer=True,
-            config=config,
-            cb=self._on_msg,
-            idle_heartbeat=2.0,
-            pending_msgs_limit=-1,
-            pending_bytes_limit=-1,
-        )
+        sub = await follow(self.js, self.subjects, filters, self._on_msg, start)
         info = await sub.consumer_info()
         self.stats.pending = int(info.num_pending or 0)
         self.stats.caught_up = self.stats.pending == 0

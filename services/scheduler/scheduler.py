@@ -22,7 +22,6 @@ import orjson
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from contracts.envelope import Envelope, Event
 from contracts.errors import DecodeError
@@ -31,7 +30,7 @@ from contracts.jobs import JobCancelled, JobCancelRequested, JobFailed, JobReque
 from contracts.tenants import TenantStatus
 from services.config.sdk import AsyncConfigClient, TenantConfig
 from services.runtime.errors import ConcurrencyConflict, TenantplaneError
-from services.runtime.eventlog import EventLog, Expected, StoredEvent
+from services.runtime.eventlog import EventLog, Expected, StoredEvent, follow
 from services.scheduler.dispatch import Dispatcher
 from services.scheduler.fairness import FairQueue
 from services.scheduler.jobs import Job, JobStatus, evolve
@@ -94,17 +93,8 @@ class Scheduler:
     # Intake ----------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Schedule until `stop` is set."""
-        sub = await self.log.js.subscribe(
-            "",
-            stream=self.log.subjects.jobs_stream,
-            ordered_consumer=True,
-            config=ConsumerConfig(
-                filter_subjects=[self.log.subjects.all_jobs()], deliver_policy=DeliverPolicy.ALL
-            ),
-            cb=self._on_msg,
-            idle_heartbeat=2.0,
-            pending_msgs_limit=-1,
-            pending_bytes_limit=-1,
+        sub = await follow(
+            self.log.js, self.log.subjects, [self.log.subjects.all_jobs()], self._on_msg
         )
         if not (await sub.consumer_info()).num_pending:
             await self._caught_up()

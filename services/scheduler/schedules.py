@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 import structlog
 from croniter import croniter
 from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from contracts.commands import TenantCommand
 from contracts.envelope import Envelope
@@ -39,7 +38,7 @@ from contracts.schedules import (
 )
 from services.runtime.aggregates import AggregateWrites, Change
 from services.runtime.errors import InvalidRequest, InvalidTransition
-from services.runtime.eventlog import EventLog, StoredEvent
+from services.runtime.eventlog import EventLog, StoredEvent, follow
 from services.runtime.tenants import require_tenant
 from services.scheduler.client import JobClient, JobNotFound
 
@@ -192,17 +191,8 @@ class CronFirer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fire due schedules until `stop` is set."""
-        sub = await self.log.js.subscribe(
-            "",
-            stream=self.log.subjects.control_stream,
-            ordered_consumer=True,
-            config=ConsumerConfig(
-                filter_subjects=[self.log.subjects.all_schedules()],
-                deliver_policy=DeliverPolicy.ALL,
-            ),
-            cb=self._on_msg,
-            idle_heartbeat=2.0,
-        )
+        filters = [self.log.subjects.all_schedules()]
+        sub = await follow(self.log.js, self.log.subjects, filters, self._on_msg)
         self._replayed = self._replayed or (await sub.consumer_info()).num_pending == 0
         try:
             while not stop.is_set():
