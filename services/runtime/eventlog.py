@@ -296,9 +296,7 @@ async def read_raw(
         config=_replay_config(filters, start_seq, start_time),
     )
     try:
-        info = await sub.consumer_info()
-        delivered = info.delivered.consumer_seq if info.delivered else 0
-        if not info.num_pending and not delivered:
+        if await nothing_to_replay(sub):
             return
         while True:
             raw = _to_raw(await sub.next_msg(timeout=idle_timeout_s))
@@ -333,6 +331,19 @@ async def follow(
         pending_msgs_limit=-1,
         pending_bytes_limit=-1,
     )
+
+
+async def nothing_to_replay(sub: JetStreamContext.PushSubscription) -> bool:
+    """Whether a fresh subscription has nothing to deliver at all.
+
+    `num_pending` alone is not enough: right after subscribing, the server may
+    already have pushed every message into the client's buffer (pending 0)
+    before the callback has seen any of them. Replay is over when a message
+    arrives with `num_pending == 0`, or when nothing was pending or delivered.
+    """
+    info = await sub.consumer_info()
+    delivered = info.delivered.consumer_seq if info.delivered else 0
+    return not info.num_pending and not delivered
 
 
 def _replay_config(

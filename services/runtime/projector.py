@@ -36,7 +36,7 @@ from contracts.registry import EventRegistry
 from contracts.subjects import Subjects
 from services.runtime.deadletters import DeadLetter, DeadLetters
 from services.runtime.errors import ProjectionTimeout, TenantplaneError
-from services.runtime.eventlog import RawMessage, StoredEvent, follow
+from services.runtime.eventlog import RawMessage, StoredEvent, follow, nothing_to_replay
 from services.runtime.stores.base import Position, ProjectionStore
 
 OpT = TypeVar("OpT")
@@ -190,9 +190,9 @@ class Projector(Generic[OpT]):
     async def _subscribe(self, start: int) -> JetStreamContext.PushSubscription:
         filters = list(self.projection.filters())
         sub = await follow(self.js, self.subjects, filters, self._on_msg, start)
-        info = await sub.consumer_info()
-        self.stats.pending = int(info.num_pending or 0)
-        self.stats.caught_up = self.stats.pending == 0
+        # Caught up only when a message says nothing is pending, or nothing came at all.
+        if await nothing_to_replay(sub):
+            self.stats.caught_up = True
         return sub
 
     async def _on_msg(self, msg: Msg) -> None:

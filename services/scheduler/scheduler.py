@@ -30,7 +30,13 @@ from contracts.jobs import JobCancelled, JobCancelRequested, JobFailed, JobReque
 from contracts.tenants import TenantStatus
 from services.config.sdk import AsyncConfigClient, TenantConfig
 from services.runtime.errors import ConcurrencyConflict, TenantplaneError
-from services.runtime.eventlog import EventLog, Expected, StoredEvent, follow
+from services.runtime.eventlog import (
+    EventLog,
+    Expected,
+    StoredEvent,
+    follow,
+    nothing_to_replay,
+)
 from services.scheduler.dispatch import Dispatcher
 from services.scheduler.fairness import FairQueue
 from services.scheduler.jobs import Job, JobStatus, evolve
@@ -96,7 +102,7 @@ class Scheduler:
         sub = await follow(
             self.log.js, self.log.subjects, [self.log.subjects.all_jobs()], self._on_msg
         )
-        if not (await sub.consumer_info()).num_pending:
+        if await nothing_to_replay(sub):
             await self._caught_up()
         status = await self.nc.subscribe(
             self.log.subjects.control("scheduler", "status"), queue="scheduler", cb=self._status

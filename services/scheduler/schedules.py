@@ -38,7 +38,7 @@ from contracts.schedules import (
 )
 from services.runtime.aggregates import AggregateWrites, Change
 from services.runtime.errors import InvalidRequest, InvalidTransition
-from services.runtime.eventlog import EventLog, StoredEvent, follow
+from services.runtime.eventlog import EventLog, StoredEvent, follow, nothing_to_replay
 from services.runtime.tenants import require_tenant
 from services.scheduler.client import JobClient, JobNotFound
 
@@ -193,7 +193,9 @@ class CronFirer:
         """Fire due schedules until `stop` is set."""
         filters = [self.log.subjects.all_schedules()]
         sub = await follow(self.log.js, self.log.subjects, filters, self._on_msg)
-        self._replayed = self._replayed or (await sub.consumer_info()).num_pending == 0
+        # Only ever set to True here: the callback may already have set it during the await.
+        if await nothing_to_replay(sub):
+            self._replayed = True
         try:
             while not stop.is_set():
                 if self._replayed:
