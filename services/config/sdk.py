@@ -146,14 +146,16 @@ class AsyncConfigClient(CachedReader[TenantConfig]):
             tenants = [as_text(t) for t in await self.redis.smembers(self.keys.tenants())]
         return await self.cache.warm_up(tenants)
 
-    async def get_config(self, tenant_id: str, *, allow_suspended: bool = False) -> TenantConfig:
-        """A tenant's config, from the cache when fresh.
+    async def get_config(
+        self, tenant_id: str, *, allow_suspended: bool = False, fresh: bool = False
+    ) -> TenantConfig:
+        """A tenant's config, from the cache when fresh enough (or, with `fresh`, read now).
 
         Raises:
             TenantNotFound: no such tenant (never registered, or offboarded).
             TenantSuspended: the tenant is suspended (unless `allow_suspended`).
         """
-        config = self.cache.cached(tenant_id)
+        config = None if fresh else self.cache.cached(tenant_id)
         if config is None:
             config = await self.cache.refresh(validate_tenant_id(tenant_id))
         return _check(config, allow_suspended)

@@ -228,6 +228,24 @@ class EventLog:
             raise EventLogUnavailable(f"cannot read {subject}: {e!r}") from e
         return StoredEvent(int(msg.seq or 0), subject, self.registry.decode(msg.data or b""))
 
+    async def read_subject(self, subject: str, start_seq: int = 1) -> AsyncIterator[StoredEvent]:
+        """The events of one concrete subject (an aggregate with few events), oldest first.
+
+        Uses JetStream's direct get, message by message: no consumer is created,
+        so frequent small reads (a job's state) cost the server nothing to clean up.
+        """
+        stream, seq = self.subjects.stream_for(subject), start_seq
+        while True:
+            try:
+                msg = await self.js.get_msg(stream, seq, subject=subject, direct=True, next=True)
+            except NotFoundError:
+                return
+            except _UNAVAILABLE as e:
+                raise EventLogUnavailable(f"cannot read {subject}: {e!r}") from e
+            found = int(msg.seq or 0)
+            yield StoredEvent(found, subject, self.registry.decode(msg.data or b""))
+            seq = found + 1
+
     async def head(self, stream: str | None = None) -> int:
         """The last sequence of a stream (the control stream by default)."""
         try:
@@ -350,7 +368,8 @@ def _replay_config(
     filters: str | Sequence[str], start_seq: int, start_time: datetime | None
 ) -> ConsumerConfig:
     subjects = [filters] if isinstance(filters, str) else list(filters)
-    config = ConsumerConfig(filter_subjects=subjects, inactive_threshold=30.0)
+    # A replay consumer left behind (a crashed reader) is removed after 5 s.
+    config = ConsumerConfig(filter_subjects=subjects, inactive_threshold=5.0)
     if start_time is not None:
         config.deliver_policy = DeliverPolicy.BY_START_TIME
         config.opt_start_time = start_time

@@ -94,7 +94,7 @@ class JobClient:
             JobNotFound: no events for that job.
         """
         job: Job | None = None
-        async for stored in self.log.read(self.log.subjects.job(tenant_id, job_id)):
+        async for stored in self.log.read_subject(self.log.subjects.job(tenant_id, job_id)):
             job = evolve(job, stored)
         if job is None:
             raise JobNotFound(f"no job {job_id} for tenant {tenant_id}")

@@ -215,7 +215,8 @@ class Scheduler:
 
     async def _admission(self, job: Job) -> tuple[str | None, str]:
         try:
-            config = await self.config.get_config(job.tenant_id, allow_suspended=True)
+            # Admission is a decision: read the tenant now, not from a cache that may lag.
+            config = await self.config.get_config(job.tenant_id, allow_suspended=True, fresh=True)
         except TenantplaneError:
             return f"tenant {job.tenant_id} does not exist", ""
         if config.status != TenantStatus.ACTIVE.value:
@@ -275,7 +276,7 @@ class Scheduler:
 
     async def _reload(self, job: Job) -> None:
         subject = self.log.subjects.job(job.tenant_id, job.job_id)
-        async for stored in self.log.read(subject, start_seq=job.version + 1):
+        async for stored in self.log.read_subject(subject, start_seq=job.version + 1):
             self.apply(stored)
 
     async def _refresh_configs(self) -> None:

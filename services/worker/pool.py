@@ -45,6 +45,9 @@ async def run_pool(
     def run_tenant_job(tenant_id: str, job_id: str, attempt: int) -> None:
         runner(tenant_id, job_id, attempt)
 
+    # The dramatiq CLI emits this at start; middleware such as the time limit's
+    # watchdog thread only starts on it.
+    broker.emit_after("process_boot")
     worker = dramatiq.Worker(broker, queues={queue_name(pool)}, worker_threads=threads)
     worker.start()
     log.info("worker.started", pool=pool, threads=threads, kinds=kinds.names())

@@ -108,7 +108,9 @@ class JobRunner:
 
     async def _tenant(self, tenant_id: str) -> tuple[str, TenantConfig | None]:
         try:
-            config = await self.config.get_config(tenant_id, allow_suspended=True)
+            # Read now: whether the tenant may run is a decision, and the job's config
+            # snapshot should be the current one.
+            config = await self.config.get_config(tenant_id, allow_suspended=True, fresh=True)
         except TenantplaneError as e:
             return e.message, None
         if config.status != TenantStatus.ACTIVE.value:

@@ -80,3 +80,14 @@ async def test_append_many_keeps_order_and_dedups(event_log: EventLog) -> None:
     assert [a.seq for a in appended[:300]] == list(range(1, 301))
     assert all(a.duplicate for a in appended[300:])
     assert await event_log.head() == 300
+
+
+async def test_read_subject_walks_one_subject_without_a_consumer(event_log: EventLog) -> None:
+    await event_log.append(config_set("acme", n=1))
+    await event_log.append(config_set("beta", n=2))
+    await event_log.append(config_set("acme", n=3))
+    subject = event_log.subjects.config("acme")
+    assert [e.seq async for e in event_log.read_subject(subject)] == [1, 3]
+    assert [e.seq async for e in event_log.read_subject(subject, start_seq=2)] == [3]
+    info = await event_log.js.stream_info(event_log.subjects.control_stream)
+    assert info.state.consumer_count == 0

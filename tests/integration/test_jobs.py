@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -23,6 +24,7 @@ from services.runtime.projector import Projector
 from services.runtime.settings import Settings
 from services.runtime.stores.sql import SqlStore
 from services.scheduler import history
+from services.scheduler import service as scheduler_service
 from services.scheduler.client import JobClient, job_id_for
 from services.scheduler.history import JobHistory, JobHistoryProjection
 from services.scheduler.jobs import JobStatus
@@ -340,3 +342,44 @@ async def test_cli_schedules_fire_jobs_and_stop_when_paused(
 
 async def _at_least(count: Callable[[], Awaitable[int]], wanted: int) -> bool:
     return await count() >= wanted
+
+
+async def test_a_scheduler_restart_mid_flow_loses_and_doubles_nothing(
+    job_settings: Settings,
+    service: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    event_log: EventLog,
+) -> None:
+    await onboard(client, redis, settings, "acme", **{"jobs.rate_per_minute": 1_000_000})
+    jobs = JobClient(event_log)
+    submitted = [await jobs.submit("acme", "noop") for _ in range(150)]
+    async with in_background(lambda stop: run_pool(job_settings, stop, "default", KINDS, 4)):
+        # The scheduler runs, is stopped mid-flow, and a new one takes over
+        async with in_background(lambda stop: scheduler_service.run(job_settings, stop)):
+            await asyncio.sleep(0.4)
+        async with in_background(lambda stop: scheduler_service.run(job_settings, stop)):
+            for done in submitted:
+                await wait_for_status(jobs, "acme", done.job_id, *DONE, timeout=60)
+    started: Counter[str] = Counter()
+    async for stored in event_log.read(event_log.subjects.tenant_jobs("acme")):
+        if isinstance(stored.envelope.data, JobStarted):
+            started[stored.envelope.data.job_id] += 1
+    assert len(started) == 150
+    assert set(started.values()) == {1}
+
+
+async def test_an_attempt_over_its_time_limit_is_interrupted_and_fails(
+    worker: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    event_log: EventLog,
+) -> None:
+    await onboard(client, redis, settings, "acme")
+    jobs = JobClient(event_log)
+    submitted = await jobs.submit("acme", "slow", {"seconds": 30}, timeout_s=0.5, max_attempts=1)
+    job = await wait_for_status(jobs, "acme", submitted.job_id, *DONE)
+    assert job.status is JobStatus.DEAD
+    assert job.error == "timed out after 0.5s"
