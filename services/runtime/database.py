@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # Alembic keeps the running migration's context in process-wide state, so two
 # services of one process (as `tenantctl dev up` runs them) must not migrate at
 # the same time. (Migrating a database already at head is a cheap no-op.)
-_MIGRATING = asyncio.Lock()
+# One lock per event loop: an asyncio.Lock belongs to the loop that first waits on it.
+_MIGRATING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
@@ -55,5 +59,6 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
-    async with _MIGRATING, engine.begin() as conn:
+    lock = _MIGRATING.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock, engine.begin() as conn:
         await conn.run_sync(upgrade)

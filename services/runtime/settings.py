@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # Worker pools: name -> how many jobs it runs at once (the scheduler's credit).
     pools: dict[str, int] = Field(default_factory=lambda: {"default": 8})
     default_pool: str = "default"
+    # How long an idle worker waits between polls of its queue at most (dramatiq backs
+    # off up to this): the worst-case pick-up delay of a job that arrives after a lull.
+    worker_poll_ms: int = Field(default=20, ge=1, le=10_000)
     # First retry delay of a failed job; doubles per attempt (with jitter), capped.
     job_retry_base_s: float = Field(default=1.0, gt=0)
     job_retry_max_s: float = Field(default=300.0, gt=0)

@@ -201,11 +201,14 @@ class Scheduler:
 
     # Admission ---------------------------------------------------------------
     async def _admit_requested(self) -> None:
+        decided: dict[str, tuple[str | None, str]] = {}  # per tenant, read once per step
         while self._admit:
             job = self.jobs.get(self._admit.popleft())
             if job is None or job.pool or job.status is not JobStatus.REQUESTED:
                 continue
-            refusal, pool = await self._admission(job)
+            if job.tenant_id not in decided:
+                decided[job.tenant_id] = await self._admission(job)
+            refusal, pool = decided[job.tenant_id]
             if refusal is not None:
                 await self._append(job, JobFailed(job_id=job.job_id, attempt=0, error=refusal))
                 continue
@@ -214,6 +217,7 @@ class Scheduler:
             self._index(admitted)
 
     async def _admission(self, job: Job) -> tuple[str | None, str]:
+        """Whether `job`'s tenant may submit jobs now, and to which pool."""
         try:
             # Admission is a decision: read the tenant now, not from a cache that may lag.
             config = await self.config.get_config(job.tenant_id, allow_suspended=True, fresh=True)

@@ -48,7 +48,12 @@ async def run_pool(
     # The dramatiq CLI emits this at start; middleware such as the time limit's
     # watchdog thread only starts on it.
     broker.emit_after("process_boot")
-    worker = dramatiq.Worker(broker, queues={queue_name(pool)}, worker_threads=threads)
+    worker = dramatiq.Worker(
+        broker,
+        queues={queue_name(pool)},
+        worker_threads=threads,
+        worker_timeout=settings.worker_poll_ms,
+    )
     worker.start()
     log.info("worker.started", pool=pool, threads=threads, kinds=kinds.names())
     try:

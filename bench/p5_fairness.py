@@ -1,0 +1,189 @@
+"""P5: fairness. One tenant floods jobs; 9 quiet tenants send one job a second each.
+
+Measures the quiet tenants' wait (requested -> started) through tenantplane with
+the flood, without it (the baseline), and through one shared FIFO dramatiq
+queue with the same load, workers and job duration.
+
+    python -m bench.p5_fairness            # full: 20,000-job flood
+    python -m bench.p5_fairness --quick    # under a minute: 3,000-job flood
+
+Targets (TARGETS.md): quiet p99 with the flood <= 2x without it; the shared FIFO
+>= 10x worse than tenantplane.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+
+from bench.common import Row, local_servers, percentiles, table
+from contracts import EVENTS
+from contracts.config import SetConfig
+from contracts.envelope import Envelope
+from contracts.jobs import JobRequested, JobStarted
+from contracts.tenants import RegisterTenant
+from services.config import service as config_service
+from services.runtime.commands import CommandClient
+from services.runtime.connections import connect_nats
+from services.runtime.eventlog import EventLog
+from services.runtime.localstate import resolve_redis_url
+from services.runtime.settings import Settings
+from services.scheduler import service as scheduler_service
+from services.scheduler.client import JobClient, job_id_for
+from services.worker.context import JobContext
+from services.worker.kinds import JobKinds
+from services.worker.pool import run_pool
+
+THREADS = 8
+JOB_MS = 4.0
+QUIET = [f"quiet-{i}" for i in range(9)]
+KINDS = JobKinds()
+
+
+@KINDS.job("work")
+def work(ctx: JobContext) -> None:
+    """A job that takes JOB_MS of a worker thread."""
+    time.sleep(JOB_MS / 1000)
+
+
+async def tenantplane(settings: Settings, flood: int, seconds: float) -> list[float]:
+    """Quiet tenants' waits (ms) through scheduler and pool, with `flood` noisy jobs."""
+    settings = settings.model_copy(update={"pools": {"default": THREADS * 2}})
+    stop = asyncio.Event()
+    services = [asyncio.create_task(run(settings, stop)) for run in SERVICES]
+    nc = await connect_nats(settings, "bench")
+    try:
+        await asyncio.sleep(1.0)
+        log = EventLog(nc.jetstream(), settings.subjects, EVENTS)
+        await _onboard(CommandClient(nc, settings.subjects), ["noisy", *QUIET])
+        services.append(asyncio.create_task(run_pool(settings, stop, "default", KINDS, THREADS)))
+        await _flood(log, flood)
+        jobs = JobClient(log)
+        quiet = await _every_second(seconds, lambda: _submit_quiet(jobs))
+        return await _waits(log, set(quiet))
+    finally:
+        stop.set()
+        await asyncio.gather(*services)
+        await nc.close()
+
+
+SERVICES = (config_service.run, scheduler_service.run)
+
+
+async def _onboard(client: CommandClient, tenants: list[str]) -> None:
+    limits = {"jobs.rate_per_minute": 10_000_000, "jobs.max_concurrency": THREADS * 2}
+    for tenant in tenants:
+        await client.send(RegisterTenant(tenant_id=tenant, display_name=tenant, actor="bench"))
+        await client.send(SetConfig(tenant_id=tenant, values=limits, actor="bench"))
+
+
+async def _flood(log: EventLog, count: int) -> None:
+    if count:
+        await log.append_many([
+            Envelope.wrap(JobRequested(job_id=job_id_for("noisy", f"n{i}"), kind="work"),
+                          tenant_id="noisy", actor="bench")
+            for i in range(count)
+        ])  # fmt: skip
+
+
+async def _submit_quiet(jobs: JobClient) -> list[str]:
+    return [(await jobs.submit(t, "work")).job_id for t in QUIET]
+
+
+async def _every_second(seconds: float, tick: Callable[[], Awaitable[list[str]]]) -> list[str]:
+    ids: list[str] = []
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        ids += await tick()
+        await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - start) % 1.0))
+    await asyncio.sleep(3.0)  # let the last quiet jobs start
+    return ids
+
+
+async def _waits(log: EventLog, quiet: set[str]) -> list[float]:
+    requested: dict[str, float] = {}
+    started: dict[str, float] = {}
+    async for stored in log.read(log.subjects.all_jobs()):
+        data, at = stored.envelope.data, stored.envelope.occurred_at.timestamp()
+        job_id = getattr(data, "job_id", "")
+        if job_id not in quiet:
+            continue
+        if isinstance(data, JobRequested):
+            requested[job_id] = at
+        elif isinstance(data, JobStarted):
+            started.setdefault(job_id, at)
+    return [(started[j] - requested[j]) * 1000 for j in requested if j in started]
+
+
+def shared_fifo(settings: Settings, flood: int, seconds: float) -> list[float]:
+    """Quiet tenants' waits (ms) through one shared FIFO dramatiq queue."""
+    broker = RedisBroker(url=resolve_redis_url(settings), namespace=f"{settings.namespace}-fifo")  # type: ignore[no-untyped-call]
+    started: dict[str, float] = {}
+
+    @dramatiq.actor(broker=broker, queue_name="shared", max_retries=0)
+    def fifo_work(job: str) -> None:
+        started[job] = time.time()
+        time.sleep(JOB_MS / 1000)
+
+    broker.emit_after("process_boot")
+    for i in range(flood):
+        fifo_work.send(f"noisy-{i}")
+    worker = dramatiq.Worker(broker, queues={"shared"}, worker_threads=THREADS)
+    worker.start()
+    enqueued: dict[str, float] = {}
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        for tenant in QUIET:
+            job = f"{tenant}-{len(enqueued)}"
+            enqueued[job] = time.time()
+            fifo_work.send(job)
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - start) % 1.0))
+    deadline = time.monotonic() + 120
+    while any(j not in started for j in enqueued) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    worker.stop()
+    broker.close()
+    return [(started[j] - at) * 1000 for j, at in enqueued.items() if j in started]
+
+
+def _renamed(settings: Settings, suffix: str) -> Settings:
+    return settings.model_copy(update={"namespace": settings.namespace + suffix})
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smaller flood, under a minute")
+    options = parser.parse_args()
+    flood, seconds = (3_000, 6.0) if options.quick else (20_000, 20.0)
+    with local_servers() as settings:
+        calm = asyncio.run(tenantplane(_renamed(settings, "a"), 0, seconds))
+        fair = asyncio.run(tenantplane(_renamed(settings, "b"), flood, seconds))
+        fifo = shared_fifo(settings, flood, seconds)
+    calm_p, fair_p, fifo_p = percentiles(calm), percentiles(fair), percentiles(fifo)
+    ratio = fair_p["p99"] / calm_p["p99"]
+    fifo_ratio = fifo_p["p99"] / fair_p["p99"]
+    rows = [
+        Row("tenantplane, no flood (baseline)", calm_p, f"{len(calm)} quiet jobs"),
+        Row(f"tenantplane, {flood:,}-job flood", fair_p,
+            f"p99 {ratio:.1f}x baseline (target <= 2x): {_verdict(ratio <= 2)}"),
+        Row(f"shared FIFO, {flood:,}-job flood", fifo_p,
+            f"p99 {fifo_ratio:.0f}x tenantplane (target >= 10x): {_verdict(fifo_ratio >= 10)}"),
+    ]  # fmt: skip
+    print(
+        table(
+            f"P5 fairness: quiet tenants' wait in ms ({THREADS} threads, {JOB_MS:g} ms jobs)", rows
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
