@@ -63,10 +63,10 @@ async def test_three_replicas_fire_each_time_once_and_catch_up_once_after_downti
                 actor="test",
             )
         )
-    # When three replicas fire, then all stop for 4 s, then one restarts
+    # When three replicas fire, then all stop (4 s; 10 s with --long), then one restarts
     async with firers(settings, 3):
         await asyncio.sleep(running_s)
-    await asyncio.sleep(4)
+    await asyncio.sleep(10 if long else 4)
     async with firers(settings, 1):
         await asyncio.sleep(2.5)
     # Then every fire time was recorded and requested exactly once
