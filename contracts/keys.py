@@ -66,7 +66,3 @@ class Keys:
     def parked(self, projection: str) -> str:
         """How many events a projection has parked in the dead-letter stream."""
         return f"{self.root}:proj:{validate_name(projection, 'projection')}:parked"
-
-    def pattern(self) -> str:
-        """A SCAN pattern matching every key of this installation."""
-        return f"{self.root}:*"

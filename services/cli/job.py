@@ -13,9 +13,8 @@ from services.cli.context import run, session, settings_from
 from services.cli.options import Output
 from services.cli.output import Format, emit
 from services.config.history import parse_point
-from services.runtime.database import create_engine
+from services.runtime.database import migrated_database
 from services.runtime.errors import InvalidTransition
-from services.runtime.localstate import resolve_database_url
 from services.runtime.settings import Settings
 from services.scheduler.client import JobClient, Submitted
 from services.scheduler.history import JobHistory
@@ -113,11 +112,8 @@ def list_jobs(
 
 
 async def _history(settings: Settings, query: Callable[[JobHistory], Awaitable[T]]) -> T:
-    engine = create_engine(resolve_database_url(settings))
-    try:
+    async with migrated_database(settings) as engine:
         return await query(JobHistory(engine))
-    finally:
-        await engine.dispose()
 
 
 @app.command()

@@ -7,9 +7,8 @@ import typer
 from services.cli.context import run, settings_from
 from services.cli.output import out
 from services.config.secrets import SecretBox, new_master_key
-from services.runtime.database import create_engine, migrate
+from services.runtime.database import migrated_database
 from services.runtime.errors import InvalidRequest
-from services.runtime.localstate import resolve_database_url
 from services.runtime.settings import Settings
 
 app = typer.Typer(help="Secrets: master keys and their rotation.", no_args_is_help=True)
@@ -40,9 +39,5 @@ async def _rewrap(settings: Settings) -> int:
     keys = settings.master_keys()
     if not keys:
         raise InvalidRequest("set TENANTPLANE_SECRETS_MASTER_KEYS (new key first) to rewrap")
-    engine = create_engine(resolve_database_url(settings))
-    try:
-        await migrate(engine)
+    async with migrated_database(settings) as engine:
         return await SecretBox(engine, settings.namespace, keys).rewrap()
-    finally:
-        await engine.dispose()

@@ -16,8 +16,7 @@ from services.config.secrets import SecretBox
 from services.config.writes import TenantWrites
 from services.runtime.app import serve, service_runtime
 from services.runtime.commands import Handler, register
-from services.runtime.database import create_engine, migrate
-from services.runtime.localstate import resolve_database_url
+from services.runtime.database import migrated_database
 from services.runtime.settings import Settings
 
 COMMANDS = (*TENANT_COMMANDS, *CONFIG_COMMANDS)
@@ -31,9 +30,7 @@ def serve_commands(broker: NatsBroker, subjects: Subjects, handle: Handler[Tenan
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Serve tenant and config commands and project into Redis until `stop` is set."""
-    engine = create_engine(resolve_database_url(settings))
-    try:
-        await migrate(engine)
+    async with migrated_database(settings) as engine:
         keys = settings.master_keys()
         box = SecretBox(engine, settings.namespace, keys) if keys else None
         async with service_runtime(settings, "config") as runtime:
@@ -44,5 +41,3 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             projection = ConfigProjection(settings.subjects, settings.keys)
             runtime.project(projection, projection.owned_patterns())
             await serve(runtime, stop)
-    finally:
-        await engine.dispose()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from services.runtime.localstate import resolve_database_url
+from services.runtime.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Alembic keeps the running migration's context in process-wide state, so two
@@ -49,6 +54,17 @@ def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The settings' database, migrated to head, disposed of at exit."""
+    engine = create_engine(resolve_database_url(settings))
+    try:
+        await migrate(engine)
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:

@@ -11,7 +11,7 @@ from datetime import datetime
 from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError, NoRespondersError, TimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.api import ConsumerConfig, DeliverPolicy, RawStreamMsg, StorageType, StreamConfig
 from nats.js.errors import APIError, NotFoundError
 
 from contracts.envelope import Envelope
@@ -174,14 +174,23 @@ class EventLog:
     async def _landed(self, subject: str, envelope: Envelope) -> Appended | None:
         """Where `envelope` is stored, if it is the last event on `subject`."""
         try:
-            msg = await self.js.get_last_msg(
-                self.subjects.stream_for(subject), subject, direct=True
-            )
-        except (NotFoundError, *_UNAVAILABLE):
+            msg = await self._last_msg(subject)
+        except EventLogUnavailable:
             return None
-        if (msg.headers or {}).get("Nats-Msg-Id") != envelope.event_id:
+        if msg is None or (msg.headers or {}).get("Nats-Msg-Id") != envelope.event_id:
             return None
         return Appended(subject, int(msg.seq or 0), True, envelope.event_id, envelope.type)
+
+    async def _last_msg(self, subject: str) -> RawStreamMsg | None:
+        """The last message on a concrete `subject` (None when there is none)."""
+        try:
+            return await self.js.get_last_msg(
+                self.subjects.stream_for(subject), subject, direct=True
+            )
+        except NotFoundError:
+            return None
+        except _UNAVAILABLE as e:
+            raise EventLogUnavailable(f"cannot read {subject}: {e!r}") from e
 
     async def append_many(self, envelopes: Sequence[Envelope], window: int = 256) -> list[Appended]:
         """Append events without per-event expectations, up to `window` in flight."""
@@ -193,15 +202,8 @@ class EventLog:
 
     async def last_seq(self, subject: str) -> int:
         """The sequence of the last event on a concrete `subject` (0 when there is none)."""
-        try:
-            msg = await self.js.get_last_msg(
-                self.subjects.stream_for(subject), subject, direct=True
-            )
-        except NotFoundError:
-            return 0
-        except _UNAVAILABLE as e:
-            raise EventLogUnavailable(f"cannot read {subject}: {e!r}") from e
-        return int(msg.seq or 0)
+        msg = await self._last_msg(subject)
+        return 0 if msg is None else int(msg.seq or 0)
 
     async def pending(self, filters: Sequence[str], after_seq: int) -> int:
         """How many events matching `filters` come after `after_seq` (a projection's lag)."""
@@ -218,14 +220,9 @@ class EventLog:
 
     async def last_event(self, subject: str) -> StoredEvent | None:
         """The last event on a concrete `subject`, decoded (None when there is none)."""
-        try:
-            msg = await self.js.get_last_msg(
-                self.subjects.stream_for(subject), subject, direct=True
-            )
-        except NotFoundError:
+        msg = await self._last_msg(subject)
+        if msg is None:
             return None
-        except _UNAVAILABLE as e:
-            raise EventLogUnavailable(f"cannot read {subject}: {e!r}") from e
         return StoredEvent(int(msg.seq or 0), subject, self.registry.decode(msg.data or b""))
 
     async def read_subject(self, subject: str, start_seq: int = 1) -> AsyncIterator[StoredEvent]:

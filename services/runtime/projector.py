@@ -20,7 +20,7 @@ import dataclasses
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 import orjson
@@ -80,7 +80,6 @@ class ProjectorStats:
     pending: int = 0
     last_commit_at: float = 0.0
     caught_up: bool = False
-    apply_latency_s: deque[float] = field(default_factory=lambda: deque(maxlen=1024))
 
 
 @dataclass(frozen=True)

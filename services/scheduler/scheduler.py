@@ -162,9 +162,7 @@ class Scheduler:
             return
         if old is None and not isinstance(data, JobRequested):
             return  # an event of a job that finished before this scheduler's replay window
-        new = evolve(old, stored)
-        if old is not None and old.pool and not new.pool:
-            new = replace(new, pool=old.pool)
+        new = evolve(old, stored)  # keeps the pool chosen at admission
         self._unindex(old)
         if new.finished:
             self.jobs.pop(job_id, None)

@@ -8,8 +8,8 @@ from contracts.schedules import COMMANDS as SCHEDULE_COMMANDS
 from services.config.sdk import AsyncConfigClient
 from services.runtime.app import serve, service_runtime
 from services.runtime.commands import register
-from services.runtime.database import create_engine, migrate
-from services.runtime.localstate import resolve_database_url, resolve_redis_url
+from services.runtime.database import migrated_database
+from services.runtime.localstate import resolve_redis_url
 from services.runtime.settings import Settings
 from services.runtime.stores.sql import SqlStore
 from services.scheduler import history
@@ -20,32 +20,34 @@ from services.scheduler.schedules import CronFirer, ScheduleWrites
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Admit and dispatch jobs, and project their history, until `stop` is set."""
-    engine = create_engine(resolve_database_url(settings))
-    await migrate(engine)
-    try:
-        async with service_runtime(settings, "scheduler") as runtime:
-            projection = history.JobHistoryProjection(settings.subjects)
-            tables = [history.jobs, history.attempts, history.transitions]
-            runtime.project_into(SqlStore(engine, projection.name, tables), projection)
-            config = AsyncConfigClient(runtime.nc, runtime.redis, settings.subjects, settings.keys)
-            await config.start()
-            broker = make_broker(resolve_redis_url(settings), settings.namespace)
-            writes = ScheduleWrites(runtime.log)
-            scheduler = Scheduler(
-                runtime.nc, runtime.log, config, Dispatcher(broker), settings.pools,
-                settings.default_pool,
-            )  # fmt: skip
-            for command_cls in SCHEDULE_COMMANDS:
-                register(runtime.broker, settings.subjects, command_cls, writes.handle)
-            tasks = [
-                asyncio.create_task(scheduler.run(stop)),
-                asyncio.create_task(CronFirer(runtime.log).run(stop)),
-            ]
-            try:
-                await serve(runtime, stop)
-            finally:
-                await asyncio.gather(*tasks)
-                await config.close()
-                broker.close()
-    finally:
-        await engine.dispose()
+    async with (
+        migrated_database(settings) as engine,
+        service_runtime(settings, "scheduler") as runtime,
+    ):
+        projection = history.JobHistoryProjection(settings.subjects)
+        tables = [history.jobs, history.attempts, history.transitions]
+        runtime.project_into(SqlStore(engine, projection.name, tables), projection)
+        config = AsyncConfigClient(runtime.nc, runtime.redis, settings.subjects, settings.keys)
+        await config.start()
+        broker = make_broker(resolve_redis_url(settings), settings.namespace)
+        writes = ScheduleWrites(runtime.log)
+        scheduler = Scheduler(
+            runtime.nc,
+            runtime.log,
+            config,
+            Dispatcher(broker),
+            settings.pools,
+            settings.default_pool,
+        )
+        for command_cls in SCHEDULE_COMMANDS:
+            register(runtime.broker, settings.subjects, command_cls, writes.handle)
+        tasks = [
+            asyncio.create_task(scheduler.run(stop)),
+            asyncio.create_task(CronFirer(runtime.log).run(stop)),
+        ]
+        try:
+            await serve(runtime, stop)
+        finally:
+            await asyncio.gather(*tasks)
+            await config.close()
+            broker.close()
