@@ -15,12 +15,11 @@ from contracts.routing import (
     SetDefault,
     UnpinTenant,
 )
-from services.cli.context import default_actor, run, session, settings_from
+from services.cli.context import Session, default_actor, run, session, settings_from
 from services.cli.options import Output, Reason, Wait, send_and_report
 from services.cli.output import Format, emit
 from services.router.projection import NAME as ROUTER_PROJECTION
 from services.router.sdk import Resolver
-from services.runtime.settings import Settings
 from services.runtime.stores.redis import as_text
 
 app = typer.Typer(help="Per-tenant version routing: register, pin, default, rollout, retire.")
@@ -129,7 +128,7 @@ def resolve(ctx: typer.Context, service: str, tenant: str, output: Format = Outp
 
     async def go() -> dict[str, Any]:
         async with session(settings_from(ctx)) as s:
-            table = await _resolver(s.settings, s).table(service)
+            table = await _resolver(s).table(service)
             found = table.resolve(tenant)
             return {"service": service, "tenant": tenant, "version": found.version,
                     "upstream": found.upstream, "via": found.via}  # fmt: skip
@@ -146,15 +145,16 @@ def show(ctx: typer.Context, service: str, output: Format = Output) -> None:
 
     async def go() -> list[dict[str, Any]]:
         async with session(settings_from(ctx)) as s:
-            table = await _resolver(s.settings, s).table(service)
+            table = await _resolver(s).table(service)
             tenants = [as_text(t) for t in await s.redis.smembers(s.settings.keys.tenants())]
         return table.summary(tenants)
 
     emit(run(go()), output, f"{service} routes")
 
 
-def _resolver(settings: Settings, s: Any) -> Resolver:
-    return Resolver(s.nc, s.redis, settings.subjects, settings.keys)
+def _resolver(s: Session) -> Resolver:
+    """A resolver on the session's connections (one table read, no subscription)."""
+    return Resolver(s.nc, s.redis, s.settings.subjects, s.settings.keys)
 
 
 @app.command()
