@@ -19,7 +19,7 @@ from services.runtime.connections import connect_nats
 from services.runtime.eventlog import EventLog
 from services.runtime.localstate import LocalSystem, resolve_database_url
 from services.runtime.logging import configure
-from services.runtime.services import run_services
+from services.runtime.services import serve_process
 from services.runtime.settings import Settings
 from services.service_list import SERVICES
 
@@ -47,12 +47,7 @@ def up(
         settings = settings.model_copy(update={"data_dir": data_dir})
     configure(settings.log_level, settings.log_format)
     with _servers(settings) as started:
-        LocalSystem(
-            started.nats_url, started.redis_url, resolve_database_url(started), os.getpid()
-        ).write(started.data_dir)
         try:
-            out.print(f"tenantplane is up: NATS {started.nats_url}, Redis {started.redis_url}")
-            out.print(f"data in {started.data_dir.resolve()}/ - Ctrl-C stops everything")
             run(_serve(started))
         finally:
             LocalSystem.clear(started.data_dir)
@@ -94,4 +89,14 @@ async def _serve(settings: Settings) -> None:
         await ensure_streams(EventLog(nc.jetstream(), settings.subjects, EVENTS), settings)
     finally:
         await nc.close()
-    await run_services(settings, SERVICES)
+
+    def listening(ops_url: str) -> None:
+        database_url = resolve_database_url(settings)
+        LocalSystem(
+            settings.nats_url, settings.redis_url, database_url, os.getpid(), ops_url
+        ).write(settings.data_dir)
+        out.print(f"tenantplane is up: NATS {settings.nats_url}, Redis {settings.redis_url}")
+        out.print(f"health and metrics: {ops_url}/readyz, {ops_url}/metrics")
+        out.print(f"data in {settings.data_dir.resolve()}/ - Ctrl-C stops everything")
+
+    await serve_process(settings, SERVICES, listening)

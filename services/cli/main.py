@@ -15,6 +15,7 @@ from services.cli import (
     dev,
     dlq,
     job,
+    ops_cmd,
     pool,
     projection,
     route,
@@ -44,6 +45,8 @@ app.add_typer(contracts_cmd.app, name="contracts")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(projection.app, name="projection")
 app.add_typer(secrets_cmd.app, name="secrets")
+app.command("status")(ops_cmd.status)
+app.command("serve")(ops_cmd.serve)
 
 
 @app.callback()

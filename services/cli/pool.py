@@ -15,7 +15,7 @@ from services.cli.options import Output, Reason, Wait, send_and_report
 from services.cli.output import Format, emit
 from services.runtime.errors import EventLogUnavailable
 from services.runtime.logging import configure
-from services.runtime.services import run_services
+from services.runtime.services import serve_process
 from services.runtime.settings import Settings
 from services.worker.kinds import JobKinds
 from services.worker.pool import run_pool
@@ -30,10 +30,11 @@ def list_pools(ctx: typer.Context, output: Format = Output) -> None:
 
     Example:  tenantctl pool list -o json
     """
-    emit(run(_status(settings_from(ctx))), output, "pools")
+    emit(run(pool_status(settings_from(ctx))), output, "pools")
 
 
-async def _status(settings: Settings) -> list[dict[str, Any]]:
+async def pool_status(settings: Settings) -> list[dict[str, Any]]:
+    """Per pool: capacity, in flight, queued and waiting (from the running scheduler)."""
     async with connected(settings) as (nc, _):
         try:
             msg = await nc.request(settings.subjects.control("scheduler", "status"), b"", timeout=5)
@@ -76,7 +77,7 @@ def run_worker(
     registry = load_kinds(kinds)
 
     async def main() -> None:
-        await run_services(
+        await serve_process(
             settings,
             [(f"worker-{pool}", lambda s, stop: run_pool(s, stop, pool, registry, threads))],
         )

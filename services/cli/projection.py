@@ -29,10 +29,11 @@ def status(
 
     Example:  tenantctl projection status -o json
     """
-    emit(run(_status(settings_from(ctx))), output, "projections")
+    emit(run(projection_status(settings_from(ctx))), output, "projections")
 
 
-async def _status(settings: Settings) -> list[dict[str, Any]]:
+async def projection_status(settings: Settings) -> list[dict[str, Any]]:
+    """Checkpoint, lag, parked events and blocked subjects of each Redis projection."""
     rows = []
     async with session(settings) as s:
         log = EventLog(s.nc.jetstream(), settings.subjects, EVENTS)

@@ -17,6 +17,8 @@ from nats.aio.client import Client as NATS
 from contracts import EVENTS
 from services.runtime.connections import connect_redis, nats_options
 from services.runtime.eventlog import EventLog
+from services.runtime.metrics import LIVE, Source
+from services.runtime.ops import Check, announced, nats_connected, redis_answers
 from services.runtime.projector import Projection, Projector
 from services.runtime.settings import Settings
 from services.runtime.stores.base import ProjectionStore
@@ -54,11 +56,23 @@ class ServiceRuntime:
     log: EventLog
     redis: aioredis.Redis
     projectors: list[Projector[Any]] = field(default_factory=list)
+    # Readiness checks and live metrics of the service, beside those of its projectors.
+    checks: dict[str, Check] = field(default_factory=dict)
+    sources: list[Source] = field(default_factory=list)
 
     def project(self, projection: Projection[RedisOp], owns: Sequence[str]) -> None:
         """Run a Redis projection in this process."""
         store = RedisStore(self.redis, self.settings.keys, projection.name, owns)
         self.project_into(store, projection)
+
+    def details(self) -> dict[str, Any]:
+        """What `tenantctl status` shows of this service beyond readiness."""
+        return {
+            "projections": {
+                p.name: {"checkpoint": p.position.checkpoint, "lag": p.stats.pending}
+                for p in self.projectors
+            }
+        }
 
     def project_into(self, store: ProjectionStore[OpT], projection: Projection[OpT]) -> None:
         """Run a projection into any store in this process."""
@@ -87,10 +101,27 @@ async def serve(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
     """Start the broker's handlers and the projectors; run until `stop` is set."""
     await runtime.broker.start()
     tasks = [asyncio.create_task(p.run()) for p in runtime.projectors]
+    checks: dict[str, Check] = {
+        "nats": nats_connected(runtime.nc),
+        "redis": redis_answers(runtime.redis),
+        **{
+            f"projection.{p.name}": p.readiness(runtime.settings.ready_max_lag)
+            for p in runtime.projectors
+        },
+        **runtime.checks,
+    }
+    unregister = [
+        LIVE.add(source) for source in [*runtime.sources, *(p.samples for p in runtime.projectors)]
+    ]
     log.info(f"{runtime.name}.started", namespace=runtime.settings.namespace)
     try:
-        await stop.wait()
+        async with announced(
+            runtime.nc, runtime.settings.subjects, runtime.name, checks, runtime.details
+        ):
+            await stop.wait()
     finally:
+        for remove in unregister:
+            remove()
         for projector in runtime.projectors:
             await projector.stop()
         await asyncio.gather(*tasks)

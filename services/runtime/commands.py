@@ -8,6 +8,7 @@ an `internal` error with the correlation id.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ from contracts.registry import MAX_EVENT_BYTES
 from contracts.subjects import Subjects
 from services.runtime.errors import EventLogUnavailable, TenantplaneError, error_from_reply
 from services.runtime.eventlog import Appended
+from services.runtime.metrics import COMMAND_DURATION
 
 C = TypeVar("C", bound=Command)
 Handler = Callable[[C], Awaitable["Outcome"]]
@@ -59,7 +61,11 @@ def register(
     """Serve `command_cls` on its subject, in the owning service's queue group."""
 
     async def serve(message: NatsMessage) -> bytes:
-        return (await _handle(command_cls, handler, message.body)).model_dump_json().encode()
+        started = time.perf_counter()
+        reply = await _handle(command_cls, handler, message.body)
+        outcome = "ok" if reply.error is None else reply.error.code.value
+        COMMAND_DURATION.labels(command_cls.name, outcome).observe(time.perf_counter() - started)
+        return reply.model_dump_json().encode()
 
     subject = command_cls.served_on(subjects)
     broker.subscriber(
@@ -77,13 +83,21 @@ async def _handle(command_cls: type[C], handler: Handler[C], body: bytes) -> Com
         command = command_cls.model_validate_json(body)
     except ValidationError as e:
         return reply_error(ErrorCode.INVALID_REQUEST, describe(e))
-    try:
-        outcome = await handler(command)
-    except TenantplaneError as e:
-        return CommandReply(ok=False, error=e.to_reply_error())
-    except Exception:
-        log.exception("command.failed", command=command_cls.name, key=command.idempotency_key)
-        return reply_error(ErrorCode.INTERNAL, f"{command_cls.name} failed; see the service log")
+    context = {
+        "command": command_cls.name,
+        "correlation_id": command.correlation_id or command.idempotency_key,
+        "tenant_id": getattr(command, "tenant_id", None),
+    }
+    with structlog.contextvars.bound_contextvars(**context):
+        try:
+            outcome = await handler(command)
+        except TenantplaneError as e:
+            return CommandReply(ok=False, error=e.to_reply_error())
+        except Exception:
+            log.exception("command.failed", key=command.idempotency_key)
+            return reply_error(
+                ErrorCode.INTERNAL, f"{command_cls.name} failed; see the service log"
+            )
     return outcome.reply()
 
 

@@ -67,6 +67,8 @@ class RawMessage:
     data: bytes
     headers: dict[str, str]
     num_pending: int
+    # Unix time the stream stored the message (0 when unknown).
+    stored_at: float = 0.0
 
 
 class EventLog:
@@ -314,7 +316,7 @@ async def read_raw(
         if await nothing_to_replay(sub):
             return
         while True:
-            raw = _to_raw(await sub.next_msg(timeout=idle_timeout_s))
+            raw = to_raw(await sub.next_msg(timeout=idle_timeout_s))
             yield raw
             if raw.num_pending == 0:
                 return
@@ -378,14 +380,16 @@ def _replay_config(
     return config
 
 
-def _to_raw(msg: Msg) -> RawMessage:
+def to_raw(msg: Msg, *, headers: bool = True) -> RawMessage:
+    """A message a consumer delivered, as a `RawMessage`."""
     meta = msg.metadata
     return RawMessage(
         seq=meta.sequence.stream,
         subject=msg.subject,
         data=msg.data,
-        headers=dict(msg.headers or {}),
+        headers=dict(msg.headers or {}) if headers else {},
         num_pending=meta.num_pending,
+        stored_at=meta.timestamp.timestamp(),
     )
 
 

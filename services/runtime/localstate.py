@@ -20,6 +20,7 @@ class LocalSystem:
     redis_url: str
     database_url: str
     pid: int
+    ops_url: str = ""
 
     def write(self, data_dir: Path) -> None:
         """Record this system in `data_dir`."""

@@ -19,7 +19,7 @@ import contextlib
 import dataclasses
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -36,7 +36,15 @@ from contracts.registry import EventRegistry
 from contracts.subjects import Subjects
 from services.runtime.deadletters import DeadLetter, DeadLetters
 from services.runtime.errors import ProjectionTimeout, TenantplaneError
-from services.runtime.eventlog import RawMessage, StoredEvent, follow, nothing_to_replay
+from services.runtime.eventlog import (
+    RawMessage,
+    StoredEvent,
+    follow,
+    nothing_to_replay,
+    to_raw,
+)
+from services.runtime.metrics import APPLY_LATENCY, Sample
+from services.runtime.ops import Check
 from services.runtime.stores.base import Position, ProjectionStore
 
 OpT = TypeVar("OpT")
@@ -195,16 +203,7 @@ class Projector(Generic[OpT]):
         return sub
 
     async def _on_msg(self, msg: Msg) -> None:
-        meta = msg.metadata
-        self._inbox.append(
-            RawMessage(
-                seq=meta.sequence.stream,
-                subject=msg.subject,
-                data=msg.data,
-                headers={},
-                num_pending=meta.num_pending,
-            )
-        )
+        self._inbox.append(to_raw(msg, headers=False))
         self._wakeup.set()
 
     async def _idle(self, sub: JetStreamContext.PushSubscription, reconnects: int) -> None:
@@ -272,6 +271,12 @@ class Projector(Generic[OpT]):
         touched: dict[str, int],
     ) -> None:
         blocked = {**self.position.blocked, **block}
+        if self.stats.caught_up:
+            # Live events only: during a replay the age of an event is not a latency.
+            latency = APPLY_LATENCY.labels(self.name)
+            now = time.time()
+            for raw in fresh:
+                latency.observe(max(0.0, now - raw.stored_at))
         self.stats.applied += len(fresh) - parked
         self.stats.parked += parked
         self.stats.batches += 1
@@ -287,6 +292,32 @@ class Projector(Generic[OpT]):
         async with self._progress:
             self.position = position
             self._progress.notify_all()
+
+    def readiness(self, max_lag: int) -> Check:
+        """Ready once replayed, and while no more than `max_lag` events behind."""
+
+        async def check() -> str | None:
+            if self.stats.caught_up or (self.stats.batches and self.stats.pending <= max_lag):
+                return None
+            if not self.stats.batches:
+                return f"replaying the log from {self.position.checkpoint}"
+            return f"{self.stats.pending} events behind (more than {max_lag})"
+
+        return check
+
+    def samples(self) -> Iterator[Sample]:
+        """This projector's figures for the metrics endpoint."""
+        name = (self.name,)
+        yield Sample("tenantplane_projector_events", (self.name, "applied"), self.stats.applied)
+        yield Sample("tenantplane_projector_events", (self.name, "parked"), self.stats.parked)
+        yield Sample("tenantplane_dead_letters", name, self.stats.parked)
+        yield Sample("tenantplane_projection_lag_events", name, self.stats.pending)
+        yield Sample("tenantplane_projection_checkpoint", name, self.position.checkpoint)
+        yield Sample(
+            "tenantplane_projection_last_apply_timestamp_seconds", name, self.stats.last_commit_at
+        )
+        yield Sample("tenantplane_projection_blocked_subjects", name, len(self.position.blocked))
+        yield Sample("tenantplane_projector_restarts", name, self.stats.restarts)
 
     async def wait_for(self, seq: int, timeout: float = 5.0) -> None:
         """Return once this projector has applied `seq`.

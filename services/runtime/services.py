@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
+from services.runtime.ops import ops_server
 from services.runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -46,3 +47,17 @@ async def run_services(settings: Settings, services: Sequence[tuple[str, Service
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures and not isinstance(failures[0], asyncio.CancelledError):
             raise failures[0]
+
+
+async def serve_process(
+    settings: Settings,
+    services: Sequence[tuple[str, Service]],
+    on_listening: Callable[[str], None] = lambda url: None,
+) -> None:
+    """`run_services` behind the process's operations endpoint (/healthz, /readyz, /metrics).
+
+    `on_listening` gets the endpoint's URL once it accepts connections.
+    """
+    async with ops_server(settings.ops_host, settings.ops_port) as url:
+        on_listening(url)
+        await run_services(settings, services)

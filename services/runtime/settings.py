@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     jobs_retention_days: float = Field(default=30, gt=0)
     jobs_max_bytes: int = Field(default=-1, ge=-1)
     request_timeout_s: float = Field(default=5.0, gt=0)
+    # The operations endpoint (/healthz, /readyz, /metrics) of every service process.
+    ops_host: str = "127.0.0.1"
+    ops_port: int = Field(default=8470, ge=0, le=65535)
+    # A service is ready while each of its projections is at most this many events behind.
+    ready_max_lag: int = Field(default=1000, ge=0)
     log_level: str = "info"
     log_format: str = Field(default="console", pattern="^(console|json)$")
 

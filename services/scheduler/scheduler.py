@@ -15,6 +15,7 @@ import contextlib
 import heapq
 import time
 from collections import Counter, defaultdict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -37,6 +38,7 @@ from services.runtime.eventlog import (
     follow,
     nothing_to_replay,
 )
+from services.runtime.metrics import Sample
 from services.scheduler.dispatch import Dispatcher
 from services.scheduler.fairness import FairQueue
 from services.scheduler.jobs import Job, JobStatus, evolve
@@ -310,6 +312,23 @@ class Scheduler:
             bucket = self._buckets[tenant_id] = _Bucket(rate / 60, burst, burst, time.monotonic())
         return bucket
 
+    async def readiness(self) -> str | None:
+        """Ready once the jobs stream has been replayed (a readiness check)."""
+        return None if self.caught_up else "replaying the jobs stream"
+
+    def samples(self) -> Iterator[Sample]:
+        """Per pool capacity, in-flight and waiting jobs, and waiting jobs per tenant."""
+        for pool, capacity in sorted(self.pools.items()):
+            waiting = self._waiting(pool)
+            yield Sample("tenantplane_pool_capacity_jobs", (pool,), capacity)
+            yield Sample("tenantplane_pool_in_flight_jobs", (pool,), len(self.inflight[pool]))
+            yield Sample("tenantplane_pool_waiting_jobs", (pool,), sum(waiting.values()))
+            for tenant, depth in waiting.items():
+                yield Sample("tenantplane_tenant_waiting_jobs", (pool, tenant), depth)
+
+    def _waiting(self, pool: str) -> dict[str, int]:
+        return self.queues[pool].depths() if pool in self.queues else {}
+
     async def _status(self, msg: Msg) -> None:
         await msg.respond(orjson.dumps(await self.status()))
 
@@ -317,7 +336,7 @@ class Scheduler:
         """Per pool: capacity, jobs in flight, queued in the broker, and waiting per tenant."""
         rows: list[dict[str, object]] = []
         for pool, capacity in sorted(self.pools.items()):
-            waiting = self.queues[pool].depths() if pool in self.queues else {}
+            waiting = self._waiting(pool)
             rows.append({
                 "pool": pool, "capacity": capacity, "in_flight": len(self.inflight[pool]),
                 "in_queue": await self.dispatcher.depth(pool),

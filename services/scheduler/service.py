@@ -39,6 +39,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             settings.pools,
             settings.default_pool,
         )
+        runtime.checks["scheduler"] = scheduler.readiness
+        runtime.sources.append(scheduler.samples)
         for command_cls in SCHEDULE_COMMANDS:
             register(runtime.broker, settings.subjects, command_cls, writes.handle)
         tasks = [

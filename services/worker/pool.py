@@ -14,6 +14,7 @@ from services.config.sdk import AsyncConfigClient
 from services.runtime.connections import connect_nats, connect_redis
 from services.runtime.eventlog import EventLog
 from services.runtime.localstate import resolve_redis_url
+from services.runtime.ops import announced, nats_connected, redis_answers
 from services.runtime.settings import Settings
 from services.scheduler.dispatch import ACTOR, make_broker, queue_name
 from services.worker.kinds import JobKinds
@@ -35,6 +36,7 @@ async def run_pool(
         EventLog(nc.jetstream(), settings.subjects, EVENTS),
         config,
         kinds,
+        pool,
         f"{pool}@{socket.gethostname()}:{os.getpid()}",
         backoff_base_s=settings.job_retry_base_s,
         backoff_max_s=settings.job_retry_max_s,
@@ -56,8 +58,11 @@ async def run_pool(
     )
     worker.start()
     log.info("worker.started", pool=pool, threads=threads, kinds=kinds.names())
+    checks = {"nats": nats_connected(nc), "redis": redis_answers(redis)}
+    details = {"pool": pool, "threads": threads, "kinds": kinds.names()}
     try:
-        await stop.wait()
+        async with announced(nc, settings.subjects, f"worker-{pool}", checks, lambda: details):
+            await stop.wait()
     finally:
         await asyncio.to_thread(worker.stop)
         broker.close()

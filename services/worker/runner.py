@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import structlog
 from dramatiq.middleware import Interrupt, TimeLimitExceeded
 
 from contracts.envelope import Envelope, Event
@@ -31,12 +33,14 @@ from contracts.tenants import TenantStatus
 from services.config.sdk import AsyncConfigClient, TenantConfig
 from services.runtime.errors import ConcurrencyConflict, TenantplaneError
 from services.runtime.eventlog import EventLog, Expected
+from services.runtime.metrics import JOB_DURATION, JOBS_FINISHED
 from services.scheduler.client import JobClient
 from services.scheduler.jobs import Job, JobStatus
 from services.worker.context import JobCancelledError, JobContext
 from services.worker.kinds import JobKinds
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 _STARTED, _SUCCEEDED, _FAILED, _DEAD, _CANCELLED, _PROGRESS = range(1, 7)
 
 
@@ -49,6 +53,7 @@ class JobRunner:
         log: EventLog,
         config: AsyncConfigClient,
         kinds: JobKinds,
+        pool: str,
         worker: str,
         *,
         backoff_base_s: float = 1.0,
@@ -56,7 +61,7 @@ class JobRunner:
     ) -> None:
         self.loop, self.log, self.config, self.kinds = loop, log, config, kinds
         self.jobs = JobClient(log, actor=worker)
-        self.worker = worker
+        self.pool, self.worker = pool, worker
         self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
 
     def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -68,21 +73,36 @@ class JobRunner:
         if prepared is None:
             return
         job, config = prepared
+        context = {"tenant_id": tenant_id, "job_id": job_id, "attempt": attempt, "kind": job.kind}
+        with structlog.contextvars.bound_contextvars(**context):
+            outcome = self._run(job, config)
+        JOBS_FINISHED.labels(self.pool, job.kind, outcome).inc()
+
+    def _run(self, job: Job, config: TenantConfig) -> str:
+        """Run a started attempt to its end; returns the outcome for the metrics."""
         ctx = self._context(job, config)
+        started = time.perf_counter()
         try:
             result = self.kinds.run(ctx, job.kind, job.args)
         except JobCancelledError:
-            self._wait(self._record(job, _CANCELLED, JobCancelled(job_id=job_id, attempt=attempt)))
+            cancelled = JobCancelled(job_id=job.job_id, attempt=job.attempt)
+            self._wait(self._record(job, _CANCELLED, cancelled))
+            return "cancelled"
         except TimeLimitExceeded:
             self._wait(self._failed(job, f"timed out after {job.timeout_s:g}s"))
+            return "timed_out"
         except Interrupt:
             self._wait(self._failed(job, "the worker stopped during the attempt"))
             raise
         except Exception as e:
+            log.warning("job.failed", error=f"{type(e).__name__}: {e}")
             self._wait(self._failed(job, f"{type(e).__name__}: {e}"))
-        else:
-            data = JobSucceeded(job_id=job_id, attempt=attempt, result=result or {})
-            self._wait(self._record(job, _SUCCEEDED, data))
+            return "failed"
+        finally:
+            JOB_DURATION.labels(self.pool, job.kind).observe(time.perf_counter() - started)
+        data = JobSucceeded(job_id=job.job_id, attempt=job.attempt, result=result or {})
+        self._wait(self._record(job, _SUCCEEDED, data))
+        return "succeeded"
 
     async def _start(
         self, tenant_id: str, job_id: str, attempt: int

@@ -1,0 +1,103 @@
+"""`tenantctl serve` runs services; `tenantctl status` shows the whole system."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from services.cli import pool, projection
+from services.cli.context import connected, run, settings_from
+from services.cli.options import Output
+from services.cli.output import Format, emit, out
+from services.runtime.errors import EventLogUnavailable
+from services.runtime.logging import configure
+from services.runtime.ops import gather_status
+from services.runtime.services import serve_process
+from services.runtime.settings import Settings
+from services.service_list import SERVICES
+
+SERVABLE = [name for name, _ in SERVICES]
+# Services without which the control plane does not work.
+REQUIRED = {"config", "router", "scheduler"}
+
+
+def serve(
+    ctx: typer.Context,
+    names: list[str] = typer.Argument(..., help=f"Services to run: {', '.join(SERVABLE)}"),
+) -> None:
+    """Run services in the foreground until SIGTERM (one service per Deployment on Kubernetes).
+
+    The process serves /healthz, /readyz and /metrics on TENANTPLANE_OPS_HOST:
+    TENANTPLANE_OPS_PORT (127.0.0.1:8470 by default; bind 0.0.0.0 in a pod).
+    `worker` runs the default pool with the example job kinds; real pools run
+    `tenantctl worker run --pool NAME --kinds module:KINDS`.
+
+    Example:  TENANTPLANE_NATS_URL=nats://nats:4222 tenantctl serve config
+    """
+    unknown = sorted(set(names) - set(SERVABLE))
+    if unknown:
+        raise typer.BadParameter(f"unknown service {', '.join(unknown)}; known: {SERVABLE}")
+    settings = settings_from(ctx)
+    configure(settings.log_level, settings.log_format)
+    chosen = [(name, service) for name, service in SERVICES if name in names]
+    run(serve_process(settings, chosen))
+
+
+def status(ctx: typer.Context, output: Format = Output) -> None:
+    """Summarise the system: services and their readiness, projections, dead letters, pools.
+
+    Every running service answers on NATS, wherever it runs; a service missing
+    from the list is not running (or cannot reach NATS). Exits 1 when a service
+    is not ready or events are parked, so it can gate scripts.
+
+    Example:  tenantctl status -o json
+    """
+    report = run(_status(settings_from(ctx)))
+    if output is Format.JSON:
+        emit(report, output)
+    else:
+        emit(report["services"], output, "services")
+        emit(report["projections"], output, "projections")
+        emit(report["pools"], output, "pools")
+        if report["missing"]:
+            out.print(f"[red]not running:[/red] {', '.join(report['missing'])}")
+        out.print(f"healthy: {report['healthy']}")
+    if not report["healthy"]:
+        raise typer.Exit(1)
+
+
+async def _status(settings: Settings) -> dict[str, Any]:
+    async with connected(settings) as (nc, _):
+        services = await gather_status(nc, settings.subjects)
+    rows = [
+        {
+            "service": s["service"],
+            "instance": s["instance"],
+            "ready": s["ready"],
+            "uptime_s": s["uptime_s"],
+            "problems": "; ".join(f"{k}: {v}" for k, v in s["problems"].items()),
+        }
+        for s in services
+    ]
+    projections = await projection.projection_status(settings)
+    try:
+        pools = [
+            {k: v for k, v in p.items() if k != "waiting_by_tenant"}
+            for p in await pool.pool_status(settings)
+        ]
+    except EventLogUnavailable:
+        pools = []
+    missing = sorted(REQUIRED - {s["service"] for s in services})
+    healthy = (
+        all(s["ready"] for s in services)
+        and not missing
+        and not any(p["parked"] or p["lag"] > settings.ready_max_lag for p in projections)
+    )
+    return {
+        "healthy": healthy,
+        "missing": missing,
+        "services": rows,
+        "projections": projections,
+        "pools": pools,
+    }
