@@ -73,32 +73,21 @@ async def test_metrics_show_a_workload(
     await eventually(lambda: _applied(ops_url, before, "config", 2), timeout=5)
 
     after = await scrape(ops_url)
-    grew = lambda name, **labels: value(after, name, **labels) - value(before, name, **labels)  # noqa: E731
-    assert (
-        grew("tenantplane_command_duration_seconds_count", command="tenant.register", outcome="ok")
-        == 1
-    )
-    assert (
-        grew("tenantplane_command_duration_seconds_count", command="config.set", outcome="ok") == 1
-    )
-    assert (
-        grew(
-            "tenantplane_command_duration_seconds_count",
-            command="config.set",
-            outcome="tenant_not_found",
-        )
-        == 1
-    )
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    commands = "tenantplane_command_duration_seconds_count"
+    assert grew(commands, command="tenant.register", outcome="ok") == 1
+    assert grew(commands, command="config.set", outcome="ok") == 1
+    assert grew(commands, command="config.set", outcome="tenant_not_found") == 1
     assert grew("tenantplane_projection_apply_latency_seconds_count", projection="config") >= 1
-    assert (
-        grew("tenantplane_jobs_finished_total", pool="default", kind="noop", outcome="succeeded")
-        == 1
-    )
+    finished = "tenantplane_jobs_finished_total"
+    assert grew(finished, pool="default", kind="noop", outcome="succeeded") == 1
     assert value(after, "tenantplane_pool_capacity_jobs", pool="default") == 8
     assert value(after, "tenantplane_projection_lag_events", projection="config") == 0
-    assert (
-        value(after, "tenantplane_projection_last_apply_timestamp_seconds", projection="config") > 0
-    )
+    last_apply = "tenantplane_projection_last_apply_timestamp_seconds"
+    assert value(after, last_apply, projection="config") > 0
 
 
 async def _applied(url: str, before: Samples, projection: str, count: int) -> bool:
