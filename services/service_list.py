@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from services.config import service as config_service
+from services.pools import service as pools_service
 from services.router import service as router_service
 from services.runtime.services import Service
 from services.runtime.settings import Settings
@@ -22,4 +23,5 @@ SERVICES: list[tuple[str, Service]] = [
     ("router", router_service.run),
     ("scheduler", scheduler_service.run),
     ("worker", _default_pool),
+    ("pools", pools_service.run_local),
 ]

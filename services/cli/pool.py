@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -13,6 +16,11 @@ from contracts.config import SetConfig
 from services.cli.context import connected, default_actor, run, settings_from
 from services.cli.options import Output, Reason, Wait, send_and_report
 from services.cli.output import Format, emit
+from services.config.reader import ConfigReader
+from services.pools.local import LocalPools
+from services.pools.reconciler import PoolBackend
+from services.pools.service import EXAMPLE_KINDS, reconciler_for, run_reconciler
+from services.runtime.connections import connect_redis
 from services.runtime.errors import EventLogUnavailable
 from services.runtime.logging import configure
 from services.runtime.services import serve_process
@@ -95,3 +103,68 @@ def load_kinds(spec: str) -> JobKinds:
     if not isinstance(found, JobKinds):
         raise typer.BadParameter(f"--kinds {spec} is not a JobKinds")
     return found
+
+
+class Backend(StrEnum):
+    """Where dedicated pools run."""
+
+    LOCAL = "local"
+    KUBERNETES = "kubernetes"
+
+
+@pools.command()
+def reconcile(
+    ctx: typer.Context,
+    backend: Backend = typer.Option(Backend.LOCAL, "--backend", "-b"),
+    template: Path = typer.Option(
+        None, "--template", help="kubernetes: the pool Deployment template (the chart's)"
+    ),
+    namespace: str = typer.Option(
+        None, "--k8s-namespace", help="kubernetes: namespace [default: the pod's own]"
+    ),
+    interval: float = typer.Option(30.0, "--interval", min=1, help="Seconds between passes"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and change nothing"),
+    kinds: str = typer.Option(EXAMPLE_KINDS, "--kinds", help="local: module:NAME of job kinds"),
+    output: Format = Output,
+) -> None:
+    """Keep a worker pool running for every dedicated pool a tenant is assigned to.
+
+    A pool not in TENANTPLANE_POOLS that an active tenant's `jobs.pool` names is a
+    dedicated pool: it is created when the first tenant is assigned to it and
+    removed when the last one leaves. The chart runs this with the kubernetes
+    backend; `tenantctl dev up` runs it with the local one.
+
+    Example:  tenantctl pool reconcile --backend kubernetes --template pool.yaml --dry-run
+    """
+    settings = settings_from(ctx)
+    configure(settings.log_level, settings.log_format)
+    if backend is Backend.KUBERNETES:
+        if template is None:
+            raise typer.BadParameter("--template is required with --backend kubernetes")
+        from services.pools.k8s import KubernetesPools, PoolTemplate, current_namespace
+
+        def make() -> PoolBackend:
+            return KubernetesPools(PoolTemplate.load(template), namespace or current_namespace())
+    else:
+
+        def make() -> PoolBackend:
+            return LocalPools(settings.to_env(), kinds)
+
+    if dry_run:
+        emit(run(_plan(settings, make())), output, "plan")
+        return
+
+    async def service(s: Settings, stop: asyncio.Event) -> None:
+        await run_reconciler(s, stop, make(), interval)
+
+    run(serve_process(settings, [("pools", service)]))
+
+
+async def _plan(settings: Settings, backend: PoolBackend) -> dict[str, list[str]]:
+    redis = connect_redis(settings)
+    try:
+        reconciler = reconciler_for(settings, ConfigReader(redis, settings.keys), backend)
+        return (await reconciler.plan()).summary()
+    finally:
+        await backend.close()
+        await redis.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,10 @@ _PYTHON: dict[str, tuple[type, ...]] = {
 }
 
 
+# A pool's name becomes part of queue and Kubernetes object names.
+POOL_NAME = r"[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?"
+
+
 class KeySpec(BaseModel):
     """What one config key may hold."""
 
@@ -30,6 +35,8 @@ class KeySpec(BaseModel):
     maximum: float | None = None
     choices: tuple[Any, ...] | None = None
     max_length: int | None = Field(default=None, ge=0)
+    # A regular expression a string value must match in full.
+    pattern: str | None = None
     secret: bool = False
     description: str = ""
 
@@ -56,6 +63,12 @@ class KeySpec(BaseModel):
             )
         if self.max_length is not None and isinstance(value, str) and len(value) > self.max_length:
             raise InvalidConfigValue(f"{key}: longer than {self.max_length} characters", key=key)
+        if self.pattern is not None and not re.fullmatch(self.pattern, str(value)):
+            raise InvalidConfigValue(
+                f"{key}: {value!r} does not match {self.pattern}"
+                + (f" ({self.description})" if self.description else ""),
+                key=key,
+            )
         return value
 
 
@@ -104,7 +117,11 @@ DEFAULT_SCHEMA = ConfigSchema(
         "jobs.rate_per_minute": KeySpec(
             type="int", minimum=0, default=600, description="jobs admitted per minute"
         ),
-        "jobs.pool": KeySpec(type="string", max_length=63, description="worker pool of the tenant"),
+        "jobs.pool": KeySpec(
+            type="string",
+            pattern=POOL_NAME,
+            description="worker pool: lowercase letters, digits and '-', at most 40",
+        ),
         "features": KeySpec(type="json", description="feature flags"),
     },
     unknown="allow",

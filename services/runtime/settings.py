@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -45,6 +46,9 @@ class Settings(BaseSettings):
     # Worker pools: name -> how many jobs it runs at once (the scheduler's credit).
     pools: dict[str, int] = Field(default_factory=lambda: {"default": 8})
     default_pool: str = "default"
+    # A tenant assigned to a pool not in `pools` gets a dedicated pool of this capacity:
+    # the scheduler admits its jobs, and the pool reconciler runs workers for it. 0: refused.
+    dedicated_pool_capacity: int = Field(default=4, ge=0, le=1024)
     # How long an idle worker waits between polls of its queue at most (dramatiq backs
     # off up to this): the worst-case pick-up delay of a job that arrives after a lull.
     worker_poll_ms: int = Field(default=20, ge=1, le=10_000)
@@ -72,6 +76,20 @@ class Settings(BaseSettings):
         else:
             return []
         return [line.strip() for line in text.splitlines() if line.strip()]
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as the environment of a child process (every field that is set)."""
+        env = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, dict):
+                value = json.dumps(value)
+            env[f"TENANTPLANE_{name.upper()}"] = str(value)
+        return env
 
     @property
     def subjects(self) -> Subjects:

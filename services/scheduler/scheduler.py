@@ -81,10 +81,13 @@ class Scheduler:
         pools: dict[str, int],
         default_pool: str,
         *,
+        dedicated_capacity: int = 0,
         tick_s: float = 0.1,
     ) -> None:
         self.nc, self.log, self.config, self.dispatcher = nc, log, config, dispatcher
         self.pools, self.default_pool, self.tick_s = pools, default_pool, tick_s
+        # Capacity of a pool that is not in `pools` (a tenant's dedicated pool); 0: refused.
+        self.dedicated_capacity = dedicated_capacity
         self.jobs: dict[str, Job] = {}
         self.queues: dict[str, FairQueue] = defaultdict(FairQueue)
         self.inflight: dict[str, set[str]] = defaultdict(set)
@@ -226,7 +229,7 @@ class Scheduler:
         if config.status != TenantStatus.ACTIVE.value:
             return f"tenant {job.tenant_id} is {config.status}", ""
         pool = str(config.get("jobs.pool") or self.default_pool)
-        if pool not in self.pools:
+        if self._capacity(pool) == 0:
             return f"tenant {job.tenant_id}'s pool {pool!r} does not exist", ""
         return None, pool
 
@@ -248,7 +251,7 @@ class Scheduler:
     async def _dispatch(self) -> None:
         await self._refresh_configs()
         for pool, queue in list(self.queues.items()):
-            while len(self.inflight[pool]) < self.pools.get(pool, 0):
+            while len(self.inflight[pool]) < self._capacity(pool):
                 picked = queue.pop(self._can_start, self._weight)
                 if picked is None:
                     break
@@ -318,13 +321,21 @@ class Scheduler:
 
     def samples(self) -> Iterator[Sample]:
         """Per pool capacity, in-flight and waiting jobs, and waiting jobs per tenant."""
-        for pool, capacity in sorted(self.pools.items()):
+        for pool in self._known_pools():
             waiting = self._waiting(pool)
-            yield Sample("tenantplane_pool_capacity_jobs", (pool,), capacity)
+            yield Sample("tenantplane_pool_capacity_jobs", (pool,), self._capacity(pool))
             yield Sample("tenantplane_pool_in_flight_jobs", (pool,), len(self.inflight[pool]))
             yield Sample("tenantplane_pool_waiting_jobs", (pool,), sum(waiting.values()))
             for tenant, depth in waiting.items():
                 yield Sample("tenantplane_tenant_waiting_jobs", (pool, tenant), depth)
+
+    def _capacity(self, pool: str) -> int:
+        return self.pools.get(pool, self.dedicated_capacity)
+
+    def _known_pools(self) -> list[str]:
+        """The installation's pools, and the dedicated pools that have jobs now."""
+        used = {p for p, queue in self.queues.items() if queue.depths()}
+        return sorted({*self.pools, *used, *(p for p, jobs in self.inflight.items() if jobs)})
 
     def _waiting(self, pool: str) -> dict[str, int]:
         return self.queues[pool].depths() if pool in self.queues else {}
@@ -335,10 +346,11 @@ class Scheduler:
     async def status(self) -> list[dict[str, object]]:
         """Per pool: capacity, jobs in flight, queued in the broker, and waiting per tenant."""
         rows: list[dict[str, object]] = []
-        for pool, capacity in sorted(self.pools.items()):
+        for pool in self._known_pools():
             waiting = self._waiting(pool)
             rows.append({
-                "pool": pool, "capacity": capacity, "in_flight": len(self.inflight[pool]),
+                "pool": pool, "capacity": self._capacity(pool),
+                "in_flight": len(self.inflight[pool]),
                 "in_queue": await self.dispatcher.depth(pool),
                 "waiting": sum(waiting.values()), "waiting_by_tenant": waiting,
             })  # fmt: skip

@@ -38,6 +38,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             Dispatcher(broker),
             settings.pools,
             settings.default_pool,
+            dedicated_capacity=settings.dedicated_pool_capacity,
         )
         runtime.checks["scheduler"] = scheduler.readiness
         runtime.sources.append(scheduler.samples)

@@ -1,0 +1,96 @@
+"""The pool reconciler: keeps a backend's dedicated pools equal to what tenants are assigned.
+
+It reconciles on start, whenever the config projection reports a change, and
+every `interval_s` besides (which also restarts pools whose workers died).
+Each pass is idempotent, so a failed pass is simply tried again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Collection
+from typing import Protocol
+
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from contracts.subjects import Subjects
+from services.config.projection import NAME as CONFIG_PROJECTION
+from services.config.reader import ConfigReader
+from services.pools.desired import Plan, PoolSpec, assignments, dedicated_pools, plan
+
+log = structlog.get_logger(__name__)
+
+
+class PoolBackend(Protocol):
+    """Where pools run: local processes, or Deployments on Kubernetes."""
+
+    async def actual(self) -> dict[str, PoolSpec]:
+        """The pools running now."""
+        ...
+
+    async def apply(self, plan: Plan) -> None:
+        """Carry out `plan`."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the backend holds (a local backend stops its processes)."""
+        ...
+
+
+class PoolReconciler:
+    """Drives one backend toward the dedicated pools the config read model calls for."""
+
+    def __init__(
+        self,
+        reader: ConfigReader,
+        backend: PoolBackend,
+        static: Collection[str],
+        template: PoolSpec,
+        *,
+        interval_s: float = 30.0,
+    ) -> None:
+        self.reader, self.backend, self.static = reader, backend, set(static)
+        self.template, self.interval_s = template, interval_s
+        self._wakeup = asyncio.Event()
+
+    async def desired(self) -> dict[str, PoolSpec]:
+        """The dedicated pools that should run now."""
+        return dedicated_pools(await assignments(self.reader), self.static, self.template)
+
+    async def plan(self) -> Plan:
+        """What the backend must change (without changing it)."""
+        return plan(await self.desired(), await self.backend.actual())
+
+    async def reconcile(self) -> Plan:
+        """One pass: compute the plan and apply it."""
+        todo = await self.plan()
+        if not todo.empty:
+            log.info("pools.reconcile", **todo.summary())
+            await self.backend.apply(todo)
+        return todo
+
+    async def run(self, nc: NATS, subjects: Subjects, stop: asyncio.Event) -> None:
+        """Reconcile until `stop` is set."""
+
+        async def changed(_: Msg) -> None:
+            self._wakeup.set()
+
+        sub = await nc.subscribe(subjects.all_changes(CONFIG_PROJECTION), cb=changed)
+        try:
+            while not stop.is_set():
+                self._wakeup.clear()
+                try:
+                    await self.reconcile()
+                except Exception as e:
+                    log.warning("pools.reconcile_failed", error=f"{type(e).__name__}: {e}")
+                waiters = [asyncio.ensure_future(w.wait()) for w in (self._wakeup, stop)]
+                await asyncio.wait(waiters, timeout=self.interval_s, return_when="FIRST_COMPLETED")
+                for waiter in waiters:
+                    waiter.cancel()
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+            await self.backend.close()

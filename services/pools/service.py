@@ -1,0 +1,46 @@
+"""The pool reconciler as a service: the local backend in `tenantctl dev up`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.config.reader import ConfigReader
+from services.pools.desired import PoolSpec
+from services.pools.local import LocalPools
+from services.pools.reconciler import PoolBackend, PoolReconciler
+from services.runtime.connections import connect_nats, connect_redis
+from services.runtime.ops import announced, nats_connected, redis_answers
+from services.runtime.settings import Settings
+
+EXAMPLE_KINDS = "services.worker.examples:KINDS"
+
+
+def reconciler_for(
+    settings: Settings, reader: ConfigReader, backend: PoolBackend, **kw: float
+) -> PoolReconciler:
+    """A reconciler of the settings' installation: its static pools, dedicated pools' shape."""
+    template = PoolSpec("", replicas=1, threads=max(1, settings.dedicated_pool_capacity))
+    return PoolReconciler(reader, backend, settings.pools, template, **kw)
+
+
+async def run_reconciler(
+    settings: Settings, stop: asyncio.Event, backend: PoolBackend, interval_s: float = 30.0
+) -> None:
+    """Reconcile `backend` until `stop` is set."""
+    nc = await connect_nats(settings, "tenantplane-pools")
+    redis = connect_redis(settings)
+    try:
+        reconciler = reconciler_for(
+            settings, ConfigReader(redis, settings.keys), backend, interval_s=interval_s
+        )
+        checks = {"nats": nats_connected(nc), "redis": redis_answers(redis)}
+        async with announced(nc, settings.subjects, "pools", checks):
+            await reconciler.run(nc, settings.subjects, stop)
+    finally:
+        await redis.aclose()
+        await nc.close()
+
+
+async def run_local(settings: Settings, stop: asyncio.Event) -> None:
+    """Dedicated pools as local worker processes, with the example job kinds."""
+    await run_reconciler(settings, stop, LocalPools(settings.to_env(), EXAMPLE_KINDS), 5.0)

@@ -1,0 +1,93 @@
+"""The pool reconciler's local backend for real: worker processes come and go with assignments."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+
+from contracts.config import SetConfig
+from contracts.tenants import RegisterTenant
+from services.config.reader import ConfigReader
+from services.pools.local import LocalPools
+from services.pools.service import EXAMPLE_KINDS, reconciler_for
+from services.runtime.commands import CommandClient
+from services.runtime.errors import TenantplaneError
+from services.runtime.eventlog import EventLog
+from services.runtime.settings import Settings
+from services.scheduler.client import JobClient
+from services.scheduler.jobs import JobStatus
+from tests.integration.conftest import in_background
+from tests.support.cli import ACTOR, send_and_wait
+from tests.support.jobs import wait_for_status
+from tests.support.running import eventually
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_dedicated_pool_runs_while_a_tenant_is_assigned_to_it(
+    scheduler: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    nc: NATS,
+    job_settings: Settings,
+    event_log: EventLog,
+) -> None:
+    for tenant in ("acme", "beta"):
+        command = RegisterTenant(tenant_id=tenant, display_name=tenant, **ACTOR)
+        await send_and_wait(client, redis, job_settings, command)
+    backend = LocalPools(job_settings.to_env(), EXAMPLE_KINDS)
+    reconciler = reconciler_for(
+        job_settings, ConfigReader(redis, job_settings.keys), backend, interval_s=60
+    )
+
+    async def assign(tenant: str, pool: str) -> None:
+        command = SetConfig(tenant_id=tenant, values={"jobs.pool": pool}, **ACTOR)
+        await send_and_wait(client, redis, job_settings, command)
+
+    async with in_background(lambda stop: reconciler.run(nc, job_settings.subjects, stop)):
+        assert await backend.actual() == {}
+        # The config change wakes the reconciler long before its 60 s interval.
+        await assign("acme", "dedicated-acme")
+
+        async def started() -> bool:
+            return "dedicated-acme" in await backend.actual()
+
+        await eventually(started, timeout=10)
+        assert (await reconciler.plan()).empty
+
+        # acme's jobs run in its own pool's process; beta stays in the shared pool.
+        jobs = JobClient(event_log)
+        submitted = await jobs.submit("acme", "noop", {})
+        done = await wait_for_status(jobs, "acme", submitted.job_id, JobStatus.SUCCEEDED)
+        assert done.pool == "dedicated-acme"
+
+        # A worker process that dies is started again by the next pass.
+        (pid,) = backend.pids("dedicated-acme")
+        os.kill(pid, signal.SIGKILL)
+
+        async def restarted() -> bool:
+            return (await reconciler.reconcile()).empty and backend.pids("dedicated-acme") != [pid]
+
+        await eventually(restarted, timeout=10)
+
+        # When the last tenant leaves the pool, its workers stop.
+        await assign("acme", "default")
+
+        async def removed() -> bool:
+            return await backend.actual() == {} and backend.pids("dedicated-acme") == []
+
+        await eventually(removed, timeout=20)
+
+
+async def test_an_invalid_pool_name_is_refused_before_anything_runs(
+    client: CommandClient,
+) -> None:
+    await client.send(RegisterTenant(tenant_id="acme", display_name="Acme", **ACTOR))
+    with pytest.raises(TenantplaneError, match=r"jobs\.pool"):
+        await client.send(
+            SetConfig(tenant_id="acme", values={"jobs.pool": "../Evil Pool"}, **ACTOR)
+        )
