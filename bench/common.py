@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from services.runtime import embedded
@@ -69,3 +74,81 @@ def table(title: str, rows: list[Row]) -> str:
         cells = " | ".join(f"{row.figures[c]:.1f}" for c in columns)
         lines.append(f"| {row.what} | {cells} | {row.note} |")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One figure against its target in TARGETS.md, with the same run's baseline."""
+
+    target_id: str
+    figure: str
+    measured: float
+    unit: str
+    target: str
+    ok: bool | None  # None: reported, no target
+    baseline: float | None = None
+    ratio: float | None = None
+
+    def cells(self) -> list[str]:
+        """The verdict as cells of the summary table."""
+        verdict = "reported" if self.ok is None else ("PASS" if self.ok else "FAIL")
+        return [
+            self.target_id,
+            self.figure,
+            f"{self.measured:,.1f} {self.unit}",
+            self.target,
+            "" if self.baseline is None else f"{self.baseline:,.1f} {self.unit}",
+            "" if self.ratio is None else f"{self.ratio:.2f}x",
+            verdict,
+        ]
+
+
+SUMMARY_HEADER = ["id", "figure", "measured", "target", "baseline", "ratio", "verdict"]
+
+
+def summary(verdicts: list[Verdict]) -> str:
+    """The Markdown summary table of verdicts."""
+    lines = ["| " + " | ".join(SUMMARY_HEADER) + " |", "|---" * len(SUMMARY_HEADER) + "|"]
+    lines += ["| " + " | ".join(v.cells()) + " |" for v in verdicts]
+    return "\n".join(lines)
+
+
+def arguments(doc: str) -> argparse.Namespace:
+    """The options every benchmark takes: --quick, and --json FILE for `bench.run_all`."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, under a minute")
+    parser.add_argument("--json", type=Path, help="also write the verdicts to this file")
+    return parser.parse_args()
+
+
+def finish(options: argparse.Namespace, tables: list[str], verdicts: list[Verdict]) -> None:
+    """Print the benchmark's tables and verdicts (and write them for `bench.run_all`)."""
+    for text in tables:
+        print(text, end="\n\n")
+    print(summary(verdicts))
+    if options.json is not None:
+        options.json.write_text(json.dumps([asdict(v) for v in verdicts]))
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr (the tables go to stdout)."""
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def service_process(settings: Settings, *services: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`tenantctl serve SERVICES` in its own process (its own core and event loop)."""
+    env = {**os.environ, **settings.to_env(), "TENANTPLANE_OPS_PORT": "0"}
+    env["TENANTPLANE_LOG_LEVEL"] = "warning"
+    process = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", *services], env=env)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -32,7 +32,11 @@ def up(
     data_dir: Path = typer.Option(
         None, "--data-dir", help="Where NATS and Redis keep data [default: ./.tenantplane]"
     ),
-) -> None:
+    cluster: int = typer.Option(
+        1, "--cluster", min=1, max=5,
+        help="Run NATS as a cluster of this many nodes on loopback (streams replicated on 3)",
+    ),
+) -> None:  # fmt: skip
     """Start NATS, Redis and every service in the foreground; Ctrl-C stops them all.
 
     NATS and Redis are started from the embedded binaries unless --nats-url /
@@ -40,13 +44,15 @@ def up(
     running servers. Data survives a restart. Other tenantctl commands find
     this system through the state file in the data dir.
 
-    Example:  tenantctl dev up --data-dir /tmp/tp
+    Example:  tenantctl dev up --data-dir /tmp/tp --cluster 3
     """
     settings = settings_from(ctx)
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
+    if cluster > 1:
+        settings = settings.model_copy(update={"replicas": min(cluster, 3)})
     configure(settings.log_level, settings.log_format)
-    with _servers(settings) as started:
+    with _servers(settings, cluster) as started:
         try:
             run(_serve(started))
         finally:
@@ -55,12 +61,16 @@ def up(
 
 
 @contextlib.contextmanager
-def _servers(settings: Settings) -> Iterator[Settings]:
+def _servers(settings: Settings, cluster: int) -> Iterator[Settings]:
     data = settings.data_dir
     with contextlib.ExitStack() as stack:
         update: dict[str, object] = {}
         if not settings.nats_url:
-            nats = embedded.nats_server(data / "nats").start()
+            nats = (
+                embedded.nats_cluster(data / "nats", cluster).start()
+                if cluster > 1
+                else embedded.nats_server(data / "nats").start()
+            )
             stack.callback(nats.stop)
             update["nats_url"] = nats.url
         if not settings.redis_url:

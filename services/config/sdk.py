@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,6 +163,14 @@ class AsyncConfigClient(CachedReader[TenantConfig]):
     def cached(self, tenant_id: str) -> TenantConfig | None:
         """The cached config if it is fresh enough; never does I/O."""
         return self.cache.cached(tenant_id)
+
+    def on_change(self, callback: Callable[[str, TenantConfig], None]) -> None:
+        """Call `callback(tenant_id, config)` when a cached tenant's config changes.
+
+        Runs on the client's event loop right after the new config is cached;
+        keep it short. Only tenants this client has read are watched.
+        """
+        self.cache.listen(callback)
 
     async def _load(self, tenant_id: str) -> TenantConfig:
         async with self.redis.pipeline(transaction=True) as pipe:

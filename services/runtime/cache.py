@@ -62,6 +62,7 @@ class PushCache(Generic[V]):
         self._affected = affected or (lambda token, _: (token,))
         self.max_staleness_s = max_staleness_s
         self._entries: dict[str, _Entry[V]] = {}
+        self._listeners: list[Callable[[str, V], None]] = []
         self._reconnects = 0
         self._sub: Any = None
 
@@ -105,6 +106,10 @@ class PushCache(Generic[V]):
             self._entries[key] = _Entry(value, self._version(value), time.monotonic())
         return self._entries[key].value
 
+    def listen(self, callback: Callable[[str, V], None]) -> None:
+        """Call `callback(key, value)` each time a change notification refreshes a cached key."""
+        self._listeners.append(callback)
+
     async def warm_up(self, keys: Iterable[str]) -> int:
         """Load many keys at once; returns how many loaded."""
         loaded = await asyncio.gather(*(self.refresh(k) for k in keys), return_exceptions=True)
@@ -120,7 +125,9 @@ class PushCache(Generic[V]):
         for key in list(self._affected(token, self._entries)):
             if key in self._entries:
                 with contextlib.suppress(TenantplaneError):
-                    await self.refresh(key)
+                    value = await self.refresh(key)
+                    for listener in self._listeners:
+                        listener(key, value)
 
 
 class CachedReader(Generic[V]):

@@ -79,13 +79,17 @@ class ServerProcess:
 
     def start(self, timeout: float = 15.0) -> ServerProcess:
         """Start the process and wait until it serves clients."""
+        self.start_process()
+        self._wait_ready(timeout)
+        return self
+
+    def start_process(self) -> None:
+        """Start the process without waiting for it."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 self.args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        self._wait_ready(timeout)
-        return self
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -150,6 +154,56 @@ def nats_server(
     ]  # fmt: skip
     ready = f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true"
     return ServerProcess(name, args, port, ready, data_dir / f"{name}.log")
+
+
+@dataclass
+class NatsCluster:
+    """nats-server processes forming one JetStream cluster on loopback."""
+
+    nodes: list[ServerProcess]
+
+    @property
+    def url(self) -> str:
+        """Every node's client URL, comma-separated (clients fail over between them)."""
+        return ",".join(node.url for node in self.nodes)
+
+    def start(self, timeout: float = 30.0) -> NatsCluster:
+        """Start every node, then wait until each one's JetStream is current."""
+        for node in self.nodes:
+            node.start_process()
+        for node in self.nodes:
+            node._wait_ready(timeout)
+        return self
+
+    def node(self, server_name: str) -> ServerProcess:
+        """The node whose server name is `server_name`."""
+        return next(n for n in self.nodes if n.name == server_name)
+
+    def stop(self) -> None:
+        """Stop every node."""
+        for node in self.nodes:
+            node.stop()
+
+
+def nats_cluster(data_dir: Path, size: int = 3, *, cluster: str = "tenantplane") -> NatsCluster:
+    """`size` JetStream nodes on loopback, routed to each other (not yet started)."""
+    routes = [free_port() for _ in range(size)]
+    nodes = []
+    for i, port in enumerate(routes):
+        others = ",".join(f"nats-route://127.0.0.1:{p}" for j, p in enumerate(routes) if j != i)
+        node = nats_server(
+            data_dir / f"n{i + 1}",
+            name=f"nats-n{i + 1}",
+            extra=[
+                "--cluster_name", cluster,
+                "--cluster", f"nats://127.0.0.1:{port}",
+                "--routes", others,
+            ],
+        )  # fmt: skip
+        # A cluster node is ready once JetStream is current, not merely enabled.
+        node.ready_url = (node.ready_url or "").removesuffix("?js-enabled-only=true")
+        nodes.append(node)
+    return NatsCluster(nodes)
 
 
 def redis_server(data_dir: Path, port: int = 0, *, persist: bool = True) -> ServerProcess:

@@ -12,7 +12,12 @@ from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError, NoRespondersError, TimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, RawStreamMsg, StorageType, StreamConfig
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import (
+    APIError,
+    NoStreamResponseError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 from contracts.envelope import Envelope
 from contracts.registry import EventRegistry
@@ -21,7 +26,14 @@ from services.runtime.errors import ConcurrencyConflict, EventLogUnavailable
 
 WRONG_LAST_SEQUENCE = 10071
 _ACTUAL_SEQ = re.compile(r"wrong last sequence: (\d+)")
-_UNAVAILABLE = (TimeoutError, NoRespondersError, ConnectionClosedError, asyncio.TimeoutError)
+_UNAVAILABLE = (
+    TimeoutError,
+    asyncio.TimeoutError,
+    NoRespondersError,
+    ConnectionClosedError,
+    NoStreamResponseError,
+    ServiceUnavailableError,
+)
 DLQ_MAX_AGE_S = 90 * 24 * 3600
 JOBS_MAX_AGE_S = 30 * 24 * 3600
 
@@ -121,13 +133,25 @@ class EventLog:
             )
         )
 
-    async def _ensure(self, config: StreamConfig) -> None:
-        try:
-            await self.js.update_stream(config)
-        except NotFoundError:
-            await self.js.add_stream(config)
-        except _UNAVAILABLE as e:
-            raise EventLogUnavailable(f"cannot reach JetStream: {e!r}") from e
+    async def _ensure(self, config: StreamConfig, timeout: float = 20.0) -> None:
+        """Create or update one stream, waiting out a cluster that is still electing a leader."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            try:
+                try:
+                    await self.js.update_stream(config)
+                except NotFoundError:
+                    await self.js.add_stream(config)
+                return
+            except _UNAVAILABLE as e:
+                if loop.time() >= deadline:
+                    raise EventLogUnavailable(f"cannot reach JetStream: {e!r}") from e
+            except APIError as e:
+                # 503 / 10008: JetStream is not ready yet (no meta leader).
+                if (e.code != 503 and e.err_code != 10008) or loop.time() >= deadline:
+                    raise EventLogUnavailable(f"JetStream refused {config.name}: {e}") from e
+            await asyncio.sleep(0.1)
 
     async def append(
         self, envelope: Envelope, expected: Expected | None = None, *, timeout: float = 10.0
@@ -161,6 +185,11 @@ class EventLog:
                 return Appended(
                     subject, ack.seq, bool(ack.duplicate), envelope.event_id, envelope.type
                 )
+            except _UNAVAILABLE as e:
+                # No answer, or no stream leader yet (a cluster electing one): try again.
+                if loop.time() + 0.05 >= deadline:
+                    raise EventLogUnavailable(f"append to {subject} timed out: {e!r}") from e
+                await asyncio.sleep(min(0.05 * attempt, 0.5))
             except APIError as e:
                 error = _conflict_or_unavailable(e, subject, expected)
                 if attempt > 1 and isinstance(error, ConcurrencyConflict):
@@ -168,10 +197,6 @@ class EventLog:
                     if landed is not None:
                         return landed
                 raise error from e
-            except _UNAVAILABLE as e:
-                if loop.time() + 0.05 >= deadline:
-                    raise EventLogUnavailable(f"append to {subject} timed out: {e!r}") from e
-                await asyncio.sleep(min(0.05 * attempt, 0.5))
 
     async def _landed(self, subject: str, envelope: Envelope) -> Appended | None:
         """Where `envelope` is stored, if it is the last event on `subject`."""
@@ -306,12 +331,15 @@ async def read_raw(
     An ordered consumer: no server-side state to clean up, gaps are repaired by
     the client, and it is the fastest way to stream a log into Python.
     """
-    sub = await js.subscribe(
-        "",
-        stream=stream,
-        ordered_consumer=True,
-        config=_replay_config(filters, start_seq, start_time),
-    )
+    try:
+        sub = await js.subscribe(
+            "",
+            stream=stream,
+            ordered_consumer=True,
+            config=_replay_config(filters, start_seq, start_time),
+        )
+    except (*_UNAVAILABLE, APIError) as e:
+        raise EventLogUnavailable(f"cannot read {filters} from {stream}: {e!r}") from e
     try:
         if await nothing_to_replay(sub):
             return

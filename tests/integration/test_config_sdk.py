@@ -52,6 +52,23 @@ async def test_a_cli_change_reaches_a_cached_reader_by_push(
     await eventually(pushed, timeout=2)
 
 
+async def test_change_listeners_hear_each_change_of_a_watched_tenant(
+    sdk: AsyncConfigClient, client: CommandClient, redis: aioredis.Redis, settings: Settings
+) -> None:
+    await onboard(client, redis, settings)
+    await sdk.get_config("acme")  # watched from now on
+    heard: list[tuple[str, object]] = []
+    sdk.on_change(lambda tenant, config: heard.append((tenant, config.get("rate_limit"))))
+    for value in (11, 12):
+        await client.send(SetConfig(tenant_id="acme", values={"rate_limit": value}, **ACTOR))
+
+    async def both_heard() -> bool:
+        return ("acme", 12) in heard
+
+    await eventually(both_heard, timeout=3)
+    assert all(tenant == "acme" for tenant, _ in heard)
+
+
 async def test_unknown_and_suspended_tenants_are_typed_errors(
     sdk: AsyncConfigClient, client: CommandClient, redis: aioredis.Redis, settings: Settings
 ) -> None:
