@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -10,10 +11,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from nats.aio.client import Client as NATS
 
 from services.runtime import embedded
 from services.runtime.settings import Settings
@@ -152,3 +156,16 @@ def service_process(settings: Settings, *services: str) -> Iterator[subprocess.P
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+async def wait_serving(nc: NATS, subject: str, timeout: float = 30.0) -> None:
+    """Wait until a service answers requests on `subject`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await nc.request(subject, b"{}", timeout=0.2)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing serves {subject} after {timeout}s") from None
+            await asyncio.sleep(0.1)

@@ -38,6 +38,9 @@ from services.runtime.stores.redis import as_text
 PROJECTION = "config"
 
 
+_MISSING = object()
+
+
 @dataclass(frozen=True)
 class TenantConfig(Mapping[str, Any]):
     """One tenant's config at `version`, with typed accessors and schema defaults."""
@@ -53,6 +56,11 @@ class TenantConfig(Mapping[str, Any]):
         if key in self.data:
             return self.data[key]
         return self.defaults[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of `key`, else its schema default, else `default` (the hot path)."""
+        value = self.data.get(key, _MISSING)
+        return self.defaults.get(key, default) if value is _MISSING else value
 
     def __iter__(self) -> Iterator[str]:
         return iter({**self.defaults, **self.data})
@@ -81,6 +89,8 @@ class TenantConfig(Mapping[str, Any]):
 
     def _typed(self, key: str, kinds: tuple[type, ...], default: Any) -> Any:
         value = self.get(key, default)
+        if type(value) in kinds:  # the common case, one check (a bool's type is not int)
+            return value
         if value is None:
             raise KeyError(f"{key} is not set for {self.tenant_id} and has no default")
         if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
@@ -190,8 +200,11 @@ class AsyncConfigClient(CachedReader[TenantConfig]):
         )
 
 
+_SUSPENDED = TenantStatus.SUSPENDED.value
+
+
 def _check(config: TenantConfig, allow_suspended: bool) -> TenantConfig:
-    if config.status == TenantStatus.SUSPENDED.value and not allow_suspended:
+    if config.status == _SUSPENDED and not allow_suspended:
         raise TenantSuspended(f"tenant {config.tenant_id} is suspended", tenant_id=config.tenant_id)
     return config
 

@@ -26,6 +26,7 @@ from services.runtime.errors import TenantplaneError
 from services.runtime.rebuild import REBUILT
 
 V = TypeVar("V")
+_monotonic = time.monotonic
 
 
 @dataclass
@@ -64,6 +65,7 @@ class PushCache(Generic[V]):
         self._entries: dict[str, _Entry[V]] = {}
         self._listeners: list[Callable[[str, V], None]] = []
         self._reconnects = 0
+        self._stats = nc.stats  # the client's own counters (a dict it updates in place)
         self._sub: Any = None
 
     async def start(self) -> None:
@@ -79,13 +81,14 @@ class PushCache(Generic[V]):
             self._sub = None
 
     def cached(self, key: str) -> V | None:
-        """The cached value if it is fresh enough; never does I/O."""
-        if self.nc.stats["reconnects"] != self._reconnects:
-            self._reconnects = self.nc.stats["reconnects"]
+        """The cached value if it is fresh enough; never does I/O (the SDKs' hot path)."""
+        reconnects = self._stats["reconnects"]
+        if reconnects != self._reconnects:
+            self._reconnects = reconnects
             self._entries.clear()
             return None
         entry = self._entries.get(key)
-        if entry is None or time.monotonic() - entry.loaded_at > self.max_staleness_s:
+        if entry is None or _monotonic() - entry.loaded_at > self.max_staleness_s:
             return None
         return entry.value
 
