@@ -34,10 +34,19 @@ T = TypeVar("T")
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 
 
+def run_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` on uvloop (about twice the message rate of asyncio's loop) when installed."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine, turning known errors into a message and an exit code."""
     try:
-        return asyncio.run(coro)
+        return run_loop(coro)
     except NoSystemFound as e:
         _fail(str(e), EXIT_UNAVAILABLE)
     except TenantplaneError as e:

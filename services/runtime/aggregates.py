@@ -22,7 +22,6 @@ import random
 import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
-from types import MappingProxyType
 from typing import Generic, TypeVar
 
 from contracts.commands import Command
@@ -45,7 +44,8 @@ class Tracked(Generic[S]):
 
     state: S
     version: int = 0
-    commands: MappingProxyType[str, Appended] = field(default_factory=lambda: MappingProxyType({}))
+    # Idempotency key -> what the command appended, for the last REMEMBERED_COMMANDS.
+    commands: dict[str, Appended] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -140,14 +140,13 @@ class AggregateWrites(ABC, Generic[S, C]):
 
     def _track(self, tracked: Tracked[S], stored: StoredEvent) -> Tracked[S]:
         envelope = stored.envelope
-        commands = tracked.commands
         if envelope.causation_id is not None:
-            recent = dict(commands)
+            # Only ever touched under the aggregate's lock, so updated in place.
+            recent = tracked.commands
             recent[envelope.causation_id] = Appended(
                 stored.subject, stored.seq, False, envelope.event_id, envelope.type
             )
-            while len(recent) > REMEMBERED_COMMANDS:
+            if len(recent) > REMEMBERED_COMMANDS:
                 del recent[next(iter(recent))]
-            commands = MappingProxyType(recent)
         state = self.evolve(tracked.state, stored)
-        return replace(tracked, state=state, version=stored.seq, commands=commands)
+        return replace(tracked, state=state, version=stored.seq)

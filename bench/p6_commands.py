@@ -1,0 +1,145 @@
+"""P6: commands through request/reply with optimistic concurrency.
+
+Several concurrent clients send `config.set` commands to the config service (in
+its own process, `tenantctl serve config`), each to its own tenants, as fast as
+replies come back. Every command is validated, decided on the tenant's state
+and appended with the expected sequence of that tenant's subjects.
+
+Baseline in the same run: a raw NATS request/reply round trip to a responder
+in its own process that answers at once, with the same clients.
+
+    python -m bench.p6_commands            # 8 clients, 20,000 commands
+    python -m bench.p6_commands --quick    # 8 clients, 4,000 commands
+
+Target (TARGETS.md): >= 2,000 commands/s; p50 latency reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+
+from bench.common import (
+    Row,
+    Verdict,
+    arguments,
+    finish,
+    local_servers,
+    percentiles,
+    progress,
+    service_process,
+    table,
+    wait_serving,
+)
+from contracts.config import SetConfig
+from contracts.tenants import RegisterTenant
+from services.cli.context import run_loop
+from services.runtime.commands import CommandClient
+from services.runtime.connections import connect_nats
+from services.runtime.settings import Settings
+
+CLIENTS = 8
+TENANTS_PER_CLIENT = 4
+
+
+async def drive(count: int, call: object) -> tuple[float, list[float]]:
+    """CLIENTS loops each awaiting `call(client, i)`; (calls/s, latencies in ms)."""
+    assert callable(call)
+    latencies: list[float] = []
+
+    async def client(c: int) -> None:
+        for i in range(c, count, CLIENTS):
+            start = time.perf_counter()
+            await call(c, i)
+            latencies.append((time.perf_counter() - start) * 1000)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in range(CLIENTS)))
+    return count / (time.perf_counter() - start), latencies
+
+
+async def commands(settings: Settings, count: int) -> tuple[float, list[float]]:
+    nc = await connect_nats(settings, "bench-p6")
+    try:
+        client = CommandClient(nc, settings.subjects, timeout=30)
+        await wait_serving(nc, settings.subjects.command("config", RegisterTenant.name))
+        tenants = [f"t{c}-{k}" for c in range(CLIENTS) for k in range(TENANTS_PER_CLIENT)]
+        for tenant in tenants:
+            await client.send(RegisterTenant(tenant_id=tenant, display_name=tenant, actor="b"))
+
+        async def set_config(c: int, i: int) -> None:
+            tenant = f"t{c}-{i % TENANTS_PER_CLIENT}"
+            await client.send(SetConfig(tenant_id=tenant, values={"rate_limit": i}, actor="b"))
+
+        await drive(CLIENTS * 50, set_config)  # warm-up
+        return await drive(count, set_config)
+    finally:
+        await nc.close()
+
+
+RESPONDER = """
+import asyncio, sys
+import nats
+
+async def main():
+    nc = await nats.connect(sys.argv[1])
+    async def answer(msg):
+        await msg.respond(b'{"ok":true}')
+    await nc.subscribe(sys.argv[2], queue="echo", cb=answer)
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def raw_request_reply(settings: Settings, count: int) -> tuple[float, list[float]]:
+    subject = f"{settings.namespace}.echo"
+    responder = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
+        [sys.executable, "-c", RESPONDER, settings.nats_url, subject], stdout=subprocess.PIPE
+    )
+    assert responder.stdout is not None
+    assert responder.stdout.readline().strip() == b"ready"
+    nc = await connect_nats(settings, "bench-p6-raw")
+    payload = SetConfig(tenant_id="t0-0", values={"rate_limit": 1}, actor="b").model_dump_json()
+
+    async def request(c: int, i: int) -> None:
+        await nc.request(subject, payload.encode(), timeout=30)
+
+    try:
+        await drive(CLIENTS * 50, request)
+        return await drive(count, request)
+    finally:
+        await nc.close()
+        responder.terminate()
+        responder.wait()
+
+
+def main() -> None:
+    options = arguments(__doc__ or "")
+    count = 4_000 if options.quick else 20_000
+    with local_servers() as settings:
+        progress(f"raw request/reply: {count:,} round trips, {CLIENTS} clients")
+        raw_rate, raw = run_loop(raw_request_reply(settings, count))
+        with service_process(settings, "config"):
+            progress(f"config.set commands: {count:,}, {CLIENTS} clients")
+            rate, latencies = run_loop(commands(settings, count))
+    raw_p, cmd_p = percentiles(raw), percentiles(latencies)
+    rows = [
+        Row("raw request/reply (baseline)", {"per s": raw_rate, **raw_p}),
+        Row("config.set command", {"per s": rate, **cmd_p}),
+    ]
+    verdicts = [
+        Verdict("P6", f"commands/s, {CLIENTS} clients", rate, "/s", ">= 2,000/s",
+                rate >= 2_000, raw_rate, rate / raw_rate),
+        Verdict("P6", "command p50 latency", cmd_p["p50"], "ms", "reported", None,
+                raw_p["p50"], cmd_p["p50"] / raw_p["p50"]),
+    ]  # fmt: skip
+    title = f"P6: commands through request/reply ({count:,}, {CLIENTS} clients; latency in ms)"
+    finish(options, [table(title, rows)], verdicts)
+
+
+if __name__ == "__main__":
+    main()
