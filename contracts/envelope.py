@@ -40,6 +40,15 @@ class Envelope(Message):
     causation_id: str | None = Field(default=None, max_length=128)
     data: SerializeAsAny[Event]
 
+    def __eq__(self, other: object) -> bool:
+        # The registry decodes into subclasses that only narrow `data`'s type.
+        if isinstance(other, Envelope):
+            return self.__dict__ == other.__dict__
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.event_id)
+
     @model_validator(mode="after")
     def _type_matches_data(self) -> Self:
         if self.type != self.data.event_type or self.schema_version != self.data.schema_version:

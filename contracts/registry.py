@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from pydantic import ValidationError, create_model
 
 from contracts.envelope import Envelope, Event
 from contracts.errors import (
@@ -89,12 +90,24 @@ class EventRegistry:
         event_type, version, data = _head(doc)
         event_cls = self.event_class(event_type)
         try:
+            if version == event_cls.schema_version:
+                # Current version (the common case): one validation of the whole envelope.
+                return _envelope_of(event_cls).model_validate(doc)
             typed = event_cls.model_validate(self.upcast(event_type, version, data))
             return Envelope.model_validate(
                 {**doc, "schema_version": event_cls.schema_version, "data": typed}
             )
         except ValidationError as e:
             raise InvalidEvent(f"{event_type}@v{version}: {describe(e)}") from e
+
+
+@functools.cache
+def _envelope_of(event_cls: type[Event]) -> type[Envelope]:
+    """`Envelope` with `data` typed as `event_cls`, so pydantic validates both in one pass.
+
+    Its instances are `Envelope`s, and equal to an `Envelope` with the same fields.
+    """
+    return create_model(f"Envelope[{event_cls.__name__}]", __base__=Envelope, data=event_cls)
 
 
 def _parse_object(raw: bytes) -> dict[str, Any]:

@@ -18,6 +18,7 @@ every tenant" are each a single filter:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from contracts.envelope import Envelope
@@ -54,6 +55,16 @@ class Subjects:
     def dead_letter_stream(self) -> str:
         """The stream of events parked by projectors."""
         return f"{self._stream_prefix}_DLQ"
+
+    def covering(self, filters: Sequence[str]) -> str:
+        """One filter over everything `filters` match: the whole stream's subjects.
+
+        A consumer with several filters costs nats-server (2.15) about six times the
+        work per message of one with a single filter, so readers of a large share of
+        a stream subscribe to this and drop the rest by `matches`.
+        """
+        stream = self.stream_for(filters[0])
+        return self.all_jobs() if stream == self.jobs_stream else self.all_events()
 
     def stream_for(self, subject: str) -> str:
         """The stream holding `subject` (or every subject of a filter)."""
@@ -186,3 +197,14 @@ class Subjects:
         """Dead letters of one projection, or of all."""
         name = "*" if projection is None else validate_name(projection, "projection")
         return f"{self.root}.dlq.{name}.>"
+
+
+def matches(filter_subject: str, subject: str) -> bool:
+    """Whether a NATS subject filter (with `*` and `>`) matches a concrete subject."""
+    wanted, tokens = filter_subject.split("."), subject.split(".")
+    for i, token in enumerate(wanted):
+        if token == ">":
+            return len(tokens) > i
+        if i >= len(tokens) or (token != "*" and token != tokens[i]):
+            return False
+    return len(tokens) == len(wanted)

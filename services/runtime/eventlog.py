@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,7 @@ _UNAVAILABLE = (
     ServiceUnavailableError,
 )
 DLQ_MAX_AGE_S = 90 * 24 * 3600
+_V1_TOKENS = 9  # reply subject tokens of a JetStream delivery without a domain
 JOBS_MAX_AGE_S = 30 * 24 * 3600
 
 
@@ -328,15 +330,24 @@ async def read_raw(
 ) -> AsyncIterator[RawMessage]:
     """Messages of `stream` matching `filters` from a point to the current head.
 
-    An ordered consumer: no server-side state to clean up, gaps are repaired by
-    the client, and it is the fastest way to stream a log into Python.
+    An ordered consumer delivering to a callback: no server-side state to clean
+    up, gaps are repaired by the client, and it is the fastest way to stream a
+    log into Python (about twice the rate of pulling messages one by one).
     """
+    inbox: deque[RawMessage] = deque()
+    arrived = asyncio.Event()
+
+    async def on_msg(msg: Msg) -> None:
+        inbox.append(to_raw(msg))
+        arrived.set()
+
     try:
         sub = await js.subscribe(
             "",
             stream=stream,
             ordered_consumer=True,
             config=_replay_config(filters, start_seq, start_time),
+            cb=on_msg,
         )
     except (*_UNAVAILABLE, APIError) as e:
         raise EventLogUnavailable(f"cannot read {filters} from {stream}: {e!r}") from e
@@ -344,12 +355,16 @@ async def read_raw(
         if await nothing_to_replay(sub):
             return
         while True:
-            raw = to_raw(await sub.next_msg(timeout=idle_timeout_s))
+            while not inbox:
+                arrived.clear()
+                try:
+                    await asyncio.wait_for(arrived.wait(), idle_timeout_s)
+                except TimeoutError as e:
+                    raise EventLogUnavailable(f"replay of {filters} stalled") from e
+            raw = inbox.popleft()
             yield raw
             if raw.num_pending == 0:
                 return
-    except _UNAVAILABLE as e:
-        raise EventLogUnavailable(f"replay of {filters} stalled: {e!r}") from e
     finally:
         await _quietly_unsubscribe(sub)
 
@@ -409,15 +424,25 @@ def _replay_config(
 
 
 def to_raw(msg: Msg, *, headers: bool = True) -> RawMessage:
-    """A message a consumer delivered, as a `RawMessage`."""
-    meta = msg.metadata
+    """A message a consumer delivered, as a `RawMessage`.
+
+    Reads the stream sequence, time and pending count straight from the reply
+    subject: the same fields as `msg.metadata`, without building its objects
+    (this runs once per message of every replay).
+    """
+    tokens = (msg.reply or "").split(".")
+    # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ns>.<pending>, or the form
+    # with <domain>.<account hash> after ACK and a random token at the end.
+    first = 5 if len(tokens) == _V1_TOKENS else 7
+    if len(tokens) < first + 4 or tokens[0] != "$JS":
+        raise EventLogUnavailable(f"not a JetStream delivery: {msg.subject}")
     return RawMessage(
-        seq=meta.sequence.stream,
+        seq=int(tokens[first]),
         subject=msg.subject,
         data=msg.data,
         headers=dict(msg.headers or {}) if headers else {},
-        num_pending=meta.num_pending,
-        stored_at=meta.timestamp.timestamp(),
+        num_pending=int(tokens[first + 3]),
+        stored_at=int(tokens[first + 2]) / 1e9,
     )
 
 

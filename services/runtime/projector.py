@@ -33,7 +33,7 @@ from nats.js.errors import NotFoundError
 
 from contracts.errors import DecodeError
 from contracts.registry import EventRegistry
-from contracts.subjects import Subjects
+from contracts.subjects import Subjects, matches
 from services.runtime.deadletters import DeadLetter, DeadLetters
 from services.runtime.errors import ProjectionTimeout, TenantplaneError
 from services.runtime.eventlog import (
@@ -127,6 +127,7 @@ class Projector(Generic[OpT]):
         self.stats = ProjectorStats()
         self.position = Position(checkpoint=0)
         self._inbox: deque[RawMessage] = deque()
+        self._wanted: tuple[str, ...] = ()
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -196,6 +197,11 @@ class Projector(Generic[OpT]):
 
     async def _subscribe(self, start: int) -> JetStreamContext.PushSubscription:
         filters = list(self.projection.filters())
+        if len(filters) > 1:
+            # One covering filter and a check here is far cheaper than a multi-filter
+            # consumer on the server (see Subjects.covering).
+            self._wanted = tuple(filters)
+            filters = [self.subjects.covering(filters)]
         sub = await follow(self.js, self.subjects, filters, self._on_msg, start)
         # Caught up only when a message says nothing is pending, or nothing came at all.
         if await nothing_to_replay(sub):
@@ -234,6 +240,8 @@ class Projector(Generic[OpT]):
         parked = 0
         blocked = self.position.blocked
         for raw in fresh:
+            if self._wanted and not any(matches(f, raw.subject) for f in self._wanted):
+                continue  # outside the projection, delivered by the covering filter
             behind = blocked.get(raw.subject, block.get(raw.subject))
             reason = "" if behind is None else f"waits behind parked event {behind}"
             if not reason:

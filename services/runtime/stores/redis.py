@@ -99,6 +99,51 @@ def srem(key: str, *members: Arg) -> RedisOp:
     return RedisOp("SREM", (key, *members))
 
 
+_MERGEABLE = frozenset({"HSET", "SADD"})
+
+
+def compact(ops: Sequence[RedisOp]) -> list[RedisOp]:
+    """The same writes in fewer commands: an HSET or SADD folds into the previous op on
+    its key when that op is the same command (later fields win).
+
+    Order per key is kept, and keys are independent inside the atomic commit, so the
+    result leaves Redis exactly as the original sequence would. A replay, where one
+    batch holds many events of each tenant, sends a fraction of the arguments.
+    """
+    merged: list[tuple[str, tuple[Arg, ...], dict[Arg, Arg] | None]] = []
+    last: dict[Arg, int] = {}  # key -> index in `merged` of the last op on it
+    for op in ops:
+        key = op.args[0] if op.args else None
+        index = last.get(key) if key is not None else None
+        if op.command in _MERGEABLE and index is not None and merged[index][0] == op.command:
+            fields = merged[index][2]
+            assert fields is not None
+            fields.update(_pairs(op))
+            continue
+        touched = op.args if op.command == "DEL" else op.args[:1]
+        fields = dict(_pairs(op)) if op.command in _MERGEABLE else None
+        merged.append((op.command, op.args, fields))
+        for k in touched:
+            last[k] = len(merged) - 1
+    return [
+        RedisOp(command, args if fields is None else _unpairs(command, args[0], fields))
+        for command, args, fields in merged
+    ]
+
+
+def _pairs(op: RedisOp) -> list[tuple[Arg, Arg]]:
+    rest = op.args[1:]
+    if op.command == "HSET":
+        return list(zip(rest[::2], rest[1::2], strict=True))
+    return [(member, b"") for member in rest]
+
+
+def _unpairs(command: str, key: Arg, fields: dict[Arg, Arg]) -> tuple[Arg, ...]:
+    if command == "HSET":
+        return (key, *(item for pair in fields.items() for item in pair))
+    return (key, *fields)
+
+
 class RedisStore:
     """A projection's read model and checkpoint in Redis."""
 
@@ -147,7 +192,7 @@ class RedisStore:
         for subject, seq in block.items():
             argv += [subject, seq]
         argv += unblock
-        for op in ops:
+        for op in compact(ops):
             argv += [op.command, len(op.args), *op.args]
         try:
             ok, checkpoint = await self._commit(keys=list(self._meta), args=argv)
