@@ -26,6 +26,8 @@ from services.runtime.errors import TenantplaneError
 from services.runtime.rebuild import REBUILT
 
 V = TypeVar("V")
+# Loads in flight during a warm-up: well under a Redis client's connection pool (100).
+WARM_UP_CONCURRENCY = 32
 _monotonic = time.monotonic
 
 
@@ -114,8 +116,14 @@ class PushCache(Generic[V]):
         self._listeners.append(callback)
 
     async def warm_up(self, keys: Iterable[str]) -> int:
-        """Load many keys at once; returns how many loaded."""
-        loaded = await asyncio.gather(*(self.refresh(k) for k in keys), return_exceptions=True)
+        """Load many keys, a bounded number at a time; returns how many loaded."""
+        gate = asyncio.Semaphore(WARM_UP_CONCURRENCY)
+
+        async def load(key: str) -> V:
+            async with gate:
+                return await self.refresh(key)
+
+        loaded = await asyncio.gather(*(load(k) for k in keys), return_exceptions=True)
         return sum(1 for item in loaded if not isinstance(item, BaseException))
 
     async def _changed(self, msg: Msg) -> None:

@@ -7,14 +7,18 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
 
 from contracts.config import SetConfig
 from contracts.tenants import RegisterTenant, SuspendTenant
 from services.config.sdk import AsyncConfigClient, ConfigClient
 from services.runtime.commands import CommandClient
 from services.runtime.errors import InvalidConfigValue, TenantNotFound, TenantSuspended
+from services.runtime.eventlog import EventLog
+from services.runtime.readyourwrites import wait_applied
 from services.runtime.settings import Settings
 from tests.support.cli import ACTOR, send_and_wait, tenantctl
+from tests.support.events import registered
 from tests.support.running import eventually
 
 pytestmark = pytest.mark.integration
@@ -111,6 +115,19 @@ async def test_warm_up_loads_every_tenant_and_staleness_is_bounded(
         await asyncio.sleep(0.1)
         assert sdk.cached("acme") is None  # too old to serve without reading again
         assert (await sdk.get_config("acme")).get_int("rate_limit") == 10
+    finally:
+        await sdk.close()
+
+
+async def test_warm_up_loads_more_tenants_than_the_redis_connection_pool(
+    service: None, nc: NATS, event_log: EventLog, redis: aioredis.Redis, settings: Settings
+) -> None:
+    """Found by the P7 benchmark: a warm-up of 10,000 tenants loaded 100 of them."""
+    appended = await event_log.append_many([registered(f"t{i}") for i in range(250)])
+    await wait_applied(nc, redis, settings.subjects, settings.keys, "config", appended[-1].seq, 10)
+    sdk = await AsyncConfigClient.connect(settings)
+    try:
+        assert await sdk.warm_up() == 250
     finally:
         await sdk.close()
 

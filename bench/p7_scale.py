@@ -1,0 +1,96 @@
+"""P7: scale. Many tenants with 20 config keys each: rebuild time, Redis bytes, SDK warm-up.
+
+Fills a fresh log with N tenants (a registration and one change of 20 keys
+each), rebuilds the config read model from it, measures the Redis memory the
+read model takes per tenant, and how long an SDK client takes to load every
+tenant into its cache. TARGETS.md sets no bound: the figures are reported.
+
+    python -m bench.p7_scale            # 100,000 tenants
+    python -m bench.p7_scale --quick    # 10,000 tenants
+"""
+
+from __future__ import annotations
+
+import time
+
+from bench.common import Row, Verdict, arguments, finish, local_servers, progress, table
+from bench.logfill import fill
+from contracts import EVENTS
+from services.cli.context import run_loop
+from services.config.sdk import AsyncConfigClient
+from services.projections import PROJECTIONS
+from services.runtime.app import ensure_streams
+from services.runtime.connections import connect_nats, connect_redis
+from services.runtime.eventlog import EventLog
+from services.runtime.rebuild import RedisRebuild
+from services.runtime.settings import Settings
+
+KEYS = 20
+
+
+async def measure(settings: Settings, tenants: int) -> dict[str, float]:
+    nc = await connect_nats(settings, "bench-p7")
+    redis = connect_redis(settings)
+    try:
+        log = EventLog(nc.jetstream(), settings.subjects, EVENTS)
+        await ensure_streams(log, settings)
+        events = await fill(log, tenants, sets=1, keys=KEYS)
+        before = int((await redis.info("memory"))["used_memory"])
+        progress(f"rebuild of the config projection ({events:,} events)")
+        info = PROJECTIONS["config"]
+        rebuild = RedisRebuild(
+            lambda keys: info.make(settings.subjects, keys),
+            nc, redis, log, settings.keys, EVENTS,
+        )  # fmt: skip
+        result = await rebuild.run()
+        after = int((await redis.info("memory"))["used_memory"])
+        sample = [settings.keys.tenant_meta("t0"), settings.keys.tenant_config("t0")]
+        one = sum([int(await redis.memory_usage(key) or 0) for key in sample])
+        progress(f"SDK warm-up of {tenants:,} tenants")
+        sdk = await AsyncConfigClient.connect(settings)
+        try:
+            start = time.perf_counter()
+            loaded = await sdk.warm_up()
+            warm_up = time.perf_counter() - start
+        finally:
+            await sdk.close()
+        assert loaded == tenants, f"warmed up {loaded} of {tenants}"
+        return {
+            "events": events,
+            "rebuild_s": result.seconds,
+            "rebuild_rate": result.events / result.seconds,
+            "bytes_per_tenant": (after - before) / tenants,
+            "one_tenant_bytes": one,
+            "warm_up_s": warm_up,
+            "warm_up_rate": tenants / warm_up,
+        }
+    finally:
+        await redis.aclose()
+        await nc.close()
+
+
+def main() -> None:
+    options = arguments(__doc__ or "")
+    tenants = 10_000 if options.quick else 100_000
+    with local_servers() as settings:
+        f = run_loop(measure(settings, tenants))
+    rows = [
+        Row("rebuild", {"seconds": f["rebuild_s"], "per s": f["rebuild_rate"]},
+            f"{f['events']:,.0f} events"),
+        Row("SDK warm-up (all tenants)", {"seconds": f["warm_up_s"], "per s": f["warm_up_rate"]},
+            "tenants loaded into the cache"),
+    ]  # fmt: skip
+    verdicts = [
+        Verdict("P7", f"rebuild, {tenants:,} tenants x {KEYS} keys", f["rebuild_s"], "s",
+                "reported", None),
+        Verdict("P7", "Redis bytes per tenant (used_memory)", f["bytes_per_tenant"], "B",
+                "reported", None),
+        Verdict("P7", "Redis bytes of one tenant (MEMORY USAGE)", f["one_tenant_bytes"], "B",
+                "reported", None),
+        Verdict("P7", f"SDK warm-up, {tenants:,} tenants", f["warm_up_s"], "s", "reported", None),
+    ]  # fmt: skip
+    finish(options, [table(f"P7: {tenants:,} tenants x {KEYS} config keys", rows)], verdicts)
+
+
+if __name__ == "__main__":
+    main()
