@@ -13,7 +13,6 @@ Targets (TARGETS.md): quiet p99 with the flood <= 2x without it; the shared FIFO
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
@@ -21,7 +20,16 @@ from collections.abc import Awaitable, Callable
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from bench.common import Row, local_servers, percentiles, table
+from bench.common import (
+    Row,
+    Verdict,
+    arguments,
+    finish,
+    local_servers,
+    percentiles,
+    progress,
+    table,
+)
 from contracts import EVENTS
 from contracts.config import SetConfig
 from contracts.envelope import Envelope
@@ -155,34 +163,32 @@ def _renamed(settings: Settings, suffix: str) -> Settings:
     return settings.model_copy(update={"namespace": settings.namespace + suffix})
 
 
-def _verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smaller flood, under a minute")
-    options = parser.parse_args()
+    options = arguments(__doc__ or "")
     flood, seconds = (3_000, 6.0) if options.quick else (20_000, 20.0)
     with local_servers() as settings:
+        progress("tenantplane without the flood (baseline)")
         calm = asyncio.run(tenantplane(_renamed(settings, "a"), 0, seconds))
+        progress(f"tenantplane with a {flood:,}-job flood")
         fair = asyncio.run(tenantplane(_renamed(settings, "b"), flood, seconds))
+        progress("one shared FIFO queue with the same flood")
         fifo = shared_fifo(settings, flood, seconds)
     calm_p, fair_p, fifo_p = percentiles(calm), percentiles(fair), percentiles(fifo)
     ratio = fair_p["p99"] / calm_p["p99"]
     fifo_ratio = fifo_p["p99"] / fair_p["p99"]
     rows = [
         Row("tenantplane, no flood (baseline)", calm_p, f"{len(calm)} quiet jobs"),
-        Row(f"tenantplane, {flood:,}-job flood", fair_p,
-            f"p99 {ratio:.1f}x baseline (target <= 2x): {_verdict(ratio <= 2)}"),
-        Row(f"shared FIFO, {flood:,}-job flood", fifo_p,
-            f"p99 {fifo_ratio:.0f}x tenantplane (target >= 10x): {_verdict(fifo_ratio >= 10)}"),
+        Row(f"tenantplane, {flood:,}-job flood", fair_p, f"{len(fair)} quiet jobs"),
+        Row(f"shared FIFO, {flood:,}-job flood", fifo_p, f"{len(fifo)} quiet jobs"),
+    ]
+    verdicts = [
+        Verdict("P5", "quiet p99 wait with the flood", fair_p["p99"], "ms",
+                "<= 2x without it", ratio <= 2, calm_p["p99"], ratio),
+        Verdict("P5", "shared FIFO quiet p99 wait", fifo_p["p99"], "ms",
+                ">= 10x tenantplane's", fifo_ratio >= 10, fair_p["p99"], fifo_ratio),
     ]  # fmt: skip
-    print(
-        table(
-            f"P5 fairness: quiet tenants' wait in ms ({THREADS} threads, {JOB_MS:g} ms jobs)", rows
-        )
-    )
+    title = f"P5 fairness: quiet tenants' wait in ms ({THREADS} threads, {JOB_MS:g} ms jobs)"
+    finish(options, [table(title, rows)], verdicts)
 
 
 if __name__ == "__main__":
