@@ -1,6 +1,7 @@
 """Fixtures: real servers once per session, a fresh namespace per test.
 
-Chain: servers -> settings (unique namespace) -> nc -> event_log / redis.
+Chain: servers -> settings (unique namespace) -> nc -> event_log / redis; the
+services (config, router, scheduler, worker) come from `tests.support.services`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from services.runtime.eventlog import EventLog
 from services.runtime.settings import Settings
 from tests import servers as test_servers
 from tests.support import stores
+
+pytest_plugins = ["tests.support.services"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -25,6 +25,7 @@ from services.cli import (
 )
 from services.cli.context import EXIT_USAGE
 from services.cli.output import err
+from services.runtime.logging import quiet_library_loggers
 from services.runtime.settings import Settings
 
 app = typer.Typer(
@@ -67,6 +68,7 @@ def root(
 
 def main() -> None:
     """Console-script entry point."""
+    quiet_library_loggers()
     try:
         app()
     except ValidationError as e:

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 import structlog
 from faststream.nats import NatsBroker
+from faststream.security import BaseSecurity, SASLPlaintext
 from nats.aio.client import Client as NATS
 
 from contracts import EVENTS
@@ -30,11 +31,27 @@ log = structlog.get_logger(__name__)
 
 
 def build_broker(settings: Settings, name: str) -> NatsBroker:
-    """A FastStream broker on the settings' NATS, quiet per message."""
+    """A FastStream broker on the settings' NATS, quiet per message.
+
+    FastStream takes user/password and TLS as a security object rather than as
+    nats-py's keyword arguments; everything else passes through.
+    """
     options = nats_options(settings, f"tenantplane-{name}")
+    tls, user, password = (
+        options.pop("tls", None),
+        options.pop("user", None),
+        options.pop("password", None),
+    )
+    security: BaseSecurity | None = None
+    if user is not None:
+        security = SASLPlaintext(user, password or "", ssl_context=tls)
+    elif tls is not None:
+        security = BaseSecurity(ssl_context=tls)
     # Handlers take the raw body and parse it themselves: no per-message dependency
     # injection (it measured a fifth of the command path).
-    return NatsBroker(options.pop("servers"), logger=None, apply_types=False, **options)
+    return NatsBroker(
+        options.pop("servers"), logger=None, apply_types=False, security=security, **options
+    )
 
 
 async def ensure_streams(event_log: EventLog, settings: Settings) -> None:

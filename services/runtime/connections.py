@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any
 
@@ -54,18 +55,29 @@ async def connect_nats(settings: Settings, name: str, **callbacks: Any) -> NATS:
     """Connect to NATS, reconnecting forever once connected.
 
     Raises:
-        EventLogUnavailable: the first connection could not be made.
+        EventLogUnavailable: no first connection within `request_timeout_s`, with the
+            reason the client saw (refused, authorization, certificate, ...).
     """
     options = nats_options(settings, name)
+    seen: list[Exception] = []
 
-    async def quiet_error(_: Exception) -> None:
-        """Reconnects are logged by the caller's callbacks; keep nats-py from printing."""
+    async def remember(error: Exception) -> None:
+        """Keep nats-py from printing; the reason goes into the error raised below."""
+        seen.append(error)
 
-    callbacks.setdefault("error_cb", quiet_error)
+    callbacks.setdefault("error_cb", remember)
     try:
-        return await nats.connect(**options, **callbacks)
+        deadline = max(settings.request_timeout_s, 2.0)
+        return await asyncio.wait_for(nats.connect(**options, **callbacks), deadline)
     except Exception as e:
-        raise EventLogUnavailable(f"cannot connect to NATS at {options['servers']}: {e}") from e
+        # nats-py keeps retrying a refused first connection: report its most telling
+        # error (authorization, certificate) rather than the resets that follow it.
+        telling = [x for x in seen if not isinstance(x, ConnectionError | TimeoutError)]
+        cause = (telling or seen or [e])[0]
+        reason = str(cause) or type(cause).__name__
+        raise EventLogUnavailable(
+            f"cannot connect to NATS at {', '.join(options['servers'])}: {reason}"
+        ) from e
 
 
 def connect_redis(settings: Settings) -> aioredis.Redis:

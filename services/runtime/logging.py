@@ -26,3 +26,13 @@ def configure(level: str = "info", fmt: str = "console") -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=max(numeric, logging.WARNING), format="%(name)s: %(message)s")
+    quiet_library_loggers()
+
+
+def quiet_library_loggers() -> None:
+    """Silence library warnings that are noise, not news, for services and the CLI alike.
+
+    asyncio warns on every TLS connection the peer closes ("returning true from
+    eof_received() has no effect when using ssl").
+    """
+    logging.getLogger("asyncio").setLevel(logging.ERROR)

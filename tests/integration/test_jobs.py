@@ -29,10 +29,10 @@ from services.scheduler.client import JobClient, job_id_for
 from services.scheduler.history import JobHistory, JobHistoryProjection
 from services.scheduler.jobs import JobStatus
 from services.worker.pool import run_pool
-from tests.integration.conftest import in_background
 from tests.support.cli import ACTOR, send_and_wait, tenantctl
 from tests.support.jobs import KINDS, wait_for_status
 from tests.support.running import eventually, running
+from tests.support.services import in_background
 
 pytestmark = pytest.mark.integration
 DONE = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.DEAD, JobStatus.CANCELLED)

@@ -20,10 +20,10 @@ from services.runtime.eventlog import EventLog
 from services.runtime.settings import Settings
 from services.scheduler.client import JobClient
 from services.scheduler.jobs import JobStatus
-from tests.integration.conftest import in_background
 from tests.support.cli import ACTOR, send_and_wait
 from tests.support.jobs import wait_for_status
 from tests.support.running import eventually
+from tests.support.services import in_background
 
 pytestmark = pytest.mark.integration
 

@@ -28,9 +28,9 @@ from services.runtime.connections import connect_nats, connect_redis
 from services.runtime.errors import EventLogUnavailable
 from services.runtime.eventlog import EventLog
 from services.runtime.settings import Settings
-from tests.integration.conftest import running_service
 from tests.support.reporting import report
 from tests.support.running import eventually
+from tests.support.services import running_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

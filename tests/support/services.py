@@ -1,4 +1,4 @@
-"""Fixtures for integration tests: a running config service and a command client."""
+"""Services running in the test process (config, router, scheduler, worker) as fixtures."""
 
 from __future__ import annotations
 
