@@ -142,11 +142,11 @@ def progress(message: str) -> None:
 
 
 @contextlib.contextmanager
-def service_process(settings: Settings, *services: str) -> Iterator[subprocess.Popen[bytes]]:
-    """`tenantctl serve SERVICES` in its own process (its own core and event loop)."""
+def tenantctl_process(settings: Settings, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`tenantctl ARGS` in its own process (its own core and event loop), e.g. a service."""
     env = {**os.environ, **settings.to_env(), "TENANTPLANE_OPS_PORT": "0"}
     env["TENANTPLANE_LOG_LEVEL"] = "warning"
-    process = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", *services], env=env)
+    process = subprocess.Popen([sys.executable, "-m", "services.cli", *args], env=env)
     try:
         yield process
     finally:

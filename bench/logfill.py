@@ -1,14 +1,21 @@
-"""Filling a fresh log with tenants and config changes, fast, for the rebuild benchmarks."""
+"""Filling a fresh log with tenants and config changes, and rebuilding from it (P2, P7)."""
 
 from __future__ import annotations
 
 import time
 
+import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+
 from bench.common import progress
+from contracts import EVENTS
 from contracts.config import ConfigValuesSet
 from contracts.envelope import Envelope
 from contracts.tenants import TenantRegistered
+from services.projections import PROJECTIONS
 from services.runtime.eventlog import EventLog
+from services.runtime.rebuild import RebuildResult, RedisRebuild
+from services.runtime.settings import Settings
 
 CHUNK = 20_000
 
@@ -40,3 +47,14 @@ async def fill(log: EventLog, tenants: int, sets: int, keys: int) -> int:
             rate = total / (time.monotonic() - started)
             progress(f"appended {total:,} events ({rate:,.0f}/s)")
     return total
+
+
+async def rebuild_config(
+    nc: NATS, redis: aioredis.Redis, log: EventLog, settings: Settings
+) -> RebuildResult:
+    """Rebuild the config read model from the log, as `tenantctl projection rebuild config`."""
+    info = PROJECTIONS["config"]
+    rebuild = RedisRebuild(
+        lambda keys: info.make(settings.subjects, keys), nc, redis, log, settings.keys, EVENTS
+    )
+    return await rebuild.run()

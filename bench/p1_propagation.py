@@ -30,8 +30,8 @@ from bench.common import (
     local_servers,
     percentiles,
     progress,
-    service_process,
     table,
+    tenantctl_process,
     wait_serving,
 )
 from contracts.config import SetConfig
@@ -138,7 +138,7 @@ def main() -> None:
     with local_servers() as settings:
         progress(f"raw JetStream: {count:,} messages at {RATE}/s")
         raw = run_loop(raw_jetstream(settings, count))
-        with service_process(settings, "config"):
+        with tenantctl_process(settings, "serve", "config"):
             progress(f"tenantplane: {count:,} config changes at {RATE}/s")
             replies, visible = run_loop(tenantplane(settings, count))
     raw_p, reply_p, visible_p = percentiles(raw), percentiles(replies), percentiles(visible)

@@ -18,14 +18,12 @@ from __future__ import annotations
 import time
 
 from bench.common import Row, Verdict, arguments, finish, local_servers, progress, table
-from bench.logfill import fill
+from bench.logfill import fill, rebuild_config
 from contracts import EVENTS
 from services.cli.context import run_loop
-from services.projections import PROJECTIONS
 from services.runtime.app import ensure_streams
 from services.runtime.connections import connect_nats, connect_redis
 from services.runtime.eventlog import EventLog, read_raw
-from services.runtime.rebuild import RedisRebuild
 from services.runtime.settings import Settings
 
 
@@ -44,12 +42,7 @@ async def measure(settings: Settings, tenants: int) -> tuple[int, float, float]:
             count += 1
         raw_rate = count / (time.perf_counter() - start)
         progress("rebuild of the config projection")
-        info = PROJECTIONS["config"]
-        rebuild = RedisRebuild(
-            lambda keys: info.make(settings.subjects, keys),
-            nc, redis, log, settings.keys, EVENTS,
-        )  # fmt: skip
-        result = await rebuild.run()
+        result = await rebuild_config(nc, redis, log, settings)
         return result.events, raw_rate, result.events / result.seconds
     finally:
         await redis.aclose()

@@ -25,8 +25,8 @@ from bench.common import (
     finish,
     local_servers,
     progress,
-    service_process,
     table,
+    tenantctl_process,
     wait_serving,
 )
 from contracts.config import SetConfig
@@ -71,7 +71,7 @@ def rate(n: int, read: Callable[[], object]) -> float:
 def main() -> None:
     options = arguments(__doc__ or "")
     n = 300_000 if options.quick else 2_000_000
-    with local_servers() as settings, service_process(settings, "config"):
+    with local_servers() as settings, tenantctl_process(settings, "serve", "config"):
         asyncio.run(seed(settings, "acme"))
         sdk = ConfigClient(settings)
         try:

@@ -20,11 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import dramatiq
@@ -39,8 +35,8 @@ from bench.common import (
     local_servers,
     percentiles,
     progress,
-    service_process,
     table,
+    tenantctl_process,
     wait_serving,
 )
 from contracts import EVENTS
@@ -58,6 +54,7 @@ from services.worker.context import JobContext
 from services.worker.kinds import JobKinds
 
 THREADS = 8
+WORKER = ["--pool", "default", "--threads", str(THREADS), "--kinds", "bench.p4_dispatch:KINDS"]
 TENANTS = [f"t{i}" for i in range(10)]
 KINDS = JobKinds()
 
@@ -66,21 +63,6 @@ KINDS = JobKinds()
 def mark(ctx: JobContext) -> dict[str, float]:
     """A no-op that says when it started."""
     return {"started_at": time.time()}
-
-
-@contextlib.contextmanager
-def worker_process(settings: Settings) -> Iterator[None]:
-    env = {**os.environ, **settings.to_env(), "TENANTPLANE_OPS_PORT": "0"}
-    env["TENANTPLANE_LOG_LEVEL"] = "warning"
-    args = ["--pool", "default", "--threads", str(THREADS), "--kinds", "bench.p4_dispatch:KINDS"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "worker", "run", *args], env=env
-    )
-    try:
-        yield
-    finally:
-        process.terminate()
-        process.wait(20)
 
 
 async def onboard(settings: Settings) -> None:
@@ -205,7 +187,10 @@ def main() -> None:
         settings = base.model_copy(update={"pools": {"default": THREADS * 2}})
         progress(f"bare dramatiq: {count} jobs at 100/s, then a {burst:,}-job burst")
         bare_waits, bare_rate = bare_dramatiq(settings, count, burst)
-        with service_process(settings, "config", "scheduler"), worker_process(settings):
+        with (
+            tenantctl_process(settings, "serve", "config", "scheduler"),
+            tenantctl_process(settings, "worker", "run", *WORKER),
+        ):
             run_loop(onboard(settings))
             progress(f"tenantplane: {count} jobs at 100/s")
             waits = run_loop(latencies(settings, count))

@@ -29,8 +29,8 @@ from bench.common import (
     local_servers,
     percentiles,
     progress,
-    service_process,
     table,
+    tenantctl_process,
     wait_serving,
 )
 from contracts.config import SetConfig
@@ -123,7 +123,7 @@ def main() -> None:
     with local_servers() as settings:
         progress(f"raw request/reply: {count:,} round trips, {CLIENTS} clients")
         raw_rate, raw = run_loop(raw_request_reply(settings, count))
-        with service_process(settings, "config"):
+        with tenantctl_process(settings, "serve", "config"):
             progress(f"config.set commands: {count:,}, {CLIENTS} clients")
             rate, latencies = run_loop(commands(settings, count))
     raw_p, cmd_p = percentiles(raw), percentiles(latencies)

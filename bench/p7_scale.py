@@ -14,15 +14,13 @@ from __future__ import annotations
 import time
 
 from bench.common import Row, Verdict, arguments, finish, local_servers, progress, table
-from bench.logfill import fill
+from bench.logfill import fill, rebuild_config
 from contracts import EVENTS
 from services.cli.context import run_loop
 from services.config.sdk import AsyncConfigClient
-from services.projections import PROJECTIONS
 from services.runtime.app import ensure_streams
 from services.runtime.connections import connect_nats, connect_redis
 from services.runtime.eventlog import EventLog
-from services.runtime.rebuild import RedisRebuild
 from services.runtime.settings import Settings
 
 KEYS = 20
@@ -37,12 +35,7 @@ async def measure(settings: Settings, tenants: int) -> dict[str, float]:
         events = await fill(log, tenants, sets=1, keys=KEYS)
         before = int((await redis.info("memory"))["used_memory"])
         progress(f"rebuild of the config projection ({events:,} events)")
-        info = PROJECTIONS["config"]
-        rebuild = RedisRebuild(
-            lambda keys: info.make(settings.subjects, keys),
-            nc, redis, log, settings.keys, EVENTS,
-        )  # fmt: skip
-        result = await rebuild.run()
+        result = await rebuild_config(nc, redis, log, settings)
         after = int((await redis.info("memory"))["used_memory"])
         sample = [settings.keys.tenant_meta("t0"), settings.keys.tenant_config("t0")]
         one = sum([int(await redis.memory_usage(key) or 0) for key in sample])
