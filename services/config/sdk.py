@@ -115,7 +115,7 @@ class AsyncConfigClient(CachedReader[TenantConfig]):
     ) -> None:
         cache: PushCache[TenantConfig] = PushCache(
             nc, subjects, PROJECTION, self._load, lambda c: c.version,
-            max_staleness_s=max_staleness_s,
+            load_many=self._load_many, max_staleness_s=max_staleness_s,
         )  # fmt: skip
         super().__init__(nc, redis, cache, owns_connections=owns_connections)
         self.subjects = subjects
@@ -183,12 +183,27 @@ class AsyncConfigClient(CachedReader[TenantConfig]):
         self.cache.listen(callback)
 
     async def _load(self, tenant_id: str) -> TenantConfig:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(self.keys.tenant_meta(tenant_id))
-            pipe.hgetall(self.keys.tenant_config(tenant_id))
-            meta, raw = await pipe.execute()
-        if not meta:
+        found = await self._load_many([tenant_id])
+        if tenant_id not in found:
             raise TenantNotFound(f"no tenant {tenant_id}", tenant_id=tenant_id)
+        return found[tenant_id]
+
+    async def _load_many(self, tenant_ids: list[str]) -> dict[str, TenantConfig]:
+        """The configs of the tenants that exist, in one round trip (each read atomically)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for tenant_id in tenant_ids:
+                pipe.hgetall(self.keys.tenant_meta(tenant_id))
+                pipe.hgetall(self.keys.tenant_config(tenant_id))
+            replies = await pipe.execute()
+        return {
+            tenant_id: self._config(tenant_id, replies[2 * i], replies[2 * i + 1])
+            for i, tenant_id in enumerate(tenant_ids)
+            if replies[2 * i]
+        }
+
+    def _config(
+        self, tenant_id: str, meta: Mapping[Any, Any], raw: Mapping[Any, Any]
+    ) -> TenantConfig:
         text = {as_text(k): as_text(v) for k, v in meta.items()}
         return TenantConfig(
             tenant_id=tenant_id,

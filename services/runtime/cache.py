@@ -28,6 +28,8 @@ from services.runtime.rebuild import REBUILT
 V = TypeVar("V")
 # Loads in flight during a warm-up: well under a Redis client's connection pool (100).
 WARM_UP_CONCURRENCY = 32
+# Keys read per round trip by a warm-up with `load_many`.
+WARM_UP_CHUNK = 500
 _monotonic = time.monotonic
 
 
@@ -55,12 +57,14 @@ class PushCache(Generic[V]):
         version: Callable[[V], int],
         *,
         affected: Callable[[str, Iterable[str]], Iterable[str]] | None = None,
+        load_many: Callable[[list[str]], Awaitable[dict[str, V]]] | None = None,
         max_staleness_s: float = 30.0,
     ) -> None:
         self.nc = nc
         self.subjects = subjects
         self.projection = projection
         self._load = load
+        self._load_many = load_many
         self._version = version
         self._affected = affected or (lambda token, _: (token,))
         self.max_staleness_s = max_staleness_s
@@ -106,6 +110,10 @@ class PushCache(Generic[V]):
         except TenantplaneError:
             self._entries.pop(key, None)
             raise
+        return self._keep(key, value)
+
+    def _keep(self, key: str, value: V) -> V:
+        """Cache `value` unless a newer one is cached; returns the one kept."""
         current = self._entries.get(key)
         if current is None or current.version <= self._version(value):
             self._entries[key] = _Entry(value, self._version(value), time.monotonic())
@@ -116,15 +124,27 @@ class PushCache(Generic[V]):
         self._listeners.append(callback)
 
     async def warm_up(self, keys: Iterable[str]) -> int:
-        """Load many keys, a bounded number at a time; returns how many loaded."""
+        """Load many keys; returns how many loaded.
+
+        With a `load_many`, chunks of keys are read in one round trip each;
+        otherwise a bounded number of single loads run at a time.
+        """
+        if self._load_many is not None:
+            wanted, loaded = list(keys), 0
+            for start in range(0, len(wanted), WARM_UP_CHUNK):
+                found = await self._load_many(wanted[start : start + WARM_UP_CHUNK])
+                for key, value in found.items():
+                    self._keep(key, value)
+                loaded += len(found)
+            return loaded
         gate = asyncio.Semaphore(WARM_UP_CONCURRENCY)
 
         async def load(key: str) -> V:
             async with gate:
                 return await self.refresh(key)
 
-        loaded = await asyncio.gather(*(load(k) for k in keys), return_exceptions=True)
-        return sum(1 for item in loaded if not isinstance(item, BaseException))
+        results = await asyncio.gather(*(load(k) for k in keys), return_exceptions=True)
+        return sum(1 for item in results if not isinstance(item, BaseException))
 
     async def _changed(self, msg: Msg) -> None:
         token = self.subjects.tenant_of(msg.subject)
