@@ -153,9 +153,7 @@ class Scheduler:
         self.caught_up = True
         for job in list(self.jobs.values()):
             if job.status is JobStatus.SCHEDULED:
-                await self.dispatcher.enqueue(
-                    job.pool, job.tenant_id, job.job_id, job.attempt, job.timeout_s
-                )
+                await self.dispatcher.enqueue(job)
         log.info("scheduler.caught_up", jobs=len(self.jobs))
 
     def apply(self, stored: StoredEvent) -> None:
@@ -264,7 +262,7 @@ class Scheduler:
         if await self._append(job, data) is None:
             return
         self._bucket(job.tenant_id).take(time.monotonic())
-        await self.dispatcher.enqueue(job.pool, job.tenant_id, job.job_id, attempt, job.timeout_s)
+        await self.dispatcher.enqueue(self.jobs[job.job_id])
 
     async def _append(self, job: Job, data: Event) -> StoredEvent | None:
         """Append an event of `job` if nobody else changed it since; apply it here."""

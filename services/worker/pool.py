@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from typing import Any
 
 import dramatiq
 import structlog
@@ -44,8 +45,10 @@ async def run_pool(
     broker = make_broker(resolve_redis_url(settings), settings.namespace)
 
     @dramatiq.actor(actor_name=ACTOR, queue_name=queue_name(pool), broker=broker, max_retries=0)
-    def run_tenant_job(tenant_id: str, job_id: str, attempt: int) -> None:
-        runner(tenant_id, job_id, attempt)
+    def run_tenant_job(
+        tenant_id: str, job_id: str, attempt: int, snapshot: dict[str, Any] | None = None
+    ) -> None:
+        runner(tenant_id, job_id, attempt, snapshot)
 
     # The dramatiq CLI emits this at start; middleware such as the time limit's
     # watchdog thread only starts on it.

@@ -35,6 +35,7 @@ from services.runtime.errors import ConcurrencyConflict, TenantplaneError
 from services.runtime.eventlog import EventLog, Expected
 from services.runtime.metrics import JOB_DURATION, JOBS_FINISHED
 from services.scheduler.client import JobClient
+from services.scheduler.dispatch import from_snapshot
 from services.scheduler.jobs import Job, JobStatus
 from services.worker.context import JobCancelledError, JobContext
 from services.worker.kinds import JobKinds
@@ -67,9 +68,14 @@ class JobRunner:
     def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
-    def __call__(self, tenant_id: str, job_id: str, attempt: int) -> None:
+    def __call__(
+        self, tenant_id: str, job_id: str, attempt: int, snapshot: dict[str, Any] | None = None
+    ) -> None:
         """Run one attempt (the dramatiq actor's body)."""
-        prepared = self._wait(self._start(tenant_id, job_id, attempt))
+        scheduled = (
+            None if snapshot is None else from_snapshot(tenant_id, job_id, attempt, snapshot)
+        )
+        prepared = self._wait(self._start(tenant_id, job_id, attempt, scheduled))
         if prepared is None:
             return
         job, config = prepared
@@ -105,9 +111,15 @@ class JobRunner:
         return "succeeded"
 
     async def _start(
-        self, tenant_id: str, job_id: str, attempt: int
+        self, tenant_id: str, job_id: str, attempt: int, scheduled: Job | None = None
     ) -> tuple[Job, TenantConfig] | None:
-        job = await self.jobs.get(tenant_id, job_id)
+        """Append `job.started` right after the `job.scheduled` that queued this attempt.
+
+        `scheduled` is the job as the queue message describes it; when the job has
+        changed since (a cancel request, another delivery), it is read and decided
+        again.
+        """
+        job = scheduled or await self.jobs.get(tenant_id, job_id)
         if job.status is not JobStatus.SCHEDULED or job.attempt != attempt:
             return None  # a duplicate delivery, or an attempt already over
         if job.cancel_requested:
@@ -123,6 +135,8 @@ class JobRunner:
         try:
             seq = await self._record(job, _STARTED, started, expect=True)
         except ConcurrencyConflict:
+            if scheduled is not None:
+                return await self._start(tenant_id, job_id, attempt)
             return None  # another delivery started it, or it was cancelled meanwhile
         return replace(job, status=JobStatus.RUNNING, version=seq), config
 

@@ -7,6 +7,7 @@ import json
 import subprocess
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -26,6 +27,7 @@ from services.runtime.stores.sql import SqlStore
 from services.scheduler import history
 from services.scheduler import service as scheduler_service
 from services.scheduler.client import JobClient, job_id_for
+from services.scheduler.dispatch import Dispatcher, make_broker
 from services.scheduler.history import JobHistory, JobHistoryProjection
 from services.scheduler.jobs import JobStatus
 from services.worker.pool import run_pool
@@ -57,6 +59,38 @@ async def onboard(
 
 async def events_of(event_log: EventLog, tenant: str, job_id: str) -> list[str]:
     return [e.envelope.type async for e in event_log.read(event_log.subjects.job(tenant, job_id))]
+
+
+async def test_a_queue_message_delivered_again_does_not_run_the_job_twice(
+    worker: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    job_settings: Settings,
+    event_log: EventLog,
+) -> None:
+    """The message carries the scheduled job; a stale copy must not start it again."""
+    await onboard(client, redis, settings, "acme")
+    jobs = JobClient(event_log)
+    submitted = await jobs.submit("acme", "noop")
+    await wait_for_status(jobs, "acme", submitted.job_id, JobStatus.SUCCEEDED)
+    scheduled = [
+        e
+        async for e in event_log.read(event_log.subjects.job("acme", submitted.job_id))
+        if isinstance(e.envelope.data, JobScheduled)
+    ]
+    job = replace(
+        await jobs.get("acme", submitted.job_id),
+        status=JobStatus.SCHEDULED, attempt=1, version=scheduled[0].seq,
+    )  # fmt: skip
+    broker = make_broker(job_settings.redis_url, job_settings.namespace)
+    try:
+        await Dispatcher(broker).enqueue(job)  # the same attempt, as first queued
+        await asyncio.sleep(1.0)
+    finally:
+        broker.close()
+    assert (await events_of(event_log, "acme", submitted.job_id)).count("job.started") == 1
+    assert (await jobs.get("acme", submitted.job_id)).status is JobStatus.SUCCEEDED
 
 
 async def test_a_job_runs_with_its_tenants_config_and_each_transition_is_an_event(
