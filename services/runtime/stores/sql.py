@@ -22,6 +22,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -107,8 +108,10 @@ class SqlStore:
                     await conn.rollback()
                     return CommitResult(False, await self._checkpoint())
                 await self._block(conn, block, unblock)
-                for op in ops:
-                    await conn.execute(op)
+                if ops:
+                    # One hop to the driver for the whole batch, not one per statement
+                    # (with aiosqlite each await is a thread hand-off).
+                    await conn.run_sync(_execute_all, ops)
         except OperationalError as e:
             raise StoreUnavailable(f"projection commit failed: {e}") from e
         return CommitResult(True, new)
@@ -140,3 +143,8 @@ class SqlStore:
             )
             for table in self._owns:
                 await conn.execute(delete(table))
+
+
+def _execute_all(conn: Connection, ops: Sequence[Executable]) -> None:
+    for op in ops:
+        conn.execute(op)
