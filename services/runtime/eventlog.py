@@ -299,7 +299,15 @@ class EventLog:
         ):
             if stop_seq is not None and raw.seq > stop_seq:
                 return
-            yield StoredEvent(raw.seq, raw.subject, self.registry.decode(raw.data))
+            yield self.decoded(raw)
+
+    def decoded(self, raw: RawMessage) -> StoredEvent:
+        """A delivered message as a typed event at its place in the log.
+
+        Raises:
+            DecodeError: the message is not a valid event (see `EventRegistry.decode`).
+        """
+        return StoredEvent(raw.seq, raw.subject, self.registry.decode(raw.data))
 
 
 def _headers(envelope: Envelope, expected: Expected | None) -> dict[str, str]:

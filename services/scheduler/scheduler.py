@@ -34,9 +34,11 @@ from services.runtime.errors import ConcurrencyConflict, TenantplaneError
 from services.runtime.eventlog import (
     EventLog,
     Expected,
+    RawMessage,
     StoredEvent,
     follow,
     nothing_to_replay,
+    to_raw,
 )
 from services.runtime.metrics import Sample
 from services.scheduler.dispatch import Dispatcher
@@ -129,9 +131,9 @@ class Scheduler:
 
     async def _step(self) -> None:
         while self._inbox:
-            msg = self._inbox.popleft()
-            self._receive(msg)
-            if not self.caught_up and msg.metadata.num_pending == 0:
+            raw = to_raw(self._inbox.popleft(), headers=False)
+            self._receive(raw)
+            if not self.caught_up and raw.num_pending == 0:
                 await self._caught_up()
         if self.caught_up:
             await self._admit_requested()
@@ -139,13 +141,13 @@ class Scheduler:
             self._release_due()
             await self._dispatch()
 
-    def _receive(self, msg: Msg) -> None:
+    def _receive(self, raw: RawMessage) -> None:
         try:
-            envelope = self.log.registry.decode(msg.data)
+            stored = self.log.decoded(raw)
         except DecodeError as e:
-            log.warning("scheduler.bad_event", subject=msg.subject, error=str(e))
+            log.warning("scheduler.bad_event", subject=raw.subject, error=str(e))
             return
-        self.apply(StoredEvent(msg.metadata.sequence.stream, msg.subject, envelope))
+        self.apply(stored)
 
     async def _caught_up(self) -> None:
         """Replay done: re-queue attempts that were queued before a restart (a worker

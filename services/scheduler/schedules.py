@@ -38,7 +38,7 @@ from contracts.schedules import (
 )
 from services.runtime.aggregates import AggregateWrites, Change
 from services.runtime.errors import InvalidRequest, InvalidTransition
-from services.runtime.eventlog import EventLog, StoredEvent, follow, nothing_to_replay
+from services.runtime.eventlog import EventLog, StoredEvent, follow, nothing_to_replay, to_raw
 from services.runtime.tenants import require_tenant
 from services.scheduler.client import JobClient, JobNotFound
 
@@ -207,13 +207,13 @@ class CronFirer:
                 await sub.unsubscribe()
 
     async def _on_msg(self, msg: Msg) -> None:
+        raw = to_raw(msg, headers=False)
         try:
-            envelope = self.log.registry.decode(msg.data)
+            self.apply(self.log.decoded(raw))
         except DecodeError as e:
-            log.warning("cron.bad_event", subject=msg.subject, error=str(e))
+            log.warning("cron.bad_event", subject=raw.subject, error=str(e))
             return
-        self.apply(StoredEvent(msg.metadata.sequence.stream, msg.subject, envelope))
-        if msg.metadata.num_pending == 0:
+        if raw.num_pending == 0:
             self._replayed = True
 
     def apply(self, stored: StoredEvent) -> None:
