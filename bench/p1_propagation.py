@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 from nats.js.api import StreamConfig
 
@@ -47,9 +48,8 @@ RATE = 500
 WARMUP = 200
 
 
-async def paced(count: int, send: object) -> None:
+async def paced(count: int, send: Callable[[int], Awaitable[None]]) -> None:
     """Start `send(i)` for i in range(count) at RATE per second, then wait for all."""
-    assert callable(send)
     start = time.perf_counter()
     tasks = []
     for i in range(count):

@@ -20,6 +20,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 from bench.common import (
     Row,
@@ -44,9 +45,10 @@ CLIENTS = 8
 TENANTS_PER_CLIENT = 4
 
 
-async def drive(count: int, call: object) -> tuple[float, list[float]]:
+async def drive(
+    count: int, call: Callable[[int, int], Awaitable[None]]
+) -> tuple[float, list[float]]:
     """CLIENTS loops each awaiting `call(client, i)`; (calls/s, latencies in ms)."""
-    assert callable(call)
     latencies: list[float] = []
 
     async def client(c: int) -> None:

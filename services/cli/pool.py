@@ -72,9 +72,7 @@ def run_worker(
     ctx: typer.Context,
     pool: str = typer.Option("default", "--pool", "-p", help="The pool whose jobs to run"),
     threads: int = typer.Option(4, "--threads", min=1, max=256),
-    kinds: str = typer.Option(
-        "services.worker.examples:KINDS", "--kinds", help="module:NAME of a JobKinds registry"
-    ),
+    kinds: str = typer.Option(EXAMPLE_KINDS, "--kinds", help="module:NAME of a JobKinds registry"),
 ) -> None:
     """Run a worker process for one pool (one Deployment per pool on Kubernetes).
 

@@ -49,7 +49,7 @@ class PoolTemplate:
 
     def manifest(self, spec: PoolSpec) -> dict[str, Any]:
         """The Deployment of pool `spec`."""
-        d = copy.deepcopy(self.deployment)
+        d: dict[str, Any] = copy.deepcopy(self.deployment)
         d["metadata"]["name"] = self.prefix + spec.name
         for labels in (
             d["metadata"]["labels"],
@@ -63,7 +63,7 @@ class PoolTemplate:
         container["args"] = _with_option(
             _with_option(container["args"], "--pool", spec.name), "--threads", str(spec.threads)
         )
-        return dict(d)
+        return d
 
     def selector(self) -> str:
         """Label selector of the Deployments this reconciler manages."""

@@ -38,11 +38,12 @@ class LocalPools:
         }
 
     async def apply(self, plan: Plan) -> None:
-        """Stop deleted and changed pools, then start new and changed ones."""
-        for name in [*plan.delete, *(s.name for s in plan.update)]:
+        """Stop deleted pools; (re)start new and changed ones."""
+        for name in plan.delete:
             await self._stop(name)
         for spec in [*plan.create, *plan.update]:
-            await self._stop(spec.name)  # a crashed pool is "missing": clear what is left
+            # A changed pool stops first; a crashed one counts as missing: clear what is left.
+            await self._stop(spec.name)
             self._running[spec.name] = (spec, [self._start(spec) for _ in range(spec.replicas)])
             log.info("pool.started", pool=spec.name, replicas=spec.replicas, threads=spec.threads)
 

@@ -16,11 +16,11 @@ EXAMPLE_KINDS = "services.worker.examples:KINDS"
 
 
 def reconciler_for(
-    settings: Settings, reader: ConfigReader, backend: PoolBackend, **kw: float
+    settings: Settings, reader: ConfigReader, backend: PoolBackend, interval_s: float = 30.0
 ) -> PoolReconciler:
     """A reconciler of the settings' installation: its static pools, dedicated pools' shape."""
     template = PoolSpec("", replicas=1, threads=max(1, settings.dedicated_pool_capacity))
-    return PoolReconciler(reader, backend, settings.pools, template, **kw)
+    return PoolReconciler(reader, backend, settings.pools, template, interval_s=interval_s)
 
 
 async def run_reconciler(

@@ -92,11 +92,9 @@ async def test_metrics_show_a_workload(
 
 async def _applied(url: str, before: Samples, projection: str, count: int) -> bool:
     after = await scrape(url)
-    key = (
-        "tenantplane_projector_events_total",
-        frozenset({"projection": projection, "outcome": "applied"}.items()),
-    )
-    return after.get(key, 0) - before.get(key, 0) >= count
+    labels = {"projection": projection, "outcome": "applied"}
+    name = "tenantplane_projector_events_total"
+    return value(after, name, **labels) - value(before, name, **labels) >= count
 
 
 async def test_readyz_lists_the_services_and_healthz_answers(ops_url: str, worker: None) -> None:

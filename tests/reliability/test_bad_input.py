@@ -37,15 +37,11 @@ HOSTILE_IDS = [
 ]  # fmt: skip
 
 
-async def head(event_log: EventLog) -> int:
-    return await event_log.head()
-
-
 @pytest.mark.parametrize("tenant_id", HOSTILE_IDS, ids=lambda t: repr(t[:12]))
 async def test_a_hostile_tenant_id_is_refused_and_nothing_is_appended(
     client: CommandClient, event_log: EventLog, tenant_id: str
 ) -> None:
-    before = await head(event_log)
+    before = await event_log.head()
     body = {"tenant_id": tenant_id, "display_name": "x", **ACTOR}
     reply = await client.nc.request(
         client.subjects.command("config", RegisterTenant.name), orjson.dumps(body), timeout=5
@@ -55,7 +51,7 @@ async def test_a_hostile_tenant_id_is_refused_and_nothing_is_appended(
     assert answer["error"]["code"] == "invalid_request"
     assert "tenant" in answer["error"]["message"]
     assert "Traceback" not in answer["error"]["message"]
-    assert await head(event_log) == before
+    assert await event_log.head() == before
 
 
 @pytest.mark.parametrize(
@@ -79,7 +75,7 @@ async def test_an_invalid_config_value_is_refused_with_the_key_named(
 ) -> None:
     register = RegisterTenant(tenant_id="acme", display_name="Acme", **ACTOR)
     await send_and_wait(client, redis, settings, register)
-    before = await head(event_log)
+    before = await event_log.head()
     body = {"tenant_id": "acme", "values": values, **ACTOR}
     reply = await client.nc.request(
         client.subjects.command("config", SetConfig.name), orjson.dumps(body), timeout=5
@@ -87,7 +83,7 @@ async def test_an_invalid_config_value_is_refused_with_the_key_named(
     error = orjson.loads(reply.data)["error"]
     assert error["code"] in ("invalid_request", "invalid_config_value")
     assert fragment in error["message"]
-    assert await head(event_log) == before
+    assert await event_log.head() == before
 
 
 async def test_an_oversize_command_is_refused_before_parsing(client: CommandClient) -> None:
