@@ -27,7 +27,7 @@ from services.runtime.settings import Settings
 from tests import servers as test_servers
 from tests.support import stores
 
-pytest_plugins = ["tests.support.services"]
+pytest_plugins = ["tests.support.services", "tests.support.ops"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -20,6 +20,7 @@ from contracts.subjects import Subjects
 from services.config.projection import NAME as CONFIG_PROJECTION
 from services.config.reader import ConfigReader
 from services.pools.desired import Plan, PoolSpec, assignments, dedicated_pools, plan
+from services.runtime.supervisor import LoopHandle
 
 log = structlog.get_logger(__name__)
 
@@ -72,25 +73,21 @@ class PoolReconciler:
             await self.backend.apply(todo)
         return todo
 
-    async def run(self, nc: NATS, subjects: Subjects, stop: asyncio.Event) -> None:
-        """Reconcile until `stop` is set."""
+    async def run(self, nc: NATS, subjects: Subjects, loop: LoopHandle) -> None:
+        """Reconcile until the loop's stop signal; a failed pass is retried (degraded)."""
 
         async def changed(_: Msg) -> None:
             self._wakeup.set()
 
         sub = await nc.subscribe(subjects.all_changes(CONFIG_PROJECTION), cb=changed)
         try:
-            while not stop.is_set():
+            while not loop.stopping:
                 self._wakeup.clear()
-                try:
-                    await self.reconcile()
-                except Exception as e:
-                    log.warning("pools.reconcile_failed", error=f"{type(e).__name__}: {e}")
-                waiters = [asyncio.ensure_future(w.wait()) for w in (self._wakeup, stop)]
+                await loop.retrying(self.reconcile, "reconciling pools")
+                waiters = [asyncio.ensure_future(w.wait()) for w in (self._wakeup, loop.stop)]
                 await asyncio.wait(waiters, timeout=self.interval_s, return_when="FIRST_COMPLETED")
                 for waiter in waiters:
                     waiter.cancel()
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-            await self.backend.close()

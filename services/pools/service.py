@@ -8,6 +8,7 @@ from services.config.reader import ConfigReader
 from services.pools.desired import PoolSpec
 from services.pools.local import LocalPools
 from services.pools.reconciler import PoolBackend, PoolReconciler
+from services.runtime.app import supervisor_for
 from services.runtime.connections import connect_nats, connect_redis
 from services.runtime.ops import announced, nats_connected, redis_answers
 from services.runtime.settings import Settings
@@ -33,9 +34,23 @@ async def run_reconciler(
         reconciler = reconciler_for(
             settings, ConfigReader(redis, settings.keys), backend, interval_s=interval_s
         )
-        checks = {"nats": nats_connected(nc), "redis": redis_answers(redis)}
-        async with announced(nc, settings.subjects, "pools", checks):
-            await reconciler.run(nc, settings.subjects, stop)
+        supervisor = supervisor_for(settings, stop)
+        supervisor.start(
+            "pools.reconciler", lambda loop: reconciler.run(nc, settings.subjects, loop)
+        )
+        checks = {
+            "nats": nats_connected(nc),
+            "redis": redis_answers(redis),
+            "loops": supervisor.readiness,
+        }
+        try:
+            async with announced(
+                nc, settings.subjects, "pools", checks, lambda: {"loops": supervisor.details()}
+            ):
+                await stop.wait()
+        finally:
+            await supervisor.wait()
+            await backend.close()
     finally:
         await redis.aclose()
         await nc.close()

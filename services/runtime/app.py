@@ -24,6 +24,7 @@ from services.runtime.projector import Projection, Projector
 from services.runtime.settings import Settings
 from services.runtime.stores.base import ProjectionStore
 from services.runtime.stores.redis import RedisOp, RedisStore
+from services.runtime.supervisor import Backoff, LoopBody, Supervisor
 
 OpT = TypeVar("OpT")
 
@@ -78,11 +79,18 @@ class ServiceRuntime:
     # Readiness checks and live metrics of the service, beside those of its projectors.
     checks: dict[str, Check] = field(default_factory=dict)
     sources: list[Source] = field(default_factory=list)
+    # The service's own long-running loops, run under the supervisor by `serve`.
+    loops: dict[str, LoopBody] = field(default_factory=dict)
+    supervisor: Supervisor | None = None
 
     def project(self, projection: Projection[RedisOp], owns: Sequence[str]) -> None:
         """Run a Redis projection in this process."""
         store = RedisStore(self.redis, self.settings.keys, projection.name, owns)
         self.project_into(store, projection)
+
+    def supervise(self, name: str, body: LoopBody) -> None:
+        """Run a loop of this service under the supervisor (restarted when it fails)."""
+        self.loops[name] = body
 
     def details(self) -> dict[str, Any]:
         """What `tenantctl status` shows of this service beyond readiness."""
@@ -90,7 +98,8 @@ class ServiceRuntime:
             "projections": {
                 p.name: {"checkpoint": p.position.checkpoint, "lag": p.stats.pending}
                 for p in self.projectors
-            }
+            },
+            "loops": self.supervisor.details() if self.supervisor is not None else {},
         }
 
     def project_into(self, store: ProjectionStore[OpT], projection: Projection[OpT]) -> None:
@@ -116,22 +125,31 @@ async def service_runtime(settings: Settings, name: str) -> AsyncIterator[Servic
         await broker.stop()
 
 
+def supervisor_for(settings: Settings, stop: asyncio.Event) -> Supervisor:
+    """A supervisor restarting loops with the settings' backoff."""
+    return Supervisor(stop, Backoff(settings.loop_backoff_first_s, settings.loop_backoff_max_s))
+
+
 async def serve(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
-    """Start the broker's handlers and the projectors; run until `stop` is set."""
+    """Start the broker's handlers, the projectors and the loops; run until `stop` is set."""
     await runtime.broker.start()
-    tasks = [asyncio.create_task(p.run()) for p in runtime.projectors]
+    supervisor = runtime.supervisor = supervisor_for(runtime.settings, stop)
+    for projector in runtime.projectors:
+        supervisor.start(f"projector.{projector.name}", projector.run)
+    for name, body in runtime.loops.items():
+        supervisor.start(name, body)
     checks: dict[str, Check] = {
         "nats": nats_connected(runtime.nc),
         "redis": redis_answers(runtime.redis),
+        "loops": supervisor.readiness,
         **{
             f"projection.{p.name}": p.readiness(runtime.settings.ready_max_lag)
             for p in runtime.projectors
         },
         **runtime.checks,
     }
-    unregister = [
-        LIVE.add(source) for source in [*runtime.sources, *(p.samples for p in runtime.projectors)]
-    ]
+    sources = [*runtime.sources, supervisor.samples, *(p.samples for p in runtime.projectors)]
+    unregister = [LIVE.add(source) for source in sources]
     log.info(f"{runtime.name}.started", namespace=runtime.settings.namespace)
     try:
         async with announced(
@@ -141,7 +159,6 @@ async def serve(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
     finally:
         for remove in unregister:
             remove()
-        for projector in runtime.projectors:
-            await projector.stop()
-        await asyncio.gather(*tasks)
+        stop.set()
+        await supervisor.wait()
         log.info(f"{runtime.name}.stopped")

@@ -83,6 +83,13 @@ FAMILIES: dict[str, Family] = {
     "tenantplane_projector_restarts": Family(
         "counter", "Times a projector resubscribed after an error", ("projection",)
     ),
+    "tenantplane_loop_restarts": Family(
+        "counter", "Times the supervisor restarted a loop after it failed", ("loop",)
+    ),
+    "tenantplane_loop_up": Family(
+        "gauge", "1 while a supervised loop does its work, 0 while it is down or retrying",
+        ("loop",),
+    ),
     "tenantplane_pool_capacity_jobs": Family(
         "gauge", "Jobs a pool may have in flight at once", ("pool",)
     ),

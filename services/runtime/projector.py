@@ -27,7 +27,6 @@ import orjson
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
@@ -35,7 +34,7 @@ from contracts.errors import DecodeError
 from contracts.registry import EventRegistry
 from contracts.subjects import Subjects, matches
 from services.runtime.deadletters import DeadLetter, DeadLetters
-from services.runtime.errors import ProjectionTimeout, TenantplaneError
+from services.runtime.errors import ProjectionTimeout
 from services.runtime.eventlog import (
     RawMessage,
     StoredEvent,
@@ -46,6 +45,8 @@ from services.runtime.eventlog import (
 from services.runtime.metrics import APPLY_LATENCY, Sample
 from services.runtime.ops import Check
 from services.runtime.stores.base import Position, ProjectionStore
+from services.runtime.supervisor import LoopHandle
+from services.runtime.transient import describe_error, is_transient
 
 OpT = TypeVar("OpT")
 OpT_co = TypeVar("OpT_co", covariant=True)
@@ -138,18 +139,30 @@ class Projector(Generic[OpT]):
         """The projection's name."""
         return self.projection.name
 
-    async def run(self) -> None:
-        """Project until `stop()`; reconnects and restarts by itself on failures."""
+    async def run(self, loop: LoopHandle | None = None) -> None:
+        """Project until `stop()` (or the loop's stop signal).
+
+        Reconnects and resubscribes by itself after NATS or the store fail, and
+        reports that as trouble on `loop`; anything else is raised to the
+        supervisor, which restarts the projector from its stored checkpoint.
+        """
+        loop = loop or LoopHandle(f"projector.{self.name}", asyncio.Event())
+        watcher = asyncio.create_task(self._stop_with(loop))
         control = await self.nc.subscribe(
             self.subjects.control(self.name, "redrive"),
             queue=f"projector-{self.name}",
             cb=self._on_redrive,
         )
         try:
-            await self._supervise()
+            await self._supervise(loop)
         finally:
+            watcher.cancel()
             with contextlib.suppress(Exception):
                 await control.unsubscribe()
+
+    async def _stop_with(self, loop: LoopHandle) -> None:
+        await loop.stop.wait()
+        await self.stop()
 
     async def _on_redrive(self, msg: Msg) -> None:
         request = orjson.loads(msg.data or b"{}")
@@ -160,30 +173,39 @@ class Projector(Generic[OpT]):
             body = {"ok": False, "error": f"{type(e).__name__}: {e}"}
         await msg.respond(orjson.dumps(body))
 
-    async def _supervise(self) -> None:
+    async def _supervise(self, loop: LoopHandle) -> None:
         backoff = 0.05
         while not self._stopping.is_set():
             try:
-                await self._run_once()
+                await self._run_once(loop)
                 backoff = 0.05
-            except (TimeoutError, _Restart, TenantplaneError, NatsError, OSError) as e:
-                self.stats.restarts += 1
-                log.warning("projector.restart", projection=self.name, reason=str(e) or repr(e))
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), backoff)
-                backoff = min(backoff * 2, 2.0)
+            except _Restart as e:
+                self._restarted(str(e))
+            except Exception as e:
+                if not is_transient(e):
+                    raise
+                self._restarted(describe_error(e))
+                loop.degraded(f"retrying after {describe_error(e)}")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), backoff)
+            backoff = min(backoff * 2, 2.0)
+
+    def _restarted(self, reason: str) -> None:
+        self.stats.restarts += 1
+        log.warning("projector.restart", projection=self.name, reason=reason)
 
     async def stop(self) -> None:
         """Finish the batch in hand, then return from `run()`."""
         self._stopping.set()
         self._wakeup.set()
 
-    async def _run_once(self) -> None:
+    async def _run_once(self, loop: LoopHandle) -> None:
         await self._moved(await self.store.load())
         self._inbox.clear()
         self.stats.caught_up = False
         reconnects = self.nc.stats["reconnects"]
         sub = await self._subscribe(self.position.checkpoint + 1)
+        loop.recovered()
         try:
             while not self._stopping.is_set():
                 if not self._inbox:
@@ -191,6 +213,7 @@ class Projector(Generic[OpT]):
                     continue
                 async with self._lock:
                     await self._apply_batch(self._take_batch())
+                loop.recovered()
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     ops_port: int = Field(default=8470, ge=0, le=65535)
     # A service is ready while each of its projections is at most this many events behind.
     ready_max_lag: int = Field(default=1000, ge=0)
+    # A failed loop (projector, scheduler, cron, reconciler) is restarted after a delay
+    # doubling from the first to the max; it is counted and named by /readyz meanwhile.
+    loop_backoff_first_s: float = Field(default=0.5, gt=0)
+    loop_backoff_max_s: float = Field(default=30.0, gt=0)
     log_level: str = "info"
     log_format: str = Field(default="console", pattern="^(console|json)$")
 

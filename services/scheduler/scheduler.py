@@ -41,6 +41,7 @@ from services.runtime.eventlog import (
     to_raw,
 )
 from services.runtime.metrics import Sample
+from services.runtime.supervisor import LoopHandle
 from services.scheduler.dispatch import Dispatcher
 from services.scheduler.fairness import FairQueue
 from services.scheduler.jobs import Job, JobStatus, evolve
@@ -90,11 +91,17 @@ class Scheduler:
         self.pools, self.default_pool, self.tick_s = pools, default_pool, tick_s
         # Capacity of a pool that is not in `pools` (a tenant's dedicated pool); 0: refused.
         self.dedicated_capacity = dedicated_capacity
+        self.caught_up = False
+        self._reset()
+
+    def _reset(self) -> None:
+        """Forget everything: state is rebuilt from the jobs stream by `run`."""
         self.jobs: dict[str, Job] = {}
         self.queues: dict[str, FairQueue] = defaultdict(FairQueue)
         self.inflight: dict[str, set[str]] = defaultdict(set)
         self.active: Counter[str] = Counter()
         self.caught_up = False
+        self._replayed = False
         self._queued: set[str] = set()
         self._delayed: list[tuple[float, str]] = []
         self._admit: deque[str] = deque()
@@ -104,25 +111,31 @@ class Scheduler:
         self._wakeup = asyncio.Event()
 
     # Intake ----------------------------------------------------------------
-    async def run(self, stop: asyncio.Event) -> None:
-        """Schedule until `stop` is set."""
+    async def run(self, loop: LoopHandle) -> None:
+        """Schedule until the loop's stop signal; state is rebuilt from the log each run.
+
+        A step that meets Redis or NATS away is retried (the loop reports it as
+        degraded meanwhile); nothing taken from an index is lost by a failed step.
+        """
+        self._reset()
         sub = await follow(
             self.log.js, self.log.subjects, [self.log.subjects.all_jobs()], self._on_msg
         )
-        if await nothing_to_replay(sub):
-            await self._caught_up()
         status = await self.nc.subscribe(
             self.log.subjects.control("scheduler", "status"), queue="scheduler", cb=self._status
         )
         try:
-            while not stop.is_set():
+            if await nothing_to_replay(sub):
+                await loop.retrying(self._caught_up, "re-queueing scheduled jobs")
+            while not loop.stopping:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self.tick_s)
                 self._wakeup.clear()
-                await self._step()
+                await loop.retrying(self._step, "scheduling")
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+            with contextlib.suppress(Exception):
                 await status.unsubscribe()
 
     async def _on_msg(self, msg: Msg) -> None:
@@ -134,7 +147,9 @@ class Scheduler:
             raw = to_raw(self._inbox.popleft(), headers=False)
             self._receive(raw)
             if not self.caught_up and raw.num_pending == 0:
-                await self._caught_up()
+                self._replayed = True
+        if self._replayed and not self.caught_up:
+            await self._caught_up()
         if self.caught_up:
             await self._admit_requested()
             await self._cancel_queued()
@@ -152,10 +167,10 @@ class Scheduler:
     async def _caught_up(self) -> None:
         """Replay done: re-queue attempts that were queued before a restart (a worker
         starts each attempt at most once, so a second copy is harmless)."""
-        self.caught_up = True
         for job in list(self.jobs.values()):
             if job.status is JobStatus.SCHEDULED:
                 await self.dispatcher.enqueue(job)
+        self.caught_up = True
         log.info("scheduler.caught_up", jobs=len(self.jobs))
 
     def apply(self, stored: StoredEvent) -> None:
@@ -206,11 +221,14 @@ class Scheduler:
     async def _admit_requested(self) -> None:
         decided: dict[str, tuple[str | None, str]] = {}  # per tenant, read once per step
         while self._admit:
-            job = self.jobs.get(self._admit.popleft())
+            job = self.jobs.get(self._admit[0])
             if job is None or job.pool or job.status is not JobStatus.REQUESTED:
+                self._admit.popleft()
                 continue
             if job.tenant_id not in decided:
+                # May fail (Redis away): the job stays first in line for the next step.
                 decided[job.tenant_id] = await self._admission(job)
+            self._admit.popleft()
             refusal, pool = decided[job.tenant_id]
             if refusal is not None:
                 await self._append(job, JobFailed(job_id=job.job_id, attempt=0, error=refusal))
@@ -256,7 +274,14 @@ class Scheduler:
                 if picked is None:
                     break
                 self._queued.discard(picked[1])
-                await self._schedule(self.jobs[picked[1]])
+                job = self.jobs[picked[1]]
+                try:
+                    await self._schedule(job)
+                except Exception:
+                    # Not scheduled (NATS away): back in line, in its place, for the next step.
+                    if self.jobs.get(job.job_id) == job:
+                        self._index(job)
+                    raise
 
     async def _schedule(self, job: Job) -> None:
         attempt = job.attempt + 1

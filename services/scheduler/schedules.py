@@ -10,7 +10,6 @@ which is a no-op.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 from dataclasses import dataclass, replace
@@ -39,6 +38,7 @@ from contracts.schedules import (
 from services.runtime.aggregates import AggregateWrites, Change
 from services.runtime.errors import InvalidRequest, InvalidTransition
 from services.runtime.eventlog import EventLog, StoredEvent, follow, nothing_to_replay, to_raw
+from services.runtime.supervisor import LoopHandle
 from services.runtime.tenants import require_tenant
 from services.scheduler.client import JobClient, JobNotFound
 
@@ -189,19 +189,19 @@ class CronFirer:
         self.schedules: dict[str, Schedule] = {}
         self._replayed = False
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Fire due schedules until `stop` is set."""
+    async def run(self, loop: LoopHandle) -> None:
+        """Fire due schedules until the loop's stop signal; state is rebuilt each run."""
+        self.schedules, self._replayed = {}, False
         filters = [self.log.subjects.all_schedules()]
         sub = await follow(self.log.js, self.log.subjects, filters, self._on_msg)
         # Only ever set to True here: the callback may already have set it during the await.
         if await nothing_to_replay(sub):
             self._replayed = True
         try:
-            while not stop.is_set():
+            while not loop.stopping:
                 if self._replayed:
-                    await self.fire_due(datetime.now(UTC))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.tick_s)
+                    await loop.retrying(lambda: self.fire_due(datetime.now(UTC)), "firing")
+                await loop.sleep(self.tick_s)
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()

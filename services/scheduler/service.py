@@ -44,13 +44,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         runtime.sources.append(scheduler.samples)
         for command_cls in SCHEDULE_COMMANDS:
             register(runtime.broker, settings.subjects, command_cls, writes.handle)
-        tasks = [
-            asyncio.create_task(scheduler.run(stop)),
-            asyncio.create_task(CronFirer(runtime.log).run(stop)),
-        ]
+        runtime.supervise("scheduler", scheduler.run)
+        runtime.supervise("cron", CronFirer(runtime.log).run)
         try:
             await serve(runtime, stop)
         finally:
-            await asyncio.gather(*tasks)
             await config.close()
             broker.close()

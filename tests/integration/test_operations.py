@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
-from prometheus_client.parser import text_string_to_metric_families
 
 from contracts import EVENTS
 from contracts.config import SetConfig
@@ -28,32 +26,10 @@ from services.scheduler.client import JobClient
 from services.scheduler.jobs import JobStatus
 from tests.support.cli import ACTOR, tenantctl
 from tests.support.jobs import wait_for_status
+from tests.support.ops import Samples, scrape, value
 from tests.support.running import eventually, running
 
 pytestmark = pytest.mark.integration
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-@pytest.fixture
-async def ops_url() -> AsyncIterator[str]:
-    async with ops_server("127.0.0.1", 0) as url:
-        yield url
-
-
-async def scrape(url: str) -> Samples:
-    async with httpx.AsyncClient() as http:
-        response = await http.get(f"{url}/metrics")
-    assert response.status_code == 200
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(response.text)
-        for s in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 async def test_metrics_show_a_workload(

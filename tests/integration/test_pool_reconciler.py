@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
+from collections.abc import Coroutine
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -18,6 +22,7 @@ from services.runtime.commands import CommandClient
 from services.runtime.errors import TenantplaneError
 from services.runtime.eventlog import EventLog
 from services.runtime.settings import Settings
+from services.runtime.supervisor import LoopHandle
 from services.scheduler.client import JobClient
 from services.scheduler.jobs import JobStatus
 from tests.support.cli import ACTOR, send_and_wait
@@ -48,7 +53,12 @@ async def test_a_dedicated_pool_runs_while_a_tenant_is_assigned_to_it(
         command = SetConfig(tenant_id=tenant, values={"jobs.pool": pool}, **ACTOR)
         await send_and_wait(client, redis, job_settings, command)
 
-    async with in_background(lambda stop: reconciler.run(nc, job_settings.subjects, stop)):
+    def run(stop: asyncio.Event) -> Coroutine[Any, Any, None]:
+        return reconciler.run(nc, job_settings.subjects, LoopHandle("pools", stop))
+
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(backend.close)
+        await stack.enter_async_context(in_background(run))
         assert await backend.actual() == {}
         # The config change wakes the reconciler long before its 60 s interval.
         await assign("acme", "dedicated-acme")

@@ -18,6 +18,7 @@ from contracts.schedules import DefineSchedule, ScheduleFired
 from services.runtime.connections import connect_nats
 from services.runtime.eventlog import EventLog
 from services.runtime.settings import Settings
+from services.runtime.supervisor import Supervisor
 from services.scheduler.schedules import CronFirer, ScheduleWrites
 from tests.support.events import registered
 from tests.support.reporting import report
@@ -31,14 +32,15 @@ async def firers(settings: Settings, count: int) -> AsyncIterator[None]:
     stop = asyncio.Event()
     connections = [await connect_nats(settings, f"cron-{i}") for i in range(count)]
     logs = [EventLog(nc.jetstream(), settings.subjects, EVENTS) for nc in connections]
-    tasks = [
-        asyncio.create_task(CronFirer(log, tick_s=0.1, tolerance_s=1.0).run(stop)) for log in logs
-    ]
+    supervisor = Supervisor(stop)
+    for i, log in enumerate(logs):
+        supervisor.start(f"cron-{i}", CronFirer(log, tick_s=0.1, tolerance_s=1.0).run)
     try:
         yield
+        assert await supervisor.readiness() is None
     finally:
         stop.set()
-        await asyncio.gather(*tasks)
+        await supervisor.wait()
         for nc in connections:
             await nc.close()
 
