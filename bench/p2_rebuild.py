@@ -23,7 +23,8 @@ from contracts import EVENTS
 from services.cli.context import run_loop
 from services.runtime.app import ensure_streams
 from services.runtime.connections import connect_nats, connect_redis
-from services.runtime.eventlog import EventLog, read_raw
+from services.runtime.consumers import read_raw
+from services.runtime.eventlog import EventLog
 from services.runtime.settings import Settings
 
 

@@ -47,7 +47,8 @@ from contracts.tenants import RegisterTenant
 from services.cli.context import run_loop
 from services.runtime.commands import CommandClient
 from services.runtime.connections import connect_nats
-from services.runtime.eventlog import EventLog, follow
+from services.runtime.consumers import follow
+from services.runtime.eventlog import EventLog
 from services.runtime.settings import Settings
 from services.scheduler.client import JobClient, job_id_for
 from services.worker.context import JobContext

@@ -5,7 +5,7 @@ Pure data, no I/O. `EVENTS` is the registry every service decodes with.
 
 from __future__ import annotations
 
-from contracts import config, jobs, routing, schedules, tenants
+from contracts import config, discards, jobs, routing, schedules, tenants
 from contracts.commands import Command, CommandError, CommandReply, ErrorCode
 from contracts.envelope import Envelope, Event, Message
 from contracts.errors import (
@@ -23,13 +23,21 @@ from contracts.registry import EventRegistry, Upcaster
 from contracts.subjects import Subjects
 
 EVENTS = EventRegistry.of(
-    [*tenants.EVENTS, *config.EVENTS, *routing.EVENTS, *jobs.EVENTS, *schedules.EVENTS]
+    [
+        *tenants.EVENTS,
+        *config.EVENTS,
+        *routing.EVENTS,
+        *jobs.EVENTS,
+        *schedules.EVENTS,
+        *discards.EVENTS,
+    ]
 )
 COMMANDS: tuple[type[Command], ...] = (
     *tenants.COMMANDS,
     *config.COMMANDS,
     *routing.COMMANDS,
     *schedules.COMMANDS,
+    *discards.COMMANDS,
 )
 
 __all__ = [

@@ -58,6 +58,8 @@ class ErrorCode(StrEnum):
     TENANT_SUSPENDED = "tenant_suspended"
     INVALID_TRANSITION = "invalid_transition"
     INVALID_CONFIG_VALUE = "invalid_config_value"
+    AGGREGATE_BLOCKED = "aggregate_blocked"
+    EVENT_TOO_LARGE = "event_too_large"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 

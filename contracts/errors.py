@@ -44,6 +44,10 @@ class InvalidEvent(DecodeError):
     """The event's data failed validation against its contract."""
 
 
+class SubjectMismatch(DecodeError):
+    """The event was stored on a subject other than the one its envelope names."""
+
+
 def describe(error: ValidationError, limit: int = 5) -> str:
     """A one-line summary of a validation error: where and what, without echoing input."""
     parts = []

@@ -8,6 +8,7 @@ every tenant" are each a single filter:
     <root>.evt.<tenant>.route.<service> a tenant's pin to a version of a service
     <root>.evt._platform.route.<service>  a service's versions, default and rollout
     <root>.evt.<tenant>.schedule.<id>   a cron schedule and its firings
+    <root>.evt.<tenant>.discard         events of the tenant an operator discarded
     <root>.job.<tenant>.<job id>        one job's lifecycle (jobs stream)
     <root>.cmd.<service>.<command>      command request/reply
     <root>.chg.<projection>.<tenant>    "projection applied up to seq N" notifications
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from contracts.envelope import Envelope
+from contracts.errors import SubjectMismatch
 from contracts.ids import validate_name, validate_scope, validate_tenant_id
 
 DEFAULT_ROOT = "tp"
@@ -41,6 +43,12 @@ class Subjects:
         validate_name(self.root, "subject root")
 
     # Streams ---------------------------------------------------------------
+    def control_subjects(self) -> list[str]:
+        """What the control stream stores: the known families only, so nothing else
+        (another service's events, a typo) can enter the control plane's log."""
+        families = ("lifecycle", "config", "route.*", "schedule.*", "discard")
+        return [f"{self.root}.evt.*.{family}" for family in families]
+
     @property
     def control_stream(self) -> str:
         """The stream of lifecycle, config, routing and schedule events; kept forever."""
@@ -65,6 +73,13 @@ class Subjects:
         """
         stream = self.stream_for(filters[0])
         return self.all_jobs() if stream == self.jobs_stream else self.all_events()
+
+    def stream_named(self, name: str) -> str:
+        """The stream an operator names `control` or `jobs`."""
+        streams = {"control": self.control_stream, "jobs": self.jobs_stream}
+        if name not in streams:
+            raise ValueError(f"no stream {name!r}: use one of {', '.join(streams)}")
+        return streams[name]
 
     def stream_for(self, subject: str) -> str:
         """The stream holding `subject` (or every subject of a filter)."""
@@ -123,6 +138,14 @@ class Subjects:
         """Every schedule of every tenant."""
         return f"{self.root}.evt.*.schedule.*"
 
+    def discards(self, scope: str) -> str:
+        """Void markers of events of one tenant (or of the platform scope)."""
+        return f"{self.root}.evt.{validate_scope(scope)}.discard"
+
+    def all_discards(self) -> str:
+        """Every void marker."""
+        return f"{self.root}.evt.*.discard"
+
     def job(self, tenant_id: str, job_id: str) -> str:
         """One job's lifecycle (in the jobs stream)."""
         return f"{self.root}.job.{validate_tenant_id(tenant_id)}.{validate_name(job_id, 'job id')}"
@@ -152,7 +175,29 @@ class Subjects:
             return self.schedule(envelope.tenant_id, getattr(envelope.data, "schedule_id", ""))
         if family == "job":
             return self.job(envelope.tenant_id, getattr(envelope.data, "job_id", ""))
+        if family == "discard":
+            return self.discards(envelope.tenant_id)
         raise ValueError(f"no subject for event family {family!r}")
+
+    def check(self, subject: str, envelope: Envelope) -> None:
+        """Refuse an event stored on a subject that is not its aggregate's.
+
+        The subject names the tenant and the aggregate; a reader that trusted the
+        envelope alone could apply one tenant's event to another (or to the
+        wrong aggregate), so the two must agree.
+
+        Raises:
+            SubjectMismatch: they disagree.
+        """
+        try:
+            expected = self.for_event(envelope)
+        except ValueError as e:
+            raise SubjectMismatch(f"no subject for {envelope.type}: {e}") from e
+        if expected != subject:
+            raise SubjectMismatch(
+                f"{envelope.type} of tenant {envelope.tenant_id!r} belongs on {expected}, "
+                f"not on {subject}"
+            )
 
     def tenant_of(self, subject: str) -> str | None:
         """The tenant token of an event, change or dead-letter subject."""

@@ -8,6 +8,7 @@ from faststream.nats import NatsBroker
 
 from contracts.commands import TenantCommand
 from contracts.config import COMMANDS as CONFIG_COMMANDS
+from contracts.discards import DiscardEvent
 from contracts.subjects import Subjects
 from contracts.tenants import COMMANDS as TENANT_COMMANDS
 from services.config.projection import ConfigProjection
@@ -17,6 +18,7 @@ from services.config.writes import TenantWrites
 from services.runtime.app import serve, service_runtime
 from services.runtime.commands import Handler, register
 from services.runtime.database import migrated_database
+from services.runtime.discarding import EventDiscarding
 from services.runtime.settings import Settings
 
 COMMANDS = (*TENANT_COMMANDS, *CONFIG_COMMANDS)
@@ -37,6 +39,12 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             schema = ConfigSchema.load(settings.config_schema_file)
             serve_commands(
                 runtime.broker, settings.subjects, TenantWrites(runtime.log, schema, box).handle
+            )
+            register(
+                runtime.broker,
+                settings.subjects,
+                DiscardEvent,
+                EventDiscarding(runtime.log).handle,
             )
             projection = ConfigProjection(settings.subjects, settings.keys)
             runtime.project(projection, projection.owned_patterns())

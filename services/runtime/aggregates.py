@@ -10,6 +10,8 @@ the rest, identically for every aggregate:
   version as the expected sequence over the aggregate's subjects, a write by
   another replica makes it fail, and the command is decided again on fresh
   state after a short random pause;
+- an event of the aggregate that cannot be read blocks it: every command
+  answers `AggregateBlocked` until an operator discards the event;
 - every event records its command's idempotency key (`causation_id`); the last
   keys are remembered per aggregate, so a repeated command returns its first
   result long after JetStream's duplicate window.
@@ -131,10 +133,18 @@ class AggregateWrites(ABC, Generic[S, C]):
         return Outcome((appended,))
 
     async def refresh(self, key: str) -> Tracked[S]:
-        """Bring an aggregate's cached state up to the head of the log."""
+        """Bring an aggregate's cached state up to the head of the log.
+
+        Raises:
+            AggregateBlocked: an event of the aggregate cannot be read, and no operator
+                discarded it; nothing is decided on a state that may be wrong.
+        """
         tracked = self._tracked.get(key) or Tracked(self.initial(key))
-        async for stored in self.log.read(self.boundary(key), start_seq=tracked.version + 1):
-            tracked = self._track(tracked, stored)
+        async for raw, stored in self.log.scan(self.boundary(key), start_seq=tracked.version + 1):
+            if stored is None:  # discarded: it only moves the version
+                tracked = replace(tracked, version=raw.seq)
+            else:
+                tracked = self._track(tracked, stored)
         self._tracked[key] = tracked
         return tracked
 

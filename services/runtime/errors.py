@@ -82,6 +82,37 @@ class InvalidConfigValue(TenantplaneError):
     code = ErrorCode.INVALID_CONFIG_VALUE
 
 
+class AggregateBlocked(TenantplaneError):
+    """An aggregate's subject holds an event that cannot be read, and it was not discarded."""
+
+    code = ErrorCode.AGGREGATE_BLOCKED
+
+    def __init__(self, subject: str, seq: int, reason: str) -> None:
+        super().__init__(
+            f"{subject} is blocked by event {seq} that cannot be read ({reason}); inspect it "
+            f"with 'tenantctl dlq list' and discard it with "
+            f"'tenantctl dlq discard {seq} --reason ...'",
+            subject=subject,
+            seq=seq,
+            reason=reason,
+        )
+        self.subject, self.seq, self.reason = subject, seq, reason
+
+
+class EventTooLarge(InvalidRequest):
+    """The event a command would append is bigger than readers accept."""
+
+    code = ErrorCode.EVENT_TOO_LARGE
+
+    def __init__(self, subject: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"the event for {subject} would be {size} bytes; the limit is {limit}",
+            subject=subject,
+            size=size,
+            limit=limit,
+        )
+
+
 class CommandFailed(TenantplaneError):
     """A command reply carried an error code this client has no class for."""
 
@@ -108,6 +139,11 @@ _BY_CODE: dict[ErrorCode, type[TenantplaneError]] = {
 
 def error_from_reply(error: CommandError) -> TenantplaneError:
     """Turn a reply's error back into the named exception a caller can catch."""
+    if error.code is ErrorCode.AGGREGATE_BLOCKED:
+        details = error.details
+        return AggregateBlocked(
+            str(details.get("subject", "")), int(details.get("seq", 0)), str(details.get("reason"))
+        )
     if error.code is ErrorCode.CONCURRENCY_CONFLICT:
         return ConcurrencyConflict(
             str(error.details.get("subject", "")),

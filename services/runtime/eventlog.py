@@ -4,39 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from nats.aio.msg import Msg
-from nats.errors import ConnectionClosedError, NoRespondersError, TimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy, RawStreamMsg, StorageType, StreamConfig
+from nats.js.api import RawStreamMsg, StorageType, StreamConfig
 from nats.js.errors import (
     APIError,
-    NoStreamResponseError,
     NotFoundError,
-    ServiceUnavailableError,
 )
 
 from contracts.envelope import Envelope
-from contracts.registry import EventRegistry
+from contracts.errors import DecodeError
+from contracts.registry import MAX_EVENT_BYTES, EventRegistry
 from contracts.subjects import Subjects
-from services.runtime.errors import ConcurrencyConflict, EventLogUnavailable
+from services.runtime.consumers import RawMessage, quietly_unsubscribe, read_raw, replay_config
+from services.runtime.discards import Discards
+from services.runtime.errors import (
+    AggregateBlocked,
+    ConcurrencyConflict,
+    EventLogUnavailable,
+    EventTooLarge,
+)
+from services.runtime.transient import NATS_UNAVAILABLE
 
 WRONG_LAST_SEQUENCE = 10071
 _ACTUAL_SEQ = re.compile(r"wrong last sequence: (\d+)")
-_UNAVAILABLE = (
-    TimeoutError,
-    asyncio.TimeoutError,
-    NoRespondersError,
-    ConnectionClosedError,
-    NoStreamResponseError,
-    ServiceUnavailableError,
-)
 DLQ_MAX_AGE_S = 90 * 24 * 3600
-_V1_TOKENS = 9  # reply subject tokens of a JetStream delivery without a domain
 JOBS_MAX_AGE_S = 30 * 24 * 3600
 
 
@@ -72,19 +67,6 @@ class StoredEvent:
     envelope: Envelope
 
 
-@dataclass(frozen=True)
-class RawMessage:
-    """A message read back from a stream, before decoding."""
-
-    seq: int
-    subject: str
-    data: bytes
-    headers: dict[str, str]
-    num_pending: int
-    # Unix time the stream stored the message (0 when unknown).
-    stored_at: float = 0.0
-
-
 class EventLog:
     """Appends to and reads from the control-plane stream."""
 
@@ -92,6 +74,7 @@ class EventLog:
         self.js = js
         self.subjects = subjects
         self.registry = registry
+        self.discards = Discards(js, subjects, registry)
 
     async def ensure_streams(
         self,
@@ -105,7 +88,7 @@ class EventLog:
         await self._ensure(
             StreamConfig(
                 name=self.subjects.control_stream,
-                subjects=[self.subjects.all_events()],
+                subjects=self.subjects.control_subjects(),
                 storage=StorageType.FILE,
                 num_replicas=replicas,
                 duplicate_window=duplicate_window_s,
@@ -146,7 +129,7 @@ class EventLog:
                 except NotFoundError:
                     await self.js.add_stream(config)
                 return
-            except _UNAVAILABLE as e:
+            except NATS_UNAVAILABLE as e:
                 if loop.time() >= deadline:
                     raise EventLogUnavailable(f"cannot reach JetStream: {e!r}") from e
             except APIError as e:
@@ -166,11 +149,16 @@ class EventLog:
         lost), that is recognised as success.
 
         Raises:
+            EventTooLarge: the event is bigger than readers accept.
             ConcurrencyConflict: `expected` no longer holds.
             EventLogUnavailable: NATS did not answer within `timeout`.
         """
         subject = self.subjects.for_event(envelope)
         payload, headers = envelope.to_json(), _headers(envelope, expected)
+        if len(payload) > MAX_EVENT_BYTES:
+            # Refused here, with the same limit decoding enforces: it would be parked
+            # by every reader and block its aggregate.
+            raise EventTooLarge(subject, len(payload), MAX_EVENT_BYTES)
         loop = asyncio.get_running_loop()
         deadline, attempt = loop.time() + timeout, 0
         while True:
@@ -187,7 +175,7 @@ class EventLog:
                 return Appended(
                     subject, ack.seq, bool(ack.duplicate), envelope.event_id, envelope.type
                 )
-            except _UNAVAILABLE as e:
+            except NATS_UNAVAILABLE as e:
                 # No answer, or no stream leader yet (a cluster electing one): try again.
                 if loop.time() + 0.05 >= deadline:
                     raise EventLogUnavailable(f"append to {subject} timed out: {e!r}") from e
@@ -218,7 +206,7 @@ class EventLog:
             )
         except NotFoundError:
             return None
-        except _UNAVAILABLE as e:
+        except NATS_UNAVAILABLE as e:
             raise EventLogUnavailable(f"cannot read {subject}: {e!r}") from e
 
     async def append_many(self, envelopes: Sequence[Envelope], window: int = 256) -> list[Appended]:
@@ -236,29 +224,41 @@ class EventLog:
 
     async def pending(self, filters: Sequence[str], after_seq: int) -> int:
         """How many events matching `filters` come after `after_seq` (a projection's lag)."""
-        config = _replay_config(filters, after_seq + 1, None)
+        config = replay_config(filters, after_seq + 1, None)
         try:
             stream = self.subjects.stream_for(filters[0])
             sub = await self.js.subscribe("", stream=stream, ordered_consumer=True, config=config)
             try:
                 return int((await sub.consumer_info()).num_pending or 0)
             finally:
-                await _quietly_unsubscribe(sub)
-        except _UNAVAILABLE as e:
+                await quietly_unsubscribe(sub)
+        except NATS_UNAVAILABLE as e:
             raise EventLogUnavailable(f"cannot measure lag: {e!r}") from e
 
     async def last_event(self, subject: str) -> StoredEvent | None:
-        """The last event on a concrete `subject`, decoded (None when there is none)."""
+        """The last readable event on a concrete `subject` (None when there is none).
+
+        Raises:
+            AggregateBlocked: the last event cannot be read and was not discarded.
+        """
         msg = await self._last_msg(subject)
         if msg is None:
             return None
-        return StoredEvent(int(msg.seq or 0), subject, self.registry.decode(msg.data or b""))
+        raw = RawMessage(int(msg.seq or 0), subject, msg.data or b"", {}, 0)
+        last = await self.readable(self.subjects.stream_for(subject), raw)
+        if last is None:  # discarded: the last one before it
+            async for stored in self.read(subject, stop_seq=raw.seq - 1):
+                last = stored
+        return last
 
     async def read_subject(self, subject: str, start_seq: int = 1) -> AsyncIterator[StoredEvent]:
-        """The events of one concrete subject (an aggregate with few events), oldest first.
+        """The readable events of one concrete subject (an aggregate with few events).
 
         Uses JetStream's direct get, message by message: no consumer is created,
         so frequent small reads (a job's state) cost the server nothing to clean up.
+
+        Raises:
+            AggregateBlocked: an event cannot be read and was not discarded.
         """
         stream, seq = self.subjects.stream_for(subject), start_seq
         while True:
@@ -266,19 +266,44 @@ class EventLog:
                 msg = await self.js.get_msg(stream, seq, subject=subject, direct=True, next=True)
             except NotFoundError:
                 return
-            except _UNAVAILABLE as e:
+            except NATS_UNAVAILABLE as e:
                 raise EventLogUnavailable(f"cannot read {subject}: {e!r}") from e
-            found = int(msg.seq or 0)
-            yield StoredEvent(found, subject, self.registry.decode(msg.data or b""))
-            seq = found + 1
+            seq = int(msg.seq or 0)
+            stored = await self.readable(stream, RawMessage(seq, subject, msg.data or b"", {}, 0))
+            if stored is not None:
+                yield stored
+            seq += 1
 
     async def head(self, stream: str | None = None) -> int:
         """The last sequence of a stream (the control stream by default)."""
         try:
             info = await self.js.stream_info(stream or self.subjects.control_stream)
-        except _UNAVAILABLE as e:
+        except NATS_UNAVAILABLE as e:
             raise EventLogUnavailable(f"cannot read stream info: {e!r}") from e
         return int(info.state.last_seq)
+
+    async def scan(
+        self,
+        filters: str | Sequence[str],
+        *,
+        start_seq: int = 1,
+        start_time: datetime | None = None,
+        stop_seq: int | None = None,
+    ) -> AsyncIterator[tuple[RawMessage, StoredEvent | None]]:
+        """Every message matching `filters` up to the head of the log, oldest first,
+        with its event, or None for an event an operator discarded.
+
+        Raises:
+            AggregateBlocked: an event cannot be read and was not discarded.
+        """
+        first = filters if isinstance(filters, str) else filters[0]
+        stream = self.subjects.stream_for(first)
+        async for raw in read_raw(
+            self.js, stream, filters, start_seq=start_seq, start_time=start_time
+        ):
+            if stop_seq is not None and raw.seq > stop_seq:
+                return
+            yield raw, await self.readable(stream, raw)
 
     async def read(
         self,
@@ -288,26 +313,43 @@ class EventLog:
         start_time: datetime | None = None,
         stop_seq: int | None = None,
     ) -> AsyncIterator[StoredEvent]:
-        """Decoded events matching `filters`, oldest first, up to the head of the log."""
-        first = filters if isinstance(filters, str) else filters[0]
-        async for raw in read_raw(
-            self.js,
-            self.subjects.stream_for(first),
-            filters,
-            start_seq=start_seq,
-            start_time=start_time,
-        ):
-            if stop_seq is not None and raw.seq > stop_seq:
-                return
-            yield self.decoded(raw)
-
-    def decoded(self, raw: RawMessage) -> StoredEvent:
-        """A delivered message as a typed event at its place in the log.
+        """The events matching `filters`, oldest first, up to the head of the log;
+        discarded events are left out.
 
         Raises:
-            DecodeError: the message is not a valid event (see `EventRegistry.decode`).
+            AggregateBlocked: an event cannot be read and was not discarded.
         """
-        return StoredEvent(raw.seq, raw.subject, self.registry.decode(raw.data))
+        async for _, stored in self.scan(
+            filters, start_seq=start_seq, start_time=start_time, stop_seq=stop_seq
+        ):
+            if stored is not None:
+                yield stored
+
+    async def readable(self, stream: str, raw: RawMessage) -> StoredEvent | None:
+        """`raw` as an event, or None when it was discarded: the policy of aggregate reads.
+
+        Raises:
+            AggregateBlocked: it cannot be read and was not discarded.
+        """
+        if (stream, raw.seq) in self.discards:
+            return None
+        try:
+            return self.decode(raw)
+        except DecodeError as e:
+            if await self.discards.contains(stream, raw.seq):
+                return None
+            raise AggregateBlocked(raw.subject, raw.seq, f"{type(e).__name__}: {e}") from e
+
+    def decode(self, raw: RawMessage) -> StoredEvent:
+        """A stored message as a typed event at its place in the log.
+
+        Raises:
+            DecodeError: the message is not a valid event (see `EventRegistry.decode`),
+                or it is stored on a subject other than its aggregate's.
+        """
+        envelope = self.registry.decode(raw.data)
+        self.subjects.check(raw.subject, envelope)
+        return StoredEvent(raw.seq, raw.subject, envelope)
 
 
 def _headers(envelope: Envelope, expected: Expected | None) -> dict[str, str]:
@@ -325,137 +367,3 @@ def _conflict_or_unavailable(error: APIError, subject: str, expected: Expected |
         actual = int(match.group(1)) if match else None
         return ConcurrencyConflict(expected.over or subject, expected.seq, actual)
     return EventLogUnavailable(f"JetStream refused the append to {subject}: {error.description}")
-
-
-async def read_raw(
-    js: JetStreamContext,
-    stream: str,
-    filters: str | Sequence[str],
-    *,
-    start_seq: int = 1,
-    start_time: datetime | None = None,
-    idle_timeout_s: float = 10.0,
-) -> AsyncIterator[RawMessage]:
-    """Messages of `stream` matching `filters` from a point to the current head.
-
-    An ordered consumer delivering to a callback: no server-side state to clean
-    up, gaps are repaired by the client, and it is the fastest way to stream a
-    log into Python (about twice the rate of pulling messages one by one).
-    """
-    inbox: deque[RawMessage] = deque()
-    arrived = asyncio.Event()
-
-    async def on_msg(msg: Msg) -> None:
-        inbox.append(to_raw(msg))
-        arrived.set()
-
-    try:
-        sub = await js.subscribe(
-            "",
-            stream=stream,
-            ordered_consumer=True,
-            config=_replay_config(filters, start_seq, start_time),
-            cb=on_msg,
-        )
-    except (*_UNAVAILABLE, APIError) as e:
-        raise EventLogUnavailable(f"cannot read {filters} from {stream}: {e!r}") from e
-    try:
-        if await nothing_to_replay(sub):
-            return
-        while True:
-            while not inbox:
-                arrived.clear()
-                try:
-                    await asyncio.wait_for(arrived.wait(), idle_timeout_s)
-                except TimeoutError as e:
-                    raise EventLogUnavailable(f"replay of {filters} stalled") from e
-            raw = inbox.popleft()
-            yield raw
-            if raw.num_pending == 0:
-                return
-    finally:
-        await _quietly_unsubscribe(sub)
-
-
-async def follow(
-    js: JetStreamContext,
-    subjects: Subjects,
-    filters: Sequence[str],
-    cb: Callable[[Msg], Awaitable[None]],
-    start_seq: int = 1,
-) -> JetStreamContext.PushSubscription:
-    """Deliver every event matching `filters` from `start_seq` on, then live, to `cb`.
-
-    An ordered consumer (see `read_raw`) with client-side buffering unbounded:
-    JetStream's flow control paces delivery to what the callback takes.
-    """
-    return await js.subscribe(
-        "",
-        stream=subjects.stream_for(filters[0]),
-        ordered_consumer=True,
-        config=_replay_config(filters, start_seq, None),
-        cb=cb,
-        idle_heartbeat=2.0,
-        pending_msgs_limit=-1,
-        pending_bytes_limit=-1,
-    )
-
-
-async def nothing_to_replay(sub: JetStreamContext.PushSubscription) -> bool:
-    """Whether a fresh subscription has nothing to deliver at all.
-
-    `num_pending` alone is not enough: right after subscribing, the server may
-    already have pushed every message into the client's buffer (pending 0)
-    before the callback has seen any of them. Replay is over when a message
-    arrives with `num_pending == 0`, or when nothing was pending or delivered.
-    """
-    info = await sub.consumer_info()
-    delivered = info.delivered.consumer_seq if info.delivered else 0
-    return not info.num_pending and not delivered
-
-
-def _replay_config(
-    filters: str | Sequence[str], start_seq: int, start_time: datetime | None
-) -> ConsumerConfig:
-    subjects = [filters] if isinstance(filters, str) else list(filters)
-    # A replay consumer left behind (a crashed reader) is removed after 5 s.
-    config = ConsumerConfig(filter_subjects=subjects, inactive_threshold=5.0)
-    if start_time is not None:
-        config.deliver_policy = DeliverPolicy.BY_START_TIME
-        config.opt_start_time = start_time
-    elif start_seq > 1:
-        config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
-        config.opt_start_seq = start_seq
-    else:
-        config.deliver_policy = DeliverPolicy.ALL
-    return config
-
-
-def to_raw(msg: Msg, *, headers: bool = True) -> RawMessage:
-    """A message a consumer delivered, as a `RawMessage`.
-
-    Reads the stream sequence, time and pending count straight from the reply
-    subject: the same fields as `msg.metadata`, without building its objects
-    (this runs once per message of every replay).
-    """
-    tokens = (msg.reply or "").split(".")
-    # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ns>.<pending>, or the form
-    # with <domain>.<account hash> after ACK and a random token at the end.
-    first = 5 if len(tokens) == _V1_TOKENS else 7
-    if len(tokens) < first + 4 or tokens[0] != "$JS":
-        raise EventLogUnavailable(f"not a JetStream delivery: {msg.subject}")
-    return RawMessage(
-        seq=int(tokens[first]),
-        subject=msg.subject,
-        data=msg.data,
-        headers=dict(msg.headers or {}) if headers else {},
-        num_pending=int(tokens[first + 3]),
-        stored_at=int(tokens[first + 2]) / 1e9,
-    )
-
-
-async def _quietly_unsubscribe(sub: JetStreamContext.PushSubscription) -> None:
-    try:
-        await sub.unsubscribe()
-    except Exception:
-        return

@@ -7,9 +7,12 @@ durable position: after a crash, a restart, a lost ack or a second projector
 racing it, the next run starts from what the store says and converges to the
 state of a fresh replay.
 
-Events that cannot be decoded or applied are parked in the dead-letter stream
-with the reason; later events of the same subject (aggregate) are parked
-behind them, so order per aggregate holds while every other subject goes on.
+It reads through the one `Follower` and `Gate` of every reader: events that
+cannot be decoded or applied are parked in the dead-letter stream with the
+reason, later events of the same subject (aggregate) are parked behind them,
+so order per aggregate holds while every other subject goes on, and events an
+operator discarded are skipped. The blocked subjects are part of the stored
+position, committed with the read model.
 """
 
 from __future__ import annotations
@@ -18,30 +21,22 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 import orjson
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 
-from contracts.errors import DecodeError
 from contracts.registry import EventRegistry
-from contracts.subjects import Subjects, matches
-from services.runtime.deadletters import DeadLetter, DeadLetters
+from contracts.subjects import Subjects
+from services.runtime.consumers import RawMessage
+from services.runtime.deadletters import DeadLetter
 from services.runtime.errors import ProjectionTimeout
-from services.runtime.eventlog import (
-    RawMessage,
-    StoredEvent,
-    follow,
-    nothing_to_replay,
-    to_raw,
-)
+from services.runtime.eventlog import EventLog, StoredEvent
+from services.runtime.follower import Applied, Follower, Gate, Sifted
 from services.runtime.metrics import APPLY_LATENCY, Sample
 from services.runtime.ops import Check
 from services.runtime.stores.base import Position, ProjectionStore
@@ -98,6 +93,8 @@ class RedriveResult:
     applied: int
     still_parked: int
     subjects_unblocked: tuple[str, ...]
+    # Subject -> why it is still blocked.
+    still_blocked: dict[str, str] = field(default_factory=dict)
 
 
 class Projector(Generic[OpT]):
@@ -118,18 +115,14 @@ class Projector(Generic[OpT]):
         self.projection = projection
         self.store = store
         self.nc = nc
-        self.js: JetStreamContext = nc.jetstream()
+        self.log = EventLog(nc.jetstream(), subjects, registry)
         self.subjects = subjects
-        self.registry = registry
-        self.dead_letters = DeadLetters(self.js, subjects)
         self.max_batch = max_batch
         self.idle_check_s = idle_check_s
         self.notify = notify
         self.stats = ProjectorStats()
         self.position = Position(checkpoint=0)
-        self._inbox: deque[RawMessage] = deque()
-        self._wanted: tuple[str, ...] = ()
-        self._wakeup = asyncio.Event()
+        self.gate = Gate(self.name, self.log, self._stream, {})
         self._stopping = asyncio.Event()
         self._lock = asyncio.Lock()
         self._progress = asyncio.Condition()
@@ -138,6 +131,10 @@ class Projector(Generic[OpT]):
     def name(self) -> str:
         """The projection's name."""
         return self.projection.name
+
+    @property
+    def _stream(self) -> str:
+        return self.subjects.stream_for(self.projection.filters()[0])
 
     async def run(self, loop: LoopHandle | None = None) -> None:
         """Project until `stop()` (or the loop's stop signal).
@@ -197,126 +194,70 @@ class Projector(Generic[OpT]):
     async def stop(self) -> None:
         """Finish the batch in hand, then return from `run()`."""
         self._stopping.set()
-        self._wakeup.set()
 
     async def _run_once(self, loop: LoopHandle) -> None:
         await self._moved(await self.store.load())
-        self._inbox.clear()
+        await self.log.discards.refresh()
+        self.gate = Gate(self.name, self.log, self._stream, self.position.blocked)
         self.stats.caught_up = False
         reconnects = self.nc.stats["reconnects"]
-        sub = await self._subscribe(self.position.checkpoint + 1)
+        follower = Follower(self.log, self.projection.filters())
+        await follower.start(self.position.checkpoint)
+        self.stats.caught_up = follower.caught_up
         loop.recovered()
         try:
             while not self._stopping.is_set():
-                if not self._inbox:
-                    await self._idle(sub, reconnects)
+                if not await follower.wait(self.idle_check_s):
+                    await self._idle(follower, reconnects)
                     continue
                 async with self._lock:
-                    await self._apply_batch(self._take_batch())
+                    await self._apply_batch(follower, follower.take(self.max_batch))
                 loop.recovered()
         finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            await follower.close()
 
-    async def _subscribe(self, start: int) -> JetStreamContext.PushSubscription:
-        filters = list(self.projection.filters())
-        if len(filters) > 1:
-            # One covering filter and a check here is far cheaper than a multi-filter
-            # consumer on the server (see Subjects.covering).
-            self._wanted = tuple(filters)
-            filters = [self.subjects.covering(filters)]
-        sub = await follow(self.js, self.subjects, filters, self._on_msg, start)
-        # Caught up only when a message says nothing is pending, or nothing came at all.
-        if await nothing_to_replay(sub):
-            self.stats.caught_up = True
-        return sub
-
-    async def _on_msg(self, msg: Msg) -> None:
-        self._inbox.append(to_raw(msg, headers=False))
-        self._wakeup.set()
-
-    async def _idle(self, sub: JetStreamContext.PushSubscription, reconnects: int) -> None:
-        self._wakeup.clear()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), self.idle_check_s)
+    async def _idle(self, follower: Follower, reconnects: int) -> None:
+        if self._stopping.is_set():
             return
         if self.nc.stats["reconnects"] != reconnects:
             raise _Restart("NATS reconnected")
-        if self.nc.is_connected:
-            try:
-                await sub.consumer_info()
-            except NotFoundError as e:
-                raise _Restart("consumer lost") from e
+        if self.nc.is_connected and not await follower.alive():
+            raise _Restart("consumer lost")
+        if await self.gate.discarded_blocks():
+            await self.redrive()
 
-    def _take_batch(self) -> list[RawMessage]:
-        count = min(len(self._inbox), self.max_batch)
-        return [self._inbox.popleft() for _ in range(count)]
-
-    async def _apply_batch(self, batch: list[RawMessage]) -> None:
+    async def _apply_batch(self, follower: Follower, batch: list[RawMessage]) -> None:
         start = self.position.checkpoint
         fresh = [raw for raw in batch if raw.seq > start]
         if not fresh:
             return
-        ops: list[OpT] = []
-        block: dict[str, int] = {}
-        touched: dict[str, int] = {}
-        parked = 0
-        blocked = self.position.blocked
-        for raw in fresh:
-            if self._wanted and not any(matches(f, raw.subject) for f in self._wanted):
-                continue  # outside the projection, delivered by the covering filter
-            behind = blocked.get(raw.subject, block.get(raw.subject))
-            reason = "" if behind is None else f"waits behind parked event {behind}"
-            if not reason:
-                reason, event_ops = self._try_apply(raw)
-                ops.extend(event_ops)
-            if reason:
-                await self.dead_letters.park(self.name, raw, reason, behind)
-                block.setdefault(raw.subject, raw.seq)
-                parked += 1
-            tenant = self.subjects.tenant_of(raw.subject)
-            if tenant is not None:
-                touched[tenant] = raw.seq
+        sifted = await self.gate.sift(fresh, self.projection.apply, follower.wants)
+        ops = [op for event_ops in sifted.applied for op in event_ops]
         new = fresh[-1].seq
-        result = await self.store.commit(start, new, ops, block=block, parked=parked)
+        result = await self.store.commit(start, new, ops, block=sifted.block, parked=sifted.parked)
         if not result.ok:
             raise _Restart(f"checkpoint is {result.checkpoint}, expected {start}")
-        await self._committed(new, fresh, block, parked, touched)
-
-    def _try_apply(self, raw: RawMessage) -> tuple[str, Sequence[OpT]]:
-        """Decode and apply one event; a non-empty reason means it must be parked."""
-        try:
-            envelope = self.registry.decode(raw.data)
-            return "", self.projection.apply(StoredEvent(raw.seq, raw.subject, envelope))
-        except DecodeError as e:
-            return f"{type(e).__name__}: {e}", ()
-        except Exception as e:
-            return f"apply failed: {type(e).__name__}: {e}", ()
+        await self._committed(new, fresh, sifted, follower)
 
     async def _committed(
-        self,
-        new: int,
-        fresh: list[RawMessage],
-        block: dict[str, int],
-        parked: int,
-        touched: dict[str, int],
+        self, new: int, fresh: list[RawMessage], sifted: Sifted[Sequence[OpT]], follower: Follower
     ) -> None:
-        blocked = {**self.position.blocked, **block}
         if self.stats.caught_up:
             # Live events only: during a replay the age of an event is not a latency.
             latency = APPLY_LATENCY.labels(self.name)
             now = time.time()
             for raw in fresh:
                 latency.observe(max(0.0, now - raw.stored_at))
-        self.stats.applied += len(fresh) - parked
-        self.stats.parked += parked
+        self.stats.applied += len(sifted.applied)
+        self.stats.parked += sifted.parked
         self.stats.batches += 1
         self.stats.last_commit_at = time.time()
-        self.stats.pending = fresh[-1].num_pending + len(self._inbox)
-        self.stats.caught_up = self.stats.pending == 0
-        await self._moved(Position(new, blocked, self.position.parked + parked))
+        self.stats.pending = follower.pending
+        self.stats.caught_up = follower.caught_up and follower.pending == 0
+        blocked = {**self.position.blocked, **sifted.block}
+        await self._moved(Position(new, blocked, self.position.parked + sifted.parked))
         if self.notify:
-            for tenant, seq in touched.items():
+            for tenant, seq in sifted.touched.items():
                 await self.nc.publish(self.subjects.changes(self.name, tenant), str(seq).encode())
 
     async def _moved(self, position: Position) -> None:
@@ -371,43 +312,52 @@ class Projector(Generic[OpT]):
     async def redrive(self, tenant: str | None = None) -> RedriveResult:
         """Apply this projection's dead letters again, in order, and unblock their subjects.
 
-        A subject is unblocked only when every event parked on it now applies;
-        otherwise it stays blocked and its dead letters stay where they are.
+        Discarded events are dropped. A subject is unblocked only when every other
+        event parked on it now applies; otherwise it stays blocked and its dead
+        letters stay where they are, with their reasons.
         """
         async with self._lock:
+            await self.log.discards.refresh()
             by_subject: dict[str, list[DeadLetter]] = {}
-            async for letter in self.dead_letters.list(self.name):
+            async for letter in self.gate.dead_letters.list(self.name):
                 if tenant is None or self.subjects.tenant_of(letter.subject) == tenant:
                     by_subject.setdefault(letter.subject, []).append(letter)
-            applied, still, unblocked = 0, 0, []
+            applied, still, unblocked, reasons = 0, 0, [], {}
             for subject, letters in by_subject.items():
                 done = await self._redrive_subject(subject, sorted(letters, key=lambda d: d.seq))
-                if done is None:
+                if isinstance(done, str):
                     still += len(letters)
+                    reasons[subject] = done
                 else:
                     applied += done
                     unblocked.append(subject)
-            return RedriveResult(applied, still, tuple(unblocked))
+            return RedriveResult(applied, still, tuple(unblocked), reasons)
 
-    async def _redrive_subject(self, subject: str, letters: list[DeadLetter]) -> int | None:
-        """Re-apply one subject's parked events; the count applied, or None if still failing."""
+    async def _redrive_subject(self, subject: str, letters: list[DeadLetter]) -> int | str:
+        """Re-apply one subject's parked events; the count applied, or why it stays blocked."""
         first = self.position.blocked.get(subject)
         # Letters older than the block were applied by an earlier re-drive that
         # stopped before deleting them.
         live = [d for d in letters if first is not None and d.seq >= first]
         ops: list[OpT] = []
+        applied = 0
         for letter in live:
-            reason, event_ops = self._try_apply(self.dead_letters.as_raw(letter))
-            if reason:
-                return None
-            ops.extend(event_ops)
+            outcome = await self.gate.attempt(
+                self.gate.dead_letters.as_raw(letter), self.projection.apply
+            )
+            if isinstance(outcome, str):
+                return f"event {letter.seq}: {outcome}"
+            if isinstance(outcome, Applied):
+                ops.extend(outcome.result)
+                applied += 1
         if live:
             cp = self.position.checkpoint
             result = await self.store.commit(cp, cp, ops, unblock=[subject])
             if not result.ok:
                 raise _Restart("checkpoint moved during re-drive")
             blocked = {k: v for k, v in self.position.blocked.items() if k != subject}
+            self.gate.blocked.pop(subject, None)
             await self._moved(Position(cp, blocked, self.position.parked))
         for letter in letters:
-            await self.dead_letters.remove(letter)
-        return len(live)
+            await self.gate.dead_letters.remove(letter)
+        return applied

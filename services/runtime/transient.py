@@ -26,17 +26,21 @@ from redis.exceptions import TryAgainError
 from contracts.commands import ErrorCode
 from services.runtime.errors import TenantplaneError
 
-_TRANSIENT: tuple[type[BaseException], ...] = (
-    asyncio.TimeoutError,
-    ConnectionError,
+# NATS did not answer in time, or a stream has no leader (yet): try again.
+NATS_UNAVAILABLE: tuple[type[Exception], ...] = (
     NatsTimeoutError,
+    asyncio.TimeoutError,
     NoRespondersError,
     ConnectionClosedError,
+    NoStreamResponseError,
+    ServiceUnavailableError,
+)
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    *NATS_UNAVAILABLE,
+    ConnectionError,
     ConnectionReconnectingError,
     StaleConnectionError,
     OutboundBufferLimitError,
-    NoStreamResponseError,
-    ServiceUnavailableError,
     RedisConnectionError,  # includes BusyLoadingError: Redis is loading its data set
     RedisTimeoutError,
     TryAgainError,

@@ -10,7 +10,6 @@ the next job is made late, fairly, across tenants.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import heapq
 import time
@@ -25,21 +24,13 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from contracts.envelope import Envelope, Event
-from contracts.errors import DecodeError
 from contracts.ids import derived_event_id
 from contracts.jobs import JobCancelled, JobCancelRequested, JobFailed, JobRequested, JobScheduled
 from contracts.tenants import TenantStatus
 from services.config.sdk import AsyncConfigClient, TenantConfig
 from services.runtime.errors import ConcurrencyConflict, TenantplaneError
-from services.runtime.eventlog import (
-    EventLog,
-    Expected,
-    RawMessage,
-    StoredEvent,
-    follow,
-    nothing_to_replay,
-    to_raw,
-)
+from services.runtime.eventlog import EventLog, Expected, StoredEvent
+from services.runtime.follower import Intake
 from services.runtime.metrics import Sample
 from services.runtime.supervisor import LoopHandle
 from services.scheduler.dispatch import Dispatcher
@@ -101,14 +92,11 @@ class Scheduler:
         self.inflight: dict[str, set[str]] = defaultdict(set)
         self.active: Counter[str] = Counter()
         self.caught_up = False
-        self._replayed = False
         self._queued: set[str] = set()
         self._delayed: list[tuple[float, str]] = []
         self._admit: deque[str] = deque()
         self._cancel: deque[str] = deque()
         self._buckets: dict[str, _Bucket] = {}
-        self._inbox: deque[Msg] = deque()
-        self._wakeup = asyncio.Event()
 
     # Intake ----------------------------------------------------------------
     async def run(self, loop: LoopHandle) -> None:
@@ -118,51 +106,29 @@ class Scheduler:
         degraded meanwhile); nothing taken from an index is lost by a failed step.
         """
         self._reset()
-        sub = await follow(
-            self.log.js, self.log.subjects, [self.log.subjects.all_jobs()], self._on_msg
-        )
+        self._intake = Intake("scheduler", self.log, [self.log.subjects.all_jobs()], self.apply)
+        await self._intake.start()
         status = await self.nc.subscribe(
             self.log.subjects.control("scheduler", "status"), queue="scheduler", cb=self._status
         )
         try:
-            if await nothing_to_replay(sub):
-                await loop.retrying(self._caught_up, "re-queueing scheduled jobs")
             while not loop.stopping:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self.tick_s)
-                self._wakeup.clear()
+                await self._intake.wait(self.tick_s)
                 await loop.retrying(self._step, "scheduling")
         finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            await self._intake.close()
             with contextlib.suppress(Exception):
                 await status.unsubscribe()
 
-    async def _on_msg(self, msg: Msg) -> None:
-        self._inbox.append(msg)
-        self._wakeup.set()
-
     async def _step(self) -> None:
-        while self._inbox:
-            raw = to_raw(self._inbox.popleft(), headers=False)
-            self._receive(raw)
-            if not self.caught_up and raw.num_pending == 0:
-                self._replayed = True
-        if self._replayed and not self.caught_up:
+        await self._intake.fold()
+        if self._intake.caught_up and not self.caught_up:
             await self._caught_up()
         if self.caught_up:
             await self._admit_requested()
             await self._cancel_queued()
             self._release_due()
             await self._dispatch()
-
-    def _receive(self, raw: RawMessage) -> None:
-        try:
-            stored = self.log.decoded(raw)
-        except DecodeError as e:
-            log.warning("scheduler.bad_event", subject=raw.subject, error=str(e))
-            return
-        self.apply(stored)
 
     async def _caught_up(self) -> None:
         """Replay done: re-queue attempts that were queued before a restart (a worker

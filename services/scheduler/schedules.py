@@ -18,11 +18,9 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from croniter import croniter
-from nats.aio.msg import Msg
 
 from contracts.commands import TenantCommand
 from contracts.envelope import Envelope
-from contracts.errors import DecodeError
 from contracts.ids import derived_event_id
 from contracts.schedules import (
     DefineSchedule,
@@ -37,7 +35,8 @@ from contracts.schedules import (
 )
 from services.runtime.aggregates import AggregateWrites, Change
 from services.runtime.errors import InvalidRequest, InvalidTransition
-from services.runtime.eventlog import EventLog, StoredEvent, follow, nothing_to_replay, to_raw
+from services.runtime.eventlog import EventLog, StoredEvent
+from services.runtime.follower import Intake
 from services.runtime.supervisor import LoopHandle
 from services.runtime.tenants import require_tenant
 from services.scheduler.client import JobClient, JobNotFound
@@ -187,34 +186,20 @@ class CronFirer:
         self.jobs = JobClient(log, actor="cron")
         self.tick_s, self.tolerance_s = tick_s, tolerance_s
         self.schedules: dict[str, Schedule] = {}
-        self._replayed = False
 
     async def run(self, loop: LoopHandle) -> None:
         """Fire due schedules until the loop's stop signal; state is rebuilt each run."""
-        self.schedules, self._replayed = {}, False
-        filters = [self.log.subjects.all_schedules()]
-        sub = await follow(self.log.js, self.log.subjects, filters, self._on_msg)
-        # Only ever set to True here: the callback may already have set it during the await.
-        if await nothing_to_replay(sub):
-            self._replayed = True
+        self.schedules = {}
+        intake = Intake("cron", self.log, [self.log.subjects.all_schedules()], self.apply)
+        await intake.start()
         try:
             while not loop.stopping:
-                if self._replayed:
+                await loop.retrying(intake.fold, "reading schedules")
+                if intake.caught_up:
                     await loop.retrying(lambda: self.fire_due(datetime.now(UTC)), "firing")
-                await loop.sleep(self.tick_s)
+                await intake.wait(self.tick_s)
         finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-
-    async def _on_msg(self, msg: Msg) -> None:
-        raw = to_raw(msg, headers=False)
-        try:
-            self.apply(self.log.decoded(raw))
-        except DecodeError as e:
-            log.warning("cron.bad_event", subject=raw.subject, error=str(e))
-            return
-        if raw.num_pending == 0:
-            self._replayed = True
+            await intake.close()
 
     def apply(self, stored: StoredEvent) -> None:
         """Fold one schedule event."""

@@ -152,4 +152,5 @@ async def test_a_running_projector_redrives_on_request(
         subject = settings.subjects.control("counting", "redrive")
         reply = orjson.loads((await nc.request(subject, b'{"tenant": "acme"}', timeout=10)).data)
     assert reply == {"ok": True, "applied": 2, "still_parked": 0,
-                     "subjects_unblocked": [settings.subjects.config("acme")]}  # fmt: skip
+                     "subjects_unblocked": [settings.subjects.config("acme")],
+                     "still_blocked": {}}  # fmt: skip

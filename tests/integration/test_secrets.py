@@ -16,9 +16,9 @@ from services.config import service as config_service
 from services.config.sdk import AsyncConfigClient
 from services.config.secrets import SecretBox, SecretUnavailable, new_master_key
 from services.runtime.commands import CommandClient
+from services.runtime.consumers import read_raw
 from services.runtime.database import create_engine
 from services.runtime.errors import InvalidRequest, TenantNotFound
-from services.runtime.eventlog import read_raw
 from services.runtime.readyourwrites import wait_applied
 from services.runtime.settings import Settings
 from services.runtime.stores.redis import as_text

@@ -1,0 +1,54 @@
+"""The events operators discarded: every reader of the log skips them.
+
+Void markers (`EventDiscarded`) are few, so each reader keeps all of them in
+memory: loaded when it starts, and read again when it meets an event it
+cannot read (the marker may be newer than its last look).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from nats.js import JetStreamContext
+
+from contracts.discards import EventDiscarded
+from contracts.errors import DecodeError
+from contracts.registry import EventRegistry
+from contracts.subjects import Subjects
+from services.runtime.consumers import read_raw
+
+
+class Discards:
+    """The (stream, sequence) of every discarded event."""
+
+    def __init__(self, js: JetStreamContext, subjects: Subjects, registry: EventRegistry) -> None:
+        self.js, self.subjects, self.registry = js, subjects, registry
+        self._discarded: set[tuple[str, int]] = set()
+        self._read_up_to = 0
+        self._lock = asyncio.Lock()
+
+    def __contains__(self, place: tuple[str, int]) -> bool:
+        """Whether the event at (stream, seq) is discarded, as of the last refresh."""
+        return place in self._discarded
+
+    async def contains(self, stream: str, seq: int) -> bool:
+        """Whether the event at (stream, seq) is discarded, reading new markers if needed."""
+        if (stream, seq) not in self._discarded:
+            await self.refresh()
+        return (stream, seq) in self._discarded
+
+    async def refresh(self) -> None:
+        """Read the markers appended since the last refresh."""
+        async with self._lock:
+            stream = self.subjects.control_stream
+            filter_ = self.subjects.all_discards()
+            async for raw in read_raw(self.js, stream, filter_, start_seq=self._read_up_to + 1):
+                self._read_up_to = raw.seq
+                try:
+                    envelope = self.registry.decode(raw.data)
+                    self.subjects.check(raw.subject, envelope)
+                except DecodeError:
+                    continue  # a marker that cannot be read discards nothing
+                if isinstance(envelope.data, EventDiscarded):
+                    place = (self.subjects.stream_named(envelope.data.stream), envelope.data.seq)
+                    self._discarded.add(place)
