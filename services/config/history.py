@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from contracts.config import ConfigKeysUnset, ConfigReplaced, ConfigValuesSet
+from contracts.discards import EventDiscarded
 from services.config.reader import REDACTED
 from services.config.state import TenantState, evolve
 from services.runtime.errors import InvalidRequest
@@ -58,6 +59,8 @@ def _diff(before: TenantState, after: TenantState, stored: StoredEvent) -> list[
             envelope.type, key, old, new,
         )  # fmt: skip
 
+    if isinstance(envelope.data, EventDiscarded):
+        return [change(None, None, f"discarded event {envelope.data.seq}")]
     if not isinstance(envelope.data, ConfigValuesSet | ConfigKeysUnset | ConfigReplaced):
         old = before.status.value if before.status else None
         new = after.status.value if after.status else None

@@ -144,6 +144,11 @@ def error_from_reply(error: CommandError) -> TenantplaneError:
         return AggregateBlocked(
             str(details.get("subject", "")), int(details.get("seq", 0)), str(details.get("reason"))
         )
+    if error.code is ErrorCode.EVENT_TOO_LARGE:
+        details = error.details
+        return EventTooLarge(
+            str(details.get("subject", "")), int(details.get("size", 0)), int(details["limit"])
+        )
     if error.code is ErrorCode.CONCURRENCY_CONFLICT:
         return ConcurrencyConflict(
             str(error.details.get("subject", "")),
