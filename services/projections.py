@@ -22,6 +22,10 @@ class ProjectionInfo:
     name: str
     make: Factory
 
+    def maker(self, subjects: Subjects) -> Callable[[Keys], tuple[Projection[RedisOp], list[str]]]:
+        """Builds this projection for any key root of the installation `subjects` names."""
+        return lambda keys: self.make(subjects, keys)
+
     def filters(self, subjects: Subjects) -> Sequence[str]:
         """The subject filters of its events."""
         projection, _ = self.make(subjects, Keys())

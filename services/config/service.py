@@ -11,10 +11,10 @@ from contracts.config import COMMANDS as CONFIG_COMMANDS
 from contracts.discards import DiscardEvent
 from contracts.subjects import Subjects
 from contracts.tenants import COMMANDS as TENANT_COMMANDS
-from services.config.projection import ConfigProjection
 from services.config.schema import ConfigSchema
 from services.config.secrets import SecretBox
 from services.config.writes import TenantWrites
+from services.projections import PROJECTIONS
 from services.runtime.app import serve, service_runtime
 from services.runtime.commands import Handler, register
 from services.runtime.database import migrated_database
@@ -46,6 +46,5 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 DiscardEvent,
                 EventDiscarding(runtime.log).handle,
             )
-            projection = ConfigProjection(settings.subjects, settings.keys)
-            runtime.project(projection, projection.owned_patterns())
+            runtime.project(PROJECTIONS["config"].maker(settings.subjects))
             await serve(runtime, stop)

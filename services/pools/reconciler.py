@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import replace
 from typing import Protocol
 
 import structlog
@@ -52,9 +53,12 @@ class PoolReconciler:
         template: PoolSpec,
         *,
         interval_s: float = 30.0,
+        behind: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
         self.reader, self.backend, self.static = reader, backend, set(static)
         self.template, self.interval_s = template, interval_s
+        # Why the config read model cannot be trusted to delete pools now (None: it can).
+        self.behind = behind
         self._wakeup = asyncio.Event()
 
     async def desired(self) -> dict[str, PoolSpec]:
@@ -66,8 +70,18 @@ class PoolReconciler:
         return plan(await self.desired(), await self.backend.actual())
 
     async def reconcile(self) -> Plan:
-        """One pass: compute the plan and apply it."""
+        """One pass: compute the plan and apply it.
+
+        Deleting a pool is only done on a read model that is complete and current:
+        a flushed Redis (no tenants) or one still catching up would otherwise
+        delete every dedicated pool (on Kubernetes, their Deployments).
+        """
         todo = await self.plan()
+        if todo.delete and self.behind is not None:
+            why = await self.behind()
+            if why is not None:
+                log.warning("pools.delete_withheld", pools=list(todo.delete), reason=why)
+                todo = replace(todo, delete=())
         if not todo.empty:
             log.info("pools.reconcile", **todo.summary())
             await self.backend.apply(todo)

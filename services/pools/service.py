@@ -3,25 +3,55 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
+from contracts import EVENTS
+from services.config.projection import NAME as CONFIG_PROJECTION
 from services.config.reader import ConfigReader
 from services.pools.desired import PoolSpec
 from services.pools.local import LocalPools
 from services.pools.reconciler import PoolBackend, PoolReconciler
+from services.projections import PROJECTIONS
 from services.runtime.app import supervisor_for
 from services.runtime.connections import connect_nats, connect_redis
+from services.runtime.eventlog import EventLog
 from services.runtime.ops import announced, nats_connected, redis_answers
+from services.runtime.readyourwrites import checkpoint
 from services.runtime.settings import Settings
 
 EXAMPLE_KINDS = "services.worker.examples:KINDS"
 
 
 def reconciler_for(
-    settings: Settings, reader: ConfigReader, backend: PoolBackend, interval_s: float = 30.0
+    settings: Settings,
+    reader: ConfigReader,
+    backend: PoolBackend,
+    interval_s: float = 30.0,
+    log: EventLog | None = None,
 ) -> PoolReconciler:
-    """A reconciler of the settings' installation: its static pools, dedicated pools' shape."""
+    """A reconciler of the settings' installation: its static pools, dedicated pools' shape.
+
+    With the event log, it withholds deletes while the config read model is behind it.
+    """
     template = PoolSpec("", replicas=1, threads=max(1, settings.dedicated_pool_capacity))
-    return PoolReconciler(reader, backend, settings.pools, template, interval_s=interval_s)
+    behind = None if log is None else read_model_behind(log, reader)
+    return PoolReconciler(
+        reader, backend, settings.pools, template, interval_s=interval_s, behind=behind
+    )
+
+
+def read_model_behind(log: EventLog, reader: ConfigReader) -> Callable[[], Awaitable[str | None]]:
+    """Why the config read model is not complete and current (None when it is)."""
+    filters = PROJECTIONS[CONFIG_PROJECTION].filters(log.subjects)
+
+    async def behind() -> str | None:
+        applied = await checkpoint(reader.redis, reader.keys, CONFIG_PROJECTION)
+        if applied == 0:
+            return "the config read model is empty (no checkpoint)"
+        lag = await log.pending(filters, applied)
+        return f"the config read model is {lag} events behind" if lag else None
+
+    return behind
 
 
 async def run_reconciler(
@@ -31,8 +61,9 @@ async def run_reconciler(
     nc = await connect_nats(settings, "tenantplane-pools")
     redis = connect_redis(settings)
     try:
+        event_log = EventLog(nc.jetstream(), settings.subjects, EVENTS)
         reconciler = reconciler_for(
-            settings, ConfigReader(redis, settings.keys), backend, interval_s=interval_s
+            settings, ConfigReader(redis, settings.keys), backend, interval_s, event_log
         )
         supervisor = supervisor_for(settings, stop)
         supervisor.start(

@@ -8,7 +8,7 @@ from faststream.nats import NatsBroker
 
 from contracts.routing import COMMANDS, ServiceCommand
 from contracts.subjects import Subjects
-from services.router.projection import RouterProjection
+from services.projections import PROJECTIONS
 from services.router.writes import RouteWrites
 from services.runtime.app import serve, service_runtime
 from services.runtime.commands import Handler, register
@@ -25,6 +25,5 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Serve routing commands and project routing tables into Redis until `stop` is set."""
     async with service_runtime(settings, "router") as runtime:
         serve_commands(runtime.broker, settings.subjects, RouteWrites(runtime.log).handle)
-        projection = RouterProjection(settings.subjects, settings.keys)
-        runtime.project(projection, projection.owned_patterns())
+        runtime.project(PROJECTIONS["router"].maker(settings.subjects))
         await serve(runtime, stop)

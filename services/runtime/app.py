@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -16,11 +16,13 @@ from faststream.security import BaseSecurity, SASLPlaintext
 from nats.aio.client import Client as NATS
 
 from contracts import EVENTS
+from contracts.keys import Keys
 from services.runtime.connections import connect_redis, nats_options
 from services.runtime.eventlog import EventLog
 from services.runtime.metrics import LIVE, Source
 from services.runtime.ops import Check, announced, nats_connected, redis_answers
 from services.runtime.projector import Projection, Projector
+from services.runtime.rebuild import RedisRebuild
 from services.runtime.settings import Settings
 from services.runtime.stores.base import ProjectionStore
 from services.runtime.stores.redis import RedisOp, RedisStore
@@ -83,10 +85,18 @@ class ServiceRuntime:
     loops: dict[str, LoopBody] = field(default_factory=dict)
     supervisor: Supervisor | None = None
 
-    def project(self, projection: Projection[RedisOp], owns: Sequence[str]) -> None:
-        """Run a Redis projection in this process."""
-        store = RedisStore(self.redis, self.settings.keys, projection.name, owns)
-        self.project_into(store, projection)
+    def project(self, make: Callable[[Keys], tuple[Projection[RedisOp], list[str]]]) -> None:
+        """Run a Redis projection in this process; `make` builds it for any key root.
+
+        A lost read model (Redis flushed, or restored from an older snapshot) is
+        rebuilt beside the live keys and swapped in, as `tenantctl projection
+        rebuild` does.
+        """
+        keys = self.settings.keys
+        projection, owns = make(keys)
+        store = RedisStore(self.redis, keys, projection.name, owns)
+        rebuild = RedisRebuild(make, self.nc, self.redis, self.log, keys, EVENTS)
+        self.project_into(store, projection, heal=rebuild.run)
 
     def supervise(self, name: str, body: LoopBody) -> None:
         """Run a loop of this service under the supervisor (restarted when it fails)."""
@@ -102,11 +112,19 @@ class ServiceRuntime:
             "loops": self.supervisor.details() if self.supervisor is not None else {},
         }
 
-    def project_into(self, store: ProjectionStore[OpT], projection: Projection[OpT]) -> None:
+    def project_into(
+        self,
+        store: ProjectionStore[OpT],
+        projection: Projection[OpT],
+        heal: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         """Run a projection into any store in this process."""
-        self.projectors.append(
-            Projector(projection, store, self.nc, subjects=self.settings.subjects, registry=EVENTS)
-        )
+        settings = self.settings
+        projector = Projector(
+            projection, store, self.nc, subjects=settings.subjects, registry=EVENTS,
+            store_check_s=settings.projection_store_check_s, heal=heal,
+        )  # fmt: skip
+        self.projectors.append(projector)
 
 
 @contextlib.asynccontextmanager

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -43,7 +44,10 @@ class _Entry(Generic[V]):
 class PushCache(Generic[V]):
     """Values by key, loaded by `load(key)` and refreshed on change notifications.
 
-    `version(value)` orders loads, so a slow read never replaces a newer one.
+    `version(value)` orders loads, so a slow read never replaces a newer one, and
+    a reader never goes backwards: after a reconnect or a rebuild, entries are
+    only marked stale (the next read loads again), and a load that finds an older
+    version, or nothing at all (a read model being rebuilt), keeps the newer value.
     `affected(token)` names the cached keys a notification for `token` (the
     tenant token of the change subject) concerns; by default the token itself.
     """
@@ -91,7 +95,7 @@ class PushCache(Generic[V]):
         reconnects = self._stats["reconnects"]
         if reconnects != self._reconnects:
             self._reconnects = reconnects
-            self._entries.clear()
+            self._mark_stale()
             return None
         entry = self._entries.get(key)
         if entry is None or _monotonic() - entry.loaded_at > self.max_staleness_s:
@@ -108,9 +112,16 @@ class PushCache(Generic[V]):
         try:
             value = await self._load(key)
         except TenantplaneError:
-            self._entries.pop(key, None)
-            raise
+            kept = self._entries.get(key)
+            if kept is None:
+                raise
+            return kept.value  # gone from the read model: lost, and being rebuilt
         return self._keep(key, value)
+
+    def _mark_stale(self) -> None:
+        """Make every entry load again on its next read, keeping its version."""
+        for entry in self._entries.values():
+            entry.loaded_at = -math.inf
 
     def _keep(self, key: str, value: V) -> V:
         """Cache `value` unless a newer one is cached; returns the one kept."""
@@ -151,7 +162,7 @@ class PushCache(Generic[V]):
         if token is None:
             return
         if token == REBUILT:
-            self._entries.clear()
+            self._mark_stale()
             return
         for key in list(self._affected(token, self._entries)):
             if key in self._entries:

@@ -83,6 +83,10 @@ FAMILIES: dict[str, Family] = {
     "tenantplane_projector_restarts": Family(
         "counter", "Times a projector resubscribed after an error", ("projection",)
     ),
+    "tenantplane_projection_losses": Family(
+        "counter", "Times a projector found its read model lost (and rebuilt it)",
+        ("projection",),
+    ),
     "tenantplane_loop_restarts": Family(
         "counter", "Times the supervisor restarted a loop after it failed", ("loop",)
     ),

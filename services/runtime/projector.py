@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
@@ -84,6 +84,8 @@ class ProjectorStats:
     pending: int = 0
     last_commit_at: float = 0.0
     caught_up: bool = False
+    losses: int = 0
+    healing: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,9 @@ class Projector(Generic[OpT]):
         registry: EventRegistry,
         max_batch: int = 1000,
         idle_check_s: float = 1.0,
+        store_check_s: float = 2.0,
         notify: bool = True,
+        heal: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.projection = projection
         self.store = store
@@ -119,7 +123,14 @@ class Projector(Generic[OpT]):
         self.subjects = subjects
         self.max_batch = max_batch
         self.idle_check_s = idle_check_s
+        # How often an idle projector re-reads its stored position, to find a lost read
+        # model (Redis flushed, or restored from an older snapshot) within seconds.
+        self.store_check_s = store_check_s
         self.notify = notify
+        # Rebuilds the read model beside the live one and swaps it in; without it a lost
+        # read model is replayed in place.
+        self.heal = heal
+        self._store_checked = 0.0
         self.stats = ProjectorStats()
         self.position = Position(checkpoint=0)
         self.gate = Gate(self.name, self.log, self._stream, {})
@@ -197,6 +208,7 @@ class Projector(Generic[OpT]):
 
     async def _run_once(self, loop: LoopHandle) -> None:
         await self._moved(await self.store.load())
+        self.stats.healing = ""
         await self.log.discards.refresh()
         self.gate = Gate(self.name, self.log, self._stream, self.position.blocked)
         self.stats.caught_up = False
@@ -225,6 +237,28 @@ class Projector(Generic[OpT]):
             raise _Restart("consumer lost")
         if await self.gate.discarded_blocks():
             await self.redrive()
+        now = time.monotonic()
+        if now - self._store_checked >= self.store_check_s:
+            self._store_checked = now
+            stored = await self.store.load()
+            if stored.checkpoint < self.position.checkpoint:
+                await self._lost(stored.checkpoint)
+
+    async def _lost(self, stored: int) -> None:
+        """The store holds less than this projector applied: its read model was lost.
+
+        Readers keep what they cached (they never take an older version); the
+        read model is rebuilt beside whatever is left and swapped in at once.
+        """
+        applied = self.position.checkpoint
+        log.error("projection.lost", projection=self.name, stored=stored, applied=applied)
+        self.stats.losses += 1
+        self.stats.caught_up = False
+        self.stats.pending += applied - stored
+        self.stats.healing = f"read model lost (stored checkpoint {stored}, applied {applied})"
+        if self.heal is not None:
+            await self.heal()
+        raise _Restart(f"read model lost at {applied}; rebuilt")
 
     async def _apply_batch(self, follower: Follower, batch: list[RawMessage]) -> None:
         start = self.position.checkpoint
@@ -235,6 +269,8 @@ class Projector(Generic[OpT]):
         ops = [op for event_ops in sifted.applied for op in event_ops]
         new = fresh[-1].seq
         result = await self.store.commit(start, new, ops, block=sifted.block, parked=sifted.parked)
+        if not result.ok and result.checkpoint < start:
+            await self._lost(result.checkpoint)
         if not result.ok:
             raise _Restart(f"checkpoint is {result.checkpoint}, expected {start}")
         await self._committed(new, fresh, sifted, follower)
@@ -269,6 +305,8 @@ class Projector(Generic[OpT]):
         """Ready once replayed, and while no more than `max_lag` events behind."""
 
         async def check() -> str | None:
+            if self.stats.healing:
+                return f"{self.stats.healing}; rebuilding"
             if self.stats.caught_up or (self.stats.batches and self.stats.pending <= max_lag):
                 return None
             if not self.stats.batches:
@@ -290,6 +328,7 @@ class Projector(Generic[OpT]):
         )
         yield Sample("tenantplane_projection_blocked_subjects", name, len(self.position.blocked))
         yield Sample("tenantplane_projector_restarts", name, self.stats.restarts)
+        yield Sample("tenantplane_projection_losses", name, self.stats.losses)
 
     async def wait_for(self, seq: int, timeout: float = 5.0) -> None:
         """Return once this projector has applied `seq`.

@@ -21,10 +21,11 @@ from contracts.keys import Keys
 from contracts.registry import EventRegistry
 from services.runtime.eventlog import EventLog
 from services.runtime.projector import Projection, Projector
-from services.runtime.stores.redis import RedisOp, RedisStore
+from services.runtime.stores.redis import RedisOp, RedisStore, StaleRebuild
 
 SHADOW_SUFFIX = "~rebuild"
 REBUILT = "_rebuilt"  # the tenant token of the notification sent after a swap
+SWITCH_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -52,17 +53,43 @@ class RedisRebuild:
         self.keys, self.registry = keys, registry
 
     async def run(self, progress: Callable[[int, int], None] | None = None) -> RebuildResult:
-        """Replay into the shadow, switch readers to it, and tell them."""
+        """Replay into the shadow, switch readers to it, and tell them.
+
+        The switch only happens once the shadow is at least as far as the live
+        read model, so no reader sees an older state; under traffic the shadow
+        catches up again and the switch is retried.
+        """
         started = time.monotonic()
         shadow_keys = Keys(self.keys.root + SHADOW_SUFFIX)
         shadow = self._store(shadow_keys)
         await shadow.reset()
         projection, _ = self.make(shadow_keys)
+        head = await self.log.head()
+        for _ in range(SWITCH_ATTEMPTS):
+            checkpoint = await self._catch_up(projection, shadow, head, progress)
+            try:
+                moved = await self._store(self.keys).replace_with(shadow)
+                break
+            except StaleRebuild:
+                continue
+        else:
+            raise StaleRebuild(f"{projection.name}: the live read model kept moving ahead")
+        name = projection.name
+        await self.nc.publish(self.log.subjects.changes(name, REBUILT), str(head).encode())
+        return RebuildResult(checkpoint, moved, time.monotonic() - started)
+
+    async def _catch_up(
+        self,
+        projection: Projection[RedisOp],
+        shadow: RedisStore,
+        head: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> int:
+        """Run a projector into the shadow until it has applied what exists; its checkpoint."""
         projector = Projector(
             projection, shadow, self.nc, subjects=self.log.subjects, registry=self.registry,
             notify=False,
         )  # fmt: skip
-        head = await self.log.head()
         task = asyncio.create_task(projector.run())
         try:
             # Caught up: it applied every matching event that existed when it subscribed.
@@ -75,10 +102,7 @@ class RedisRebuild:
         finally:
             await projector.stop()
             await task
-        moved = await self._store(self.keys).replace_with(shadow)
-        name = projection.name
-        await self.nc.publish(self.log.subjects.changes(name, REBUILT), str(head).encode())
-        return RebuildResult(projector.position.checkpoint, moved, time.monotonic() - started)
+        return projector.position.checkpoint
 
     def _store(self, keys: Keys) -> RedisStore:
         projection, owns = self.make(keys)

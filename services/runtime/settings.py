@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # The operations endpoint (/healthz, /readyz, /metrics) of every service process.
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(default=8470, ge=0, le=65535)
+    # How often an idle projector checks that its read model is still there (a flushed or
+    # restored Redis is found within this, then rebuilt and swapped in).
+    projection_store_check_s: float = Field(default=2.0, gt=0)
     # A service is ready while each of its projections is at most this many events behind.
     ready_max_lag: int = Field(default=1000, ge=0)
     # A failed loop (projector, scheduler, cron, reconciler) is restarted after a delay

@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from contracts.keys import Keys
+from services.runtime.errors import TenantplaneError
 from services.runtime.stores.base import CommitResult, Position, StoreUnavailable
 
 Arg = str | bytes | int | float
@@ -36,9 +37,13 @@ redis.call('SET', KEYS[1], ARGV[2])
 return {1, tonumber(ARGV[2])}
 """
 
-# ARGV: live prefix, shadow prefix, then SCAN patterns of the live keys to clear.
-# Deletes the live read model and renames the shadow one into its place, in one step.
+# ARGV: live prefix, shadow prefix, live checkpoint key, shadow checkpoint key, then SCAN
+# patterns of the live keys to clear. Deletes the live read model and renames the shadow
+# one into its place, in one step; refuses (-1) a shadow behind the live read model (one
+# another replica already swapped in, or one not built yet).
 _SWAP = """
+local shadow = tonumber(redis.call('GET', ARGV[4]) or '-1')
+if shadow < tonumber(redis.call('GET', ARGV[3]) or '0') then return -1 end
 local function each(pattern, fn)
   local cursor = '0'
   repeat
@@ -47,7 +52,7 @@ local function each(pattern, fn)
     for _, key in ipairs(reply[2]) do fn(key) end
   until cursor == '0'
 end
-for i = 3, #ARGV do each(ARGV[i], function(key) redis.call('DEL', key) end) end
+for i = 5, #ARGV do each(ARGV[i], function(key) redis.call('DEL', key) end) end
 local moved = 0
 each(ARGV[2] .. '*', function(key)
   redis.call('RENAME', key, ARGV[1] .. string.sub(key, #ARGV[2] + 1))
@@ -55,6 +60,11 @@ each(ARGV[2] .. '*', function(key)
 end)
 return moved
 """
+
+
+class StaleRebuild(TenantplaneError):
+    """A rebuilt read model was not swapped in: the live one is further along."""
+
 
 _ALLOWED = frozenset({"HSET", "HDEL", "DEL", "SET", "SADD", "SREM", "INCRBY", "HINCRBY"})
 
@@ -206,13 +216,19 @@ class RedisStore:
         Both stores must own the same patterns under different key roots. A
         projector still writing to this store sees its checkpoint move and
         restarts from the new one.
+
+        Raises:
+            StaleRebuild: the shadow is behind the live read model (nothing changed).
         """
         live, other = f"{self._root}:", f"{shadow._root}:"
         patterns = [*self._owns, *self._meta]
+        checkpoints = (self._meta[0], shadow._meta[0])
         try:
-            moved = await self.redis.eval(_SWAP, 0, live, other, *patterns)
+            moved = await self.redis.eval(_SWAP, 0, live, other, *checkpoints, *patterns)
         except RedisError as e:
             raise StoreUnavailable(f"cannot switch to the rebuilt read model: {e}") from e
+        if moved == -1:
+            raise StaleRebuild("the rebuilt read model is behind the live one; nothing switched")
         return int(moved)
 
     async def reset(self) -> None:
