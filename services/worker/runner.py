@@ -9,11 +9,9 @@ queued again after a scheduler restart) runs once.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Coroutine
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
@@ -23,7 +21,6 @@ from contracts.envelope import Envelope, Event
 from contracts.ids import derived_event_id
 from contracts.jobs import (
     JobCancelled,
-    JobDeadLettered,
     JobFailed,
     JobProgressed,
     JobStarted,
@@ -36,7 +33,7 @@ from services.runtime.eventlog import EventLog, Expected
 from services.runtime.metrics import JOB_DURATION, JOBS_FINISHED
 from services.scheduler.client import JobClient
 from services.scheduler.dispatch import from_snapshot
-from services.scheduler.jobs import Job, JobStatus
+from services.scheduler.jobs import Job, JobStatus, RetryPolicy
 from services.worker.context import JobCancelledError, JobContext
 from services.worker.kinds import JobKinds
 
@@ -63,7 +60,7 @@ class JobRunner:
         self.loop, self.log, self.config, self.kinds = loop, log, config, kinds
         self.jobs = JobClient(log, actor=worker)
         self.pool, self.worker = pool, worker
-        self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
+        self.retry = RetryPolicy(backoff_base_s, backoff_max_s)
 
     def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
@@ -174,17 +171,10 @@ class JobRunner:
         )
 
     async def _failed(self, job: Job, error: str) -> None:
-        if job.attempt < job.max_attempts:
-            delay = min(self.backoff_max_s, self.backoff_base_s * 2 ** (job.attempt - 1))
-            retry_at = datetime.now(UTC) + timedelta(seconds=delay * random.uniform(0.5, 1.5))
-            data = JobFailed(job_id=job.job_id, attempt=job.attempt, error=error, retry_at=retry_at)
-            await self._record(job, _FAILED, data)
-            return
-        await self._record(
-            job, _FAILED, JobFailed(job_id=job.job_id, attempt=job.attempt, error=error)
-        )
-        dead = JobDeadLettered(job_id=job.job_id, attempts=job.attempt, error=error)
-        await self._record(job, _DEAD, dead)
+        failed, dead = self.retry.failed(job, error)
+        await self._record(job, _FAILED, failed)
+        if dead is not None:
+            await self._record(job, _DEAD, dead)
 
     async def _record(self, job: Job, step: int, data: Event, *, expect: bool = False) -> int:
         """Append one lifecycle event of this attempt (once, however often retried)."""
