@@ -43,6 +43,11 @@ JOBS_FINISHED = Counter(
     "Job attempts that ended, by pool, kind and outcome",
     ["pool", "kind", "outcome"],
 )
+LEASES_EXPIRED = Counter(
+    "tenantplane_job_leases_expired",
+    "Running attempts failed worker_lost: their worker stopped renewing their lease, by pool",
+    ["pool"],
+)
 JOB_DURATION = Histogram(
     "tenantplane_job_duration_seconds",
     "Run time of job attempts, by pool and kind",

@@ -6,6 +6,9 @@ sequence, so of several scheduler replicas exactly one queues each attempt.
 A pool never holds more jobs in flight (queued or running) than its capacity:
 the queue only ever contains what the pool can start soon, and the choice of
 the next job is made late, fairly, across tenants.
+
+Jobs survive their worker: an attempt whose worker stopped renewing its lease
+is failed `worker_lost` (and retried while attempts remain).
 """
 
 from __future__ import annotations
@@ -40,15 +43,17 @@ from services.runtime.eventlog import (
     nothing_to_replay,
     to_raw,
 )
-from services.runtime.metrics import Sample
+from services.runtime.metrics import LEASES_EXPIRED, Sample
 from services.runtime.supervisor import LoopHandle
 from services.scheduler.dispatch import Dispatcher
 from services.scheduler.fairness import FairQueue
-from services.scheduler.jobs import Job, JobStatus, evolve
+from services.scheduler.jobs import Job, JobStatus, RetryPolicy, evolve
+from services.scheduler.leases import Leases
 
 log = structlog.get_logger(__name__)
 DEFAULT_CONCURRENCY = 4
 DEFAULT_RATE_PER_MINUTE = 600
+WORKER_LOST = "worker_lost"
 
 
 @dataclass
@@ -86,12 +91,17 @@ class Scheduler:
         *,
         dedicated_capacity: int = 0,
         tick_s: float = 0.1,
+        lease_s: float = 15.0,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.nc, self.log, self.config, self.dispatcher = nc, log, config, dispatcher
         self.pools, self.default_pool, self.tick_s = pools, default_pool, tick_s
         # Capacity of a pool that is not in `pools` (a tenant's dedicated pool); 0: refused.
         self.dedicated_capacity = dedicated_capacity
         self.caught_up = False
+        # Renewed by workers' heartbeats, heard by a `LeaseListener` on these leases.
+        self.leases = Leases(lease_s)
+        self.retry = retry or RetryPolicy()
         self._reset()
 
     def _reset(self) -> None:
@@ -109,6 +119,7 @@ class Scheduler:
         self._buckets: dict[str, _Bucket] = {}
         self._inbox: deque[Msg] = deque()
         self._wakeup = asyncio.Event()
+        self.leases.clear()
 
     # Intake ----------------------------------------------------------------
     async def run(self, loop: LoopHandle) -> None:
@@ -155,6 +166,7 @@ class Scheduler:
             await self._cancel_queued()
             self._release_due()
             await self._dispatch()
+            await self._recover()
 
     def _receive(self, raw: RawMessage) -> None:
         try:
@@ -183,6 +195,7 @@ class Scheduler:
         if old is None and not isinstance(data, JobRequested):
             return  # an event of a job that finished before this scheduler's replay window
         new = evolve(old, stored)  # keeps the pool chosen at admission
+        self.leases.track(new)
         self._unindex(old)
         if new.finished:
             self.jobs.pop(job_id, None)
@@ -310,6 +323,31 @@ class Scheduler:
         subject = self.log.subjects.job(job.tenant_id, job.job_id)
         async for stored in self.log.read_subject(subject, start_seq=job.version + 1):
             self.apply(stored)
+
+    # Recovery ----------------------------------------------------------------
+    async def _recover(self) -> None:
+        """End attempts whose worker is lost."""
+        for job_id in self.leases.expired():
+            job = self.jobs.get(job_id)
+            if job is not None and job.status is JobStatus.RUNNING:
+                await self._worker_lost(job)
+
+    async def _worker_lost(self, job: Job) -> None:
+        """Fail an attempt whose lease ran out as its worker would have (retry or
+        dead-letter); if the worker did end it meanwhile, its event wins."""
+        if job.cancel_requested:
+            ended = await self._append(job, JobCancelled(job_id=job.job_id, attempt=job.attempt))
+        else:
+            failed, dead = self.retry.failed(job, WORKER_LOST)
+            ended = await self._append(job, failed)
+            if ended is not None and dead is not None:
+                await self._append(replace(job, version=ended.seq), dead)
+        if ended is not None:
+            LEASES_EXPIRED.labels(job.pool).inc()
+            log.warning(
+                "job.worker_lost", tenant_id=job.tenant_id, job_id=job.job_id,
+                attempt=job.attempt, pool=job.pool, retried=self.jobs.get(job.job_id) is not None,
+            )  # fmt: skip
 
     async def _refresh_configs(self) -> None:
         """Read again the config of waiting tenants whose cached copy went stale."""

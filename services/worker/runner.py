@@ -25,6 +25,7 @@ from contracts.jobs import (
     JobProgressed,
     JobStarted,
     JobSucceeded,
+    RunningAttempt,
 )
 from contracts.tenants import TenantStatus
 from services.config.sdk import AsyncConfigClient, TenantConfig
@@ -61,6 +62,9 @@ class JobRunner:
         self.jobs = JobClient(log, actor=worker)
         self.pool, self.worker = pool, worker
         self.retry = RetryPolicy(backoff_base_s, backoff_max_s)
+        # Attempts started here and not yet over, by (tenant, job): what heartbeats renew.
+        # Changed and read on the loop only.
+        self._running: dict[tuple[str, str], int] = {}
 
     def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
@@ -77,9 +81,19 @@ class JobRunner:
             return
         job, config = prepared
         context = {"tenant_id": tenant_id, "job_id": job_id, "attempt": attempt, "kind": job.kind}
-        with structlog.contextvars.bound_contextvars(**context):
-            outcome = self._run(job, config)
+        try:
+            with structlog.contextvars.bound_contextvars(**context):
+                outcome = self._run(job, config)
+        finally:
+            self.loop.call_soon_threadsafe(self._running.pop, (tenant_id, job_id), None)
         JOBS_FINISHED.labels(self.pool, job.kind, outcome).inc()
+
+    def running(self) -> list[RunningAttempt]:
+        """The attempts this worker runs now (call on the loop)."""
+        return [
+            RunningAttempt(tenant_id=tenant_id, job_id=job_id, attempt=attempt)
+            for (tenant_id, job_id), attempt in self._running.items()
+        ]
 
     def _run(self, job: Job, config: TenantConfig) -> str:
         """Run a started attempt to its end; returns the outcome for the metrics."""
@@ -135,6 +149,7 @@ class JobRunner:
             if scheduled is not None:
                 return await self._start(tenant_id, job_id, attempt)
             return None  # another delivery started it, or it was cancelled meanwhile
+        self._running[(tenant_id, job_id)] = attempt
         return replace(job, status=JobStatus.RUNNING, version=seq), config
 
     async def _tenant(self, tenant_id: str) -> tuple[str, TenantConfig | None]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +19,7 @@ from services.config import service as config_service
 from services.router import service as router_service
 from services.runtime.commands import CommandClient
 from services.runtime.connections import connect_nats
+from services.runtime.ops import gather_status
 from services.runtime.settings import Settings
 from services.scheduler import service as scheduler_service
 from services.worker.pool import run_pool
@@ -106,3 +110,34 @@ async def worker(job_settings: Settings, scheduler: None) -> AsyncIterator[None]
         lambda stop: run_pool(job_settings, stop, "default", test_jobs.KINDS, threads=4)
     ):
         yield
+
+
+@contextlib.contextmanager
+def worker_process(
+    settings: Settings, threads: int, pool: str = "default"
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker process of `pool` running the test job kinds, until the block ends (or a
+    test kills it)."""
+    env = {**os.environ, **settings.to_env(), "TENANTPLANE_OPS_PORT": "0"}
+    env["TENANTPLANE_LOG_LEVEL"] = "warning"
+    args = ["--pool", pool, "--threads", str(threads), "--kinds", "tests.support.jobs:KINDS"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "worker", "run", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def serving(nc: NATS, settings: Settings, process: subprocess.Popen[bytes]) -> bool:
+    """Whether a worker process answers status requests (it consumes its queue by then)."""
+    replies = await gather_status(nc, settings.subjects, window_s=0.2)
+    return any(r["instance"].endswith(f":{process.pid}") for r in replies)
