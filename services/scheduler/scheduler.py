@@ -7,8 +7,9 @@ A pool never holds more jobs in flight (queued or running) than its capacity:
 the queue only ever contains what the pool can start soon, and the choice of
 the next job is made late, fairly, across tenants.
 
-Jobs survive their worker: an attempt whose worker stopped renewing its lease
-is failed `worker_lost` (and retried while attempts remain).
+Jobs survive their worker and their queue: an attempt whose worker stopped
+renewing its lease is failed `worker_lost` (and retried while attempts remain),
+and an attempt whose queue message was lost is queued again.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from services.runtime.eventlog import (
     nothing_to_replay,
     to_raw,
 )
-from services.runtime.metrics import LEASES_EXPIRED, Sample
+from services.runtime.metrics import ATTEMPTS_REDISPATCHED, LEASES_EXPIRED, Sample
 from services.runtime.supervisor import LoopHandle
 from services.scheduler.dispatch import Dispatcher
 from services.scheduler.fairness import FairQueue
@@ -92,6 +93,7 @@ class Scheduler:
         dedicated_capacity: int = 0,
         tick_s: float = 0.1,
         lease_s: float = 15.0,
+        audit_s: float = 5.0,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.nc, self.log, self.config, self.dispatcher = nc, log, config, dispatcher
@@ -101,7 +103,7 @@ class Scheduler:
         self.caught_up = False
         # Renewed by workers' heartbeats, heard by a `LeaseListener` on these leases.
         self.leases = Leases(lease_s)
-        self.retry = retry or RetryPolicy()
+        self.audit_s, self.retry = audit_s, retry or RetryPolicy()
         self._reset()
 
     def _reset(self) -> None:
@@ -120,6 +122,7 @@ class Scheduler:
         self._inbox: deque[Msg] = deque()
         self._wakeup = asyncio.Event()
         self.leases.clear()
+        self._audit_at = 0.0
 
     # Intake ----------------------------------------------------------------
     async def run(self, loop: LoopHandle) -> None:
@@ -177,11 +180,9 @@ class Scheduler:
         self.apply(stored)
 
     async def _caught_up(self) -> None:
-        """Replay done: re-queue attempts that were queued before a restart (a worker
-        starts each attempt at most once, so a second copy is harmless)."""
-        for job in list(self.jobs.values()):
-            if job.status is JobStatus.SCHEDULED:
-                await self.dispatcher.enqueue(job)
+        """Replay done: queue again the attempts queued before a restart whose message
+        is gone (a worker starts each attempt at most once, so a copy is harmless)."""
+        await self._redispatch_lost()
         self.caught_up = True
         log.info("scheduler.caught_up", jobs=len(self.jobs))
 
@@ -326,11 +327,15 @@ class Scheduler:
 
     # Recovery ----------------------------------------------------------------
     async def _recover(self) -> None:
-        """End attempts whose worker is lost."""
+        """End attempts whose worker is lost; every `audit_s` (or after an enqueue
+        failed), queue again attempts whose message was lost."""
         for job_id in self.leases.expired():
             job = self.jobs.get(job_id)
             if job is not None and job.status is JobStatus.RUNNING:
                 await self._worker_lost(job)
+        if self.dispatcher.unsure or time.monotonic() >= self._audit_at:
+            await self._redispatch_lost()
+            self._audit_at = time.monotonic() + self.audit_s
 
     async def _worker_lost(self, job: Job) -> None:
         """Fail an attempt whose lease ran out as its worker would have (retry or
@@ -347,6 +352,25 @@ class Scheduler:
             log.warning(
                 "job.worker_lost", tenant_id=job.tenant_id, job_id=job.job_id,
                 attempt=job.attempt, pool=job.pool, retried=self.jobs.get(job.job_id) is not None,
+            )  # fmt: skip
+
+    async def _redispatch_lost(self) -> None:
+        """Queue again each scheduled attempt whose message is gone from its queue."""
+        scheduled = [
+            job
+            for job_ids in self.inflight.values()
+            for job_id in job_ids
+            if (job := self.jobs[job_id]).status is JobStatus.SCHEDULED
+        ]
+        for job in await self.dispatcher.lost(scheduled):
+            await self._reload(job)  # a worker may have started (and acked) it since
+            if self.jobs.get(job.job_id) != job:
+                continue
+            await self.dispatcher.enqueue(job)
+            ATTEMPTS_REDISPATCHED.labels(job.pool).inc()
+            log.warning(
+                "job.redispatched", tenant_id=job.tenant_id, job_id=job.job_id,
+                attempt=job.attempt, pool=job.pool,
             )  # fmt: skip
 
     async def _refresh_configs(self) -> None:

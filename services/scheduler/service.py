@@ -42,6 +42,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             settings.default_pool,
             dedicated_capacity=settings.dedicated_pool_capacity,
             lease_s=settings.job_lease_s,
+            audit_s=settings.job_queue_audit_s,
             retry=RetryPolicy(settings.job_retry_base_s, settings.job_retry_max_s),
         )
         runtime.checks["scheduler"] = scheduler.readiness

@@ -32,6 +32,7 @@ from services.config.sdk import AsyncConfigClient, TenantConfig
 from services.runtime.errors import ConcurrencyConflict, TenantplaneError
 from services.runtime.eventlog import EventLog, Expected
 from services.runtime.metrics import JOB_DURATION, JOBS_FINISHED
+from services.runtime.transient import describe_error, is_transient
 from services.scheduler.client import JobClient
 from services.scheduler.dispatch import from_snapshot
 from services.scheduler.jobs import Job, JobStatus, RetryPolicy
@@ -76,7 +77,7 @@ class JobRunner:
         scheduled = (
             None if snapshot is None else from_snapshot(tenant_id, job_id, attempt, snapshot)
         )
-        prepared = self._wait(self._start(tenant_id, job_id, attempt, scheduled))
+        prepared = self._prepare(tenant_id, job_id, attempt, scheduled)
         if prepared is None:
             return
         job, config = prepared
@@ -94,6 +95,26 @@ class JobRunner:
             RunningAttempt(tenant_id=tenant_id, job_id=job_id, attempt=attempt)
             for (tenant_id, job_id), attempt in self._running.items()
         ]
+
+    def _prepare(
+        self, tenant_id: str, job_id: str, attempt: int, scheduled: Job | None
+    ) -> tuple[Job, TenantConfig] | None:
+        """Start the attempt, or leave it to be queued again if Redis or NATS is away.
+
+        The message is then taken off the queue unrun, and the scheduler, finding
+        the attempt still scheduled and its message gone, queues it again: better
+        than failing an attempt that never ran.
+        """
+        try:
+            return self._wait(self._start(tenant_id, job_id, attempt, scheduled))
+        except Exception as e:
+            if not is_transient(e):
+                raise
+            log.warning(
+                "job.start_deferred", tenant_id=tenant_id, job_id=job_id, attempt=attempt,
+                error=describe_error(e),
+            )  # fmt: skip
+            return None
 
     def _run(self, job: Job, config: TenantConfig) -> str:
         """Run a started attempt to its end; returns the outcome for the metrics."""
