@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import subprocess
-import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
 from nats.aio.client import Client as NATS
 
+from bench.common import tenantctl_process
 from contracts.routing import PinTenant
 from contracts.tenants import RegisterTenant
 from services.config import service as config_service
@@ -112,29 +111,13 @@ async def worker(job_settings: Settings, scheduler: None) -> AsyncIterator[None]
         yield
 
 
-@contextlib.contextmanager
 def worker_process(
     settings: Settings, threads: int, pool: str = "default"
-) -> Iterator[subprocess.Popen[bytes]]:
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
     """A worker process of `pool` running the test job kinds, until the block ends (or a
     test kills it)."""
-    env = {**os.environ, **settings.to_env(), "TENANTPLANE_OPS_PORT": "0"}
-    env["TENANTPLANE_LOG_LEVEL"] = "warning"
     args = ["--pool", pool, "--threads", str(threads), "--kinds", "tests.support.jobs:KINDS"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "worker", "run", *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return tenantctl_process(settings, "worker", "run", *args)
 
 
 async def serving(nc: NATS, settings: Settings, process: subprocess.Popen[bytes]) -> bool:
