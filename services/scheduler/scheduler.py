@@ -335,7 +335,6 @@ class Scheduler:
                 await self._worker_lost(job)
         if self.dispatcher.unsure or time.monotonic() >= self._audit_at:
             await self._redispatch_lost()
-            self._audit_at = time.monotonic() + self.audit_s
 
     async def _worker_lost(self, job: Job) -> None:
         """Fail an attempt whose lease ran out as its worker would have (retry or
@@ -372,6 +371,7 @@ class Scheduler:
                 "job.redispatched", tenant_id=job.tenant_id, job_id=job.job_id,
                 attempt=job.attempt, pool=job.pool,
             )  # fmt: skip
+        self._audit_at = time.monotonic() + self.audit_s
 
     async def _refresh_configs(self) -> None:
         """Read again the config of waiting tenants whose cached copy went stale."""
