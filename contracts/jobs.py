@@ -4,6 +4,9 @@ requested -> scheduled -> started -> succeeded
                  ^           |  \\-> failed (retry) -> scheduled ...
                  |           |  \\-> dead-lettered (no attempts left)
 cancel requested -> cancelled (before start, or at the job's next check)
+
+Beside the events, `LeaseRenewal` is what a worker publishes (on core NATS,
+never stored) to show that it still runs its attempts.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from typing import Annotated, ClassVar
 
 from pydantic import AwareDatetime, Field, JsonValue, StringConstraints
 
-from contracts.envelope import Event
+from contracts.envelope import Event, Message
+from contracts.ids import TenantId
 
 JobId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Kind = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
@@ -102,6 +106,26 @@ class JobCancelled(_Job):
 
     event_type: ClassVar[str] = "job.cancelled"
     attempt: int = Field(ge=0)
+
+
+class RunningAttempt(Message):
+    """One attempt a worker is running."""
+
+    tenant_id: TenantId
+    job_id: JobId
+    attempt: int = Field(ge=1)
+
+
+class LeaseRenewal(Message):
+    """A worker's heartbeat: it still runs these attempts, so their leases hold.
+
+    Sent every third of a lease, on core NATS: an event per heartbeat would add
+    to the jobs stream, per running job, several times the events of its whole
+    life.
+    """
+
+    worker: str = Field(max_length=200)
+    attempts: tuple[RunningAttempt, ...] = Field(max_length=4096)
 
 
 EVENTS: tuple[type[Event], ...] = (

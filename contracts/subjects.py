@@ -10,6 +10,7 @@ every tenant" are each a single filter:
     <root>.evt.<tenant>.schedule.<id>   a cron schedule and its firings
     <root>.evt.<tenant>.discard         events of the tenant an operator discarded
     <root>.job.<tenant>.<job id>        one job's lifecycle (jobs stream)
+    <root>.lease.<pool>                 workers' heartbeats renewing their attempts' leases
     <root>.cmd.<service>.<command>      command request/reply
     <root>.chg.<projection>.<tenant>    "projection applied up to seq N" notifications
     <root>.dlq.<projection>.<tenant>    dead letters of a projection
@@ -157,6 +158,22 @@ class Subjects:
     def tenant_jobs(self, tenant_id: str) -> str:
         """Every job event of one tenant."""
         return f"{self.root}.job.{validate_tenant_id(tenant_id)}.*"
+
+    def job_leases(self, pool: str) -> str:
+        """Heartbeats of one pool's workers (core NATS, not stored); per pool, so NATS
+        permissions can keep a pool's workers to their own."""
+        return f"{self.root}.lease.{validate_name(pool, 'pool')}"
+
+    def all_job_leases(self) -> str:
+        """Heartbeats of every pool's workers (heard by the scheduler)."""
+        return f"{self.root}.lease.*"
+
+    def pool_of(self, subject: str) -> str | None:
+        """The pool of a heartbeat subject (None for any other subject)."""
+        tokens = subject.split(".")
+        if len(tokens) == 3 and tokens[0] == self.root and tokens[1] == "lease":
+            return tokens[2]
+        return None
 
     def kind(self, family: str) -> str:
         """One family of events (`lifecycle`, `config`) for every tenant."""

@@ -43,6 +43,16 @@ JOBS_FINISHED = Counter(
     "Job attempts that ended, by pool, kind and outcome",
     ["pool", "kind", "outcome"],
 )
+LEASES_EXPIRED = Counter(
+    "tenantplane_job_leases_expired",
+    "Running attempts failed worker_lost: their worker stopped renewing their lease, by pool",
+    ["pool"],
+)
+ATTEMPTS_REDISPATCHED = Counter(
+    "tenantplane_job_attempts_redispatched",
+    "Scheduled attempts queued again because their queue message was lost, by pool",
+    ["pool"],
+)
 JOB_DURATION = Histogram(
     "tenantplane_job_duration_seconds",
     "Run time of job attempts, by pool and kind",

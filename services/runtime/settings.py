@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     # First retry delay of a failed job; doubles per attempt (with jitter), capped.
     job_retry_base_s: float = Field(default=1.0, gt=0)
     job_retry_max_s: float = Field(default=300.0, gt=0)
+    # A running attempt whose worker sent no heartbeat for this long is failed `worker_lost`
+    # (and retried while attempts remain); workers send one every third of it.
+    job_lease_s: float = Field(default=15.0, ge=1)
+    # How often the scheduler checks that each queued attempt's message is still in its
+    # pool's queue, and queues again those that were lost (Redis lost its data).
+    job_queue_audit_s: float = Field(default=5.0, gt=0)
     # Job events are kept this long (and, when > 0, up to this many bytes).
     jobs_retention_days: float = Field(default=30, gt=0)
     jobs_max_bytes: int = Field(default=-1, ge=-1)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -96,3 +97,33 @@ def evolve(job: Job | None, stored: StoredEvent) -> Job:
         case JobCancelled():
             return replace(job, status=JobStatus.CANCELLED)
     return job
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a failed attempt runs again: after a delay doubling per attempt from
+    `base_s`, capped at `max_s`, spread by jitter so that jobs that failed together
+    (a dependency down, a worker lost) do not all come back at once."""
+
+    base_s: float = 1.0
+    max_s: float = 300.0
+
+    def retry_at(self, attempt: int) -> datetime:
+        """When the attempt after `attempt` may start."""
+        delay = min(self.max_s, self.base_s * 2 ** (attempt - 1))
+        return datetime.now(UTC) + timedelta(seconds=delay * random.uniform(0.5, 1.5))
+
+    def failed(self, job: Job, error: str) -> tuple[JobFailed, JobDeadLettered | None]:
+        """The events ending a failed attempt: failed with a retry time while attempts
+        remain, else failed for good and dead-lettered.
+
+        One rule for every way an attempt fails: its body raising (the worker) or
+        its worker lost (the scheduler).
+        """
+        if job.attempt < job.max_attempts:
+            retry_at = self.retry_at(job.attempt)
+            return JobFailed(
+                job_id=job.job_id, attempt=job.attempt, error=error, retry_at=retry_at
+            ), None
+        failed = JobFailed(job_id=job.job_id, attempt=job.attempt, error=error)
+        return failed, JobDeadLettered(job_id=job.job_id, attempts=job.attempt, error=error)

@@ -6,6 +6,10 @@ sequence, so of several scheduler replicas exactly one queues each attempt.
 A pool never holds more jobs in flight (queued or running) than its capacity:
 the queue only ever contains what the pool can start soon, and the choice of
 the next job is made late, fairly, across tenants.
+
+Jobs survive their worker and their queue: an attempt whose worker stopped
+renewing its lease is failed `worker_lost` (and retried while attempts remain),
+and an attempt whose queue message was lost is queued again.
 """
 
 from __future__ import annotations
@@ -31,15 +35,17 @@ from services.config.sdk import AsyncConfigClient, TenantConfig
 from services.runtime.errors import ConcurrencyConflict, TenantplaneError
 from services.runtime.eventlog import EventLog, Expected, StoredEvent
 from services.runtime.follower import Intake
-from services.runtime.metrics import Sample
+from services.runtime.metrics import ATTEMPTS_REDISPATCHED, LEASES_EXPIRED, Sample
 from services.runtime.supervisor import LoopHandle
 from services.scheduler.dispatch import Dispatcher
 from services.scheduler.fairness import FairQueue
-from services.scheduler.jobs import Job, JobStatus, evolve
+from services.scheduler.jobs import Job, JobStatus, RetryPolicy, evolve
+from services.scheduler.leases import Leases
 
 log = structlog.get_logger(__name__)
 DEFAULT_CONCURRENCY = 4
 DEFAULT_RATE_PER_MINUTE = 600
+WORKER_LOST = "worker_lost"
 
 
 @dataclass
@@ -77,12 +83,18 @@ class Scheduler:
         *,
         dedicated_capacity: int = 0,
         tick_s: float = 0.1,
+        lease_s: float = 15.0,
+        audit_s: float = 5.0,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.nc, self.log, self.config, self.dispatcher = nc, log, config, dispatcher
         self.pools, self.default_pool, self.tick_s = pools, default_pool, tick_s
         # Capacity of a pool that is not in `pools` (a tenant's dedicated pool); 0: refused.
         self.dedicated_capacity = dedicated_capacity
         self.caught_up = False
+        # Renewed by workers' heartbeats, heard by a `LeaseListener` on these leases.
+        self.leases = Leases(lease_s)
+        self.audit_s, self.retry = audit_s, retry or RetryPolicy()
         self._reset()
 
     def _reset(self) -> None:
@@ -97,6 +109,8 @@ class Scheduler:
         self._admit: deque[str] = deque()
         self._cancel: deque[str] = deque()
         self._buckets: dict[str, _Bucket] = {}
+        self.leases.clear()
+        self._audit_at = 0.0
 
     # Intake ----------------------------------------------------------------
     async def run(self, loop: LoopHandle) -> None:
@@ -129,13 +143,12 @@ class Scheduler:
             await self._cancel_queued()
             self._release_due()
             await self._dispatch()
+            await self._recover()
 
     async def _caught_up(self) -> None:
-        """Replay done: re-queue attempts that were queued before a restart (a worker
-        starts each attempt at most once, so a second copy is harmless)."""
-        for job in list(self.jobs.values()):
-            if job.status is JobStatus.SCHEDULED:
-                await self.dispatcher.enqueue(job)
+        """Replay done: queue again the attempts queued before a restart whose message
+        is gone (a worker starts each attempt at most once, so a copy is harmless)."""
+        await self._redispatch_lost()
         self.caught_up = True
         log.info("scheduler.caught_up", jobs=len(self.jobs))
 
@@ -149,6 +162,7 @@ class Scheduler:
         if old is None and not isinstance(data, JobRequested):
             return  # an event of a job that finished before this scheduler's replay window
         new = evolve(old, stored)  # keeps the pool chosen at admission
+        self.leases.track(new)
         self._unindex(old)
         if new.finished:
             self.jobs.pop(job_id, None)
@@ -276,6 +290,54 @@ class Scheduler:
         subject = self.log.subjects.job(job.tenant_id, job.job_id)
         async for stored in self.log.read_subject(subject, start_seq=job.version + 1):
             self.apply(stored)
+
+    # Recovery ----------------------------------------------------------------
+    async def _recover(self) -> None:
+        """End attempts whose worker is lost; every `audit_s` (or after an enqueue
+        failed), queue again attempts whose message was lost."""
+        for job_id in self.leases.expired():
+            job = self.jobs.get(job_id)
+            if job is not None and job.status is JobStatus.RUNNING:
+                await self._worker_lost(job)
+        if self.dispatcher.unsure or time.monotonic() >= self._audit_at:
+            await self._redispatch_lost()
+
+    async def _worker_lost(self, job: Job) -> None:
+        """Fail an attempt whose lease ran out as its worker would have (retry or
+        dead-letter); if the worker did end it meanwhile, its event wins."""
+        if job.cancel_requested:
+            ended = await self._append(job, JobCancelled(job_id=job.job_id, attempt=job.attempt))
+        else:
+            failed, dead = self.retry.failed(job, WORKER_LOST)
+            ended = await self._append(job, failed)
+            if ended is not None and dead is not None:
+                await self._append(replace(job, version=ended.seq), dead)
+        if ended is not None:
+            LEASES_EXPIRED.labels(job.pool).inc()
+            log.warning(
+                "job.worker_lost", tenant_id=job.tenant_id, job_id=job.job_id,
+                attempt=job.attempt, pool=job.pool, retried=self.jobs.get(job.job_id) is not None,
+            )  # fmt: skip
+
+    async def _redispatch_lost(self) -> None:
+        """Queue again each scheduled attempt whose message is gone from its queue."""
+        scheduled = [
+            job
+            for job_ids in self.inflight.values()
+            for job_id in job_ids
+            if (job := self.jobs[job_id]).status is JobStatus.SCHEDULED
+        ]
+        for job in await self.dispatcher.lost(scheduled):
+            await self._reload(job)  # a worker may have started (and acked) it since
+            if self.jobs.get(job.job_id) != job:
+                continue
+            await self.dispatcher.enqueue(job)
+            ATTEMPTS_REDISPATCHED.labels(job.pool).inc()
+            log.warning(
+                "job.redispatched", tenant_id=job.tenant_id, job_id=job.job_id,
+                attempt=job.attempt, pool=job.pool,
+            )  # fmt: skip
+        self._audit_at = time.monotonic() + self.audit_s
 
     async def _refresh_configs(self) -> None:
         """Read again the config of waiting tenants whose cached copy went stale."""

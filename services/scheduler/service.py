@@ -14,6 +14,8 @@ from services.runtime.settings import Settings
 from services.runtime.stores.sql import SqlStore
 from services.scheduler import history
 from services.scheduler.dispatch import Dispatcher, make_broker
+from services.scheduler.jobs import RetryPolicy
+from services.scheduler.leases import LeaseListener
 from services.scheduler.scheduler import Scheduler
 from services.scheduler.schedules import CronFirer, ScheduleWrites
 
@@ -39,12 +41,18 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             settings.pools,
             settings.default_pool,
             dedicated_capacity=settings.dedicated_pool_capacity,
+            lease_s=settings.job_lease_s,
+            audit_s=settings.job_queue_audit_s,
+            retry=RetryPolicy(settings.job_retry_base_s, settings.job_retry_max_s),
         )
         runtime.checks["scheduler"] = scheduler.readiness
         runtime.sources.append(scheduler.samples)
         for command_cls in SCHEDULE_COMMANDS:
             register(runtime.broker, settings.subjects, command_cls, writes.handle)
         runtime.supervise("scheduler", scheduler.run)
+        runtime.supervise(
+            "leases", LeaseListener(runtime.nc, settings.subjects, scheduler.leases).run
+        )
         runtime.supervise("cron", CronFirer(runtime.log).run)
         try:
             await serve(runtime, stop)

@@ -12,12 +12,14 @@ import structlog
 
 from contracts import EVENTS
 from services.config.sdk import AsyncConfigClient
+from services.runtime.app import supervisor_for
 from services.runtime.connections import connect_nats, connect_redis
 from services.runtime.eventlog import EventLog
 from services.runtime.localstate import resolve_redis_url
 from services.runtime.ops import announced, nats_connected, redis_answers
 from services.runtime.settings import Settings
 from services.scheduler.dispatch import ACTOR, make_broker, queue_name
+from services.worker.heartbeat import Heartbeat
 from services.worker.kinds import JobKinds
 from services.worker.runner import JobRunner
 
@@ -32,15 +34,19 @@ async def run_pool(
     redis = connect_redis(settings)
     config = AsyncConfigClient(nc, redis, settings.subjects, settings.keys)
     await config.start()
+    name = f"{pool}@{socket.gethostname()}:{os.getpid()}"
     runner = JobRunner(
         asyncio.get_running_loop(),
         EventLog(nc.jetstream(), settings.subjects, EVENTS),
         config,
         kinds,
         pool,
-        f"{pool}@{socket.gethostname()}:{os.getpid()}",
+        name,
         backoff_base_s=settings.job_retry_base_s,
         backoff_max_s=settings.job_retry_max_s,
+    )
+    heartbeat = Heartbeat(
+        nc, settings.subjects, pool, name, runner.running, settings.job_lease_s / 3
     )
     broker = make_broker(resolve_redis_url(settings), settings.namespace)
 
@@ -60,14 +66,24 @@ async def run_pool(
         worker_timeout=settings.worker_poll_ms,
     )
     worker.start()
+    # Heartbeats go on while the worker drains its running jobs at stop: their leases hold.
+    drained = asyncio.Event()
+    supervisor = supervisor_for(settings, drained)
+    supervisor.start("heartbeat", heartbeat.run)
     log.info("worker.started", pool=pool, threads=threads, kinds=kinds.names())
-    checks = {"nats": nats_connected(nc), "redis": redis_answers(redis)}
+    checks = {
+        "nats": nats_connected(nc),
+        "redis": redis_answers(redis),
+        "loops": supervisor.readiness,
+    }
     details = {"pool": pool, "threads": threads, "kinds": kinds.names()}
     try:
         async with announced(nc, settings.subjects, f"worker-{pool}", checks, lambda: details):
             await stop.wait()
     finally:
         await asyncio.to_thread(worker.stop)
+        drained.set()
+        await supervisor.wait()
         broker.close()
         await config.close()
         await redis.aclose()

@@ -9,11 +9,9 @@ queued again after a scheduler restart) runs once.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Coroutine
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
@@ -23,20 +21,21 @@ from contracts.envelope import Envelope, Event
 from contracts.ids import derived_event_id
 from contracts.jobs import (
     JobCancelled,
-    JobDeadLettered,
     JobFailed,
     JobProgressed,
     JobStarted,
     JobSucceeded,
+    RunningAttempt,
 )
 from contracts.tenants import TenantStatus
 from services.config.sdk import AsyncConfigClient, TenantConfig
 from services.runtime.errors import ConcurrencyConflict, TenantplaneError
 from services.runtime.eventlog import EventLog, Expected
 from services.runtime.metrics import JOB_DURATION, JOBS_FINISHED
+from services.runtime.transient import describe_error, is_transient
 from services.scheduler.client import JobClient
 from services.scheduler.dispatch import from_snapshot
-from services.scheduler.jobs import Job, JobStatus
+from services.scheduler.jobs import Job, JobStatus, RetryPolicy
 from services.worker.context import JobCancelledError, JobContext
 from services.worker.kinds import JobKinds
 
@@ -63,7 +62,10 @@ class JobRunner:
         self.loop, self.log, self.config, self.kinds = loop, log, config, kinds
         self.jobs = JobClient(log, actor=worker)
         self.pool, self.worker = pool, worker
-        self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
+        self.retry = RetryPolicy(backoff_base_s, backoff_max_s)
+        # Attempts started here and not yet over, by (tenant, job): what heartbeats renew.
+        # Changed and read on the loop only.
+        self._running: dict[tuple[str, str], int] = {}
 
     def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
@@ -75,14 +77,44 @@ class JobRunner:
         scheduled = (
             None if snapshot is None else from_snapshot(tenant_id, job_id, attempt, snapshot)
         )
-        prepared = self._wait(self._start(tenant_id, job_id, attempt, scheduled))
+        prepared = self._prepare(tenant_id, job_id, attempt, scheduled)
         if prepared is None:
             return
         job, config = prepared
         context = {"tenant_id": tenant_id, "job_id": job_id, "attempt": attempt, "kind": job.kind}
-        with structlog.contextvars.bound_contextvars(**context):
-            outcome = self._run(job, config)
+        try:
+            with structlog.contextvars.bound_contextvars(**context):
+                outcome = self._run(job, config)
+        finally:
+            self.loop.call_soon_threadsafe(self._running.pop, (tenant_id, job_id), None)
         JOBS_FINISHED.labels(self.pool, job.kind, outcome).inc()
+
+    def running(self) -> list[RunningAttempt]:
+        """The attempts this worker runs now (call on the loop)."""
+        return [
+            RunningAttempt(tenant_id=tenant_id, job_id=job_id, attempt=attempt)
+            for (tenant_id, job_id), attempt in self._running.items()
+        ]
+
+    def _prepare(
+        self, tenant_id: str, job_id: str, attempt: int, scheduled: Job | None
+    ) -> tuple[Job, TenantConfig] | None:
+        """Start the attempt, or leave it to be queued again if Redis or NATS is away.
+
+        The message is then taken off the queue unrun, and the scheduler, finding
+        the attempt still scheduled and its message gone, queues it again: better
+        than failing an attempt that never ran.
+        """
+        try:
+            return self._wait(self._start(tenant_id, job_id, attempt, scheduled))
+        except Exception as e:
+            if not is_transient(e):
+                raise
+            log.warning(
+                "job.start_deferred", tenant_id=tenant_id, job_id=job_id, attempt=attempt,
+                error=describe_error(e),
+            )  # fmt: skip
+            return None
 
     def _run(self, job: Job, config: TenantConfig) -> str:
         """Run a started attempt to its end; returns the outcome for the metrics."""
@@ -138,6 +170,7 @@ class JobRunner:
             if scheduled is not None:
                 return await self._start(tenant_id, job_id, attempt)
             return None  # another delivery started it, or it was cancelled meanwhile
+        self._running[(tenant_id, job_id)] = attempt
         return replace(job, status=JobStatus.RUNNING, version=seq), config
 
     async def _tenant(self, tenant_id: str) -> tuple[str, TenantConfig | None]:
@@ -174,17 +207,10 @@ class JobRunner:
         )
 
     async def _failed(self, job: Job, error: str) -> None:
-        if job.attempt < job.max_attempts:
-            delay = min(self.backoff_max_s, self.backoff_base_s * 2 ** (job.attempt - 1))
-            retry_at = datetime.now(UTC) + timedelta(seconds=delay * random.uniform(0.5, 1.5))
-            data = JobFailed(job_id=job.job_id, attempt=job.attempt, error=error, retry_at=retry_at)
-            await self._record(job, _FAILED, data)
-            return
-        await self._record(
-            job, _FAILED, JobFailed(job_id=job.job_id, attempt=job.attempt, error=error)
-        )
-        dead = JobDeadLettered(job_id=job.job_id, attempts=job.attempt, error=error)
-        await self._record(job, _DEAD, dead)
+        failed, dead = self.retry.failed(job, error)
+        await self._record(job, _FAILED, failed)
+        if dead is not None:
+            await self._record(job, _DEAD, dead)
 
     async def _record(self, job: Job, step: int, data: Event, *, expect: bool = False) -> int:
         """Append one lifecycle event of this attempt (once, however often retried)."""

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.config import SetConfig
 from contracts.envelope import Envelope
 from contracts.jobs import JobFailed, JobRequested, JobScheduled, JobStarted, JobSucceeded
-from contracts.tenants import RegisterTenant, SuspendTenant
+from contracts.tenants import SuspendTenant
 from services.runtime.commands import CommandClient
 from services.runtime.eventlog import EventLog
 from services.runtime.projector import Projector
@@ -32,29 +32,12 @@ from services.scheduler.history import JobHistory, JobHistoryProjection
 from services.scheduler.jobs import JobStatus
 from services.worker.pool import run_pool
 from tests.support.cli import ACTOR, send_and_wait, tenantctl
-from tests.support.jobs import KINDS, wait_for_status
+from tests.support.jobs import KINDS, onboard, wait_for_status
 from tests.support.running import eventually, running
 from tests.support.services import in_background
 
 pytestmark = pytest.mark.integration
 DONE = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.DEAD, JobStatus.CANCELLED)
-
-
-async def onboard(
-    client: CommandClient,
-    redis: aioredis.Redis,
-    settings: Settings,
-    *tenants: str,
-    **config: object,
-) -> None:
-    for tenant in tenants:
-        await send_and_wait(
-            client, redis, settings, RegisterTenant(tenant_id=tenant, display_name=tenant, **ACTOR)
-        )
-        if config:
-            await send_and_wait(
-                client, redis, settings, SetConfig(tenant_id=tenant, values=config, **ACTOR)
-            )
 
 
 async def events_of(event_log: EventLog, tenant: str, job_id: str) -> list[str]:

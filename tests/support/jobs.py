@@ -1,15 +1,28 @@
-"""Job kinds for tests, and waiting on a job's state."""
+"""Job kinds for tests, onboarding their tenants, and watching jobs' states."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter, defaultdict
+from types import TracebackType
 from typing import Any
 
+import redis.asyncio as aioredis
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from contracts.config import SetConfig
+from contracts.tenants import RegisterTenant
+from services.runtime.commands import CommandClient
+from services.runtime.consumers import follow, to_raw
+from services.runtime.eventlog import EventLog
+from services.runtime.settings import Settings
 from services.scheduler.client import JobClient
-from services.scheduler.jobs import Job, JobStatus
+from services.scheduler.jobs import Job, JobStatus, evolve
 from services.worker.context import JobContext
 from services.worker.kinds import JobKinds
+from tests.support.cli import ACTOR, send_and_wait
 
 KINDS = JobKinds()
 
@@ -37,6 +50,82 @@ def slow(ctx: JobContext, seconds: float) -> None:
     while time.monotonic() < deadline:
         ctx.check_cancelled()
         time.sleep(0.02)
+
+
+@KINDS.job("nap")
+def nap(ctx: JobContext, seconds: float) -> None:
+    """Sleeps, checking nothing (costs no reads however many run at once)."""
+    time.sleep(seconds)
+
+
+@KINDS.job("hangs_first")
+def hangs_first(ctx: JobContext, seconds: float) -> dict[str, Any]:
+    """Sleeps through its first attempt (long enough to kill its worker); later ones return."""
+    if ctx.attempt == 1:
+        time.sleep(seconds)
+    return {"attempt": ctx.attempt}
+
+
+async def onboard(
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    *tenants: str,
+    **config: object,
+) -> None:
+    """Register tenants (with `config`), waiting until the config read model has them."""
+    for tenant in tenants:
+        await send_and_wait(
+            client, redis, settings, RegisterTenant(tenant_id=tenant, display_name=tenant, **ACTOR)
+        )
+        if config:
+            await send_and_wait(
+                client, redis, settings, SetConfig(tenant_id=tenant, values=config, **ACTOR)
+            )
+
+
+class Tally:
+    """Follows the jobs stream: each job's state, its events by type, and when it finished."""
+
+    def __init__(self, event_log: EventLog) -> None:
+        self.event_log = event_log
+        self.jobs: dict[str, Job] = {}
+        self.events: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.finished_at: dict[str, float] = {}
+        self._sub: JetStreamContext.PushSubscription | None = None
+
+    async def __aenter__(self) -> Tally:
+        subjects = self.event_log.subjects
+        self._sub = await follow(self.event_log.js, subjects, [subjects.all_jobs()], self._on)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+
+    async def _on(self, msg: Msg) -> None:
+        stored = self.event_log.decode(to_raw(msg, headers=False))
+        job = evolve(self.jobs.get(getattr(stored.envelope.data, "job_id", "")), stored)
+        self.jobs[job.job_id] = job
+        self.events[job.job_id][stored.envelope.type] += 1
+        if job.finished and job.job_id not in self.finished_at:
+            self.finished_at[job.job_id] = time.monotonic()
+
+    def count(self, *statuses: JobStatus) -> int:
+        """How many jobs are in one of `statuses` now."""
+        return sum(job.status in statuses for job in self.jobs.values())
+
+    async def wait_finished(self, job_ids: list[str], timeout: float) -> None:
+        """Wait until every job of `job_ids` has finished."""
+        deadline = time.monotonic() + timeout
+        while not all(job_id in self.finished_at for job_id in job_ids):
+            if time.monotonic() > deadline:
+                left = [j for j in job_ids if j not in self.finished_at]
+                states = Counter(self.jobs[j].status.value for j in left if j in self.jobs)
+                raise AssertionError(f"{len(left)} jobs unfinished after {timeout}s: {states}")
+            await asyncio.sleep(0.05)
 
 
 async def wait_for_status(

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
 from nats.aio.client import Client as NATS
 
+from bench.common import tenantctl_process
 from contracts.routing import PinTenant
 from contracts.tenants import RegisterTenant
 from services.config import service as config_service
 from services.router import service as router_service
 from services.runtime.commands import CommandClient
 from services.runtime.connections import connect_nats
+from services.runtime.ops import gather_status
 from services.runtime.settings import Settings
 from services.scheduler import service as scheduler_service
 from services.worker.pool import run_pool
@@ -106,3 +109,18 @@ async def worker(job_settings: Settings, scheduler: None) -> AsyncIterator[None]
         lambda stop: run_pool(job_settings, stop, "default", test_jobs.KINDS, threads=4)
     ):
         yield
+
+
+def worker_process(
+    settings: Settings, threads: int, pool: str = "default"
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """A worker process of `pool` running the test job kinds, until the block ends (or a
+    test kills it)."""
+    args = ["--pool", pool, "--threads", str(threads), "--kinds", "tests.support.jobs:KINDS"]
+    return tenantctl_process(settings, "worker", "run", *args)
+
+
+async def serving(nc: NATS, settings: Settings, process: subprocess.Popen[bytes]) -> bool:
+    """Whether a worker process answers status requests (it consumes its queue by then)."""
+    replies = await gather_status(nc, settings.subjects, window_s=0.2)
+    return any(r["instance"].endswith(f":{process.pid}") for r in replies)

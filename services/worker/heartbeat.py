@@ -1,0 +1,46 @@
+"""A worker's heartbeat: it renews the leases of the attempts it runs.
+
+The scheduler fails an attempt `worker_lost` when its lease runs out, so a
+worker killed mid-job frees its capacity within a lease. Heartbeats go on core
+NATS, one message per worker per third of a lease whatever the number of jobs
+it runs, and are never stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nats.aio.client import Client as NATS
+
+from contracts.jobs import LeaseRenewal, RunningAttempt
+from contracts.subjects import Subjects
+from services.runtime.supervisor import LoopHandle
+
+
+class Heartbeat:
+    """Publishes, every `every_s`, the attempts `running()` lists (when there are any)."""
+
+    def __init__(
+        self,
+        nc: NATS,
+        subjects: Subjects,
+        pool: str,
+        worker: str,
+        running: Callable[[], list[RunningAttempt]],
+        every_s: float,
+    ) -> None:
+        self.nc, self.subject, self.worker = nc, subjects.job_leases(pool), worker
+        self.running, self.every_s = running, every_s
+
+    async def run(self, loop: LoopHandle) -> None:
+        """Beat until the process stops (a supervised loop)."""
+        while not loop.stopping:
+            await loop.retrying(self.beat, "renewing job leases")
+            await loop.sleep(self.every_s)
+
+    async def beat(self) -> None:
+        """Renew the leases of the attempts running now."""
+        attempts = self.running()
+        if attempts:
+            renewal = LeaseRenewal(worker=self.worker, attempts=tuple(attempts))
+            await self.nc.publish(self.subject, renewal.model_dump_json().encode())
