@@ -10,6 +10,8 @@ every tenant" are each a single filter:
     <root>.evt.<tenant>.schedule.<id>   a cron schedule and its firings
     <root>.evt.<tenant>.discard         events of the tenant an operator discarded
     <root>.job.<tenant>.<job id>        one job's lifecycle (jobs stream)
+    <root>.dom.<domain>.<tenant>.<aggregate type>.<id>
+                                        a domain's events (its own stream)
     <root>.lease.<pool>                 workers' heartbeats renewing their attempts' leases
     <root>.cmd.<service>.<command>      command request/reply
     <root>.chg.<projection>.<tenant>    "projection applied up to seq N" notifications
@@ -20,14 +22,17 @@ every tenant" are each a single filter:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from contracts.domains import DomainEvent, validate_domain_name
 from contracts.envelope import Envelope
 from contracts.errors import SubjectMismatch
 from contracts.ids import validate_name, validate_scope, validate_tenant_id
 
 DEFAULT_ROOT = "tp"
+_AGGREGATE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,10 @@ class Subjects:
         work per message of one with a single filter, so readers of a large share of
         a stream subscribe to this and drop the rest by `matches`.
         """
-        stream = self.stream_for(filters[0])
+        first = filters[0]
+        if first.startswith(f"{self.root}.dom."):
+            return self.domain_events(first.split(".")[2])
+        stream = self.stream_for(first)
         return self.all_jobs() if stream == self.jobs_stream else self.all_events()
 
     def stream_named(self, name: str) -> str:
@@ -84,7 +92,16 @@ class Subjects:
 
     def stream_for(self, subject: str) -> str:
         """The stream holding `subject` (or every subject of a filter)."""
-        return self.jobs_stream if subject.startswith(f"{self.root}.job.") else self.control_stream
+        if subject.startswith(f"{self.root}.job."):
+            return self.jobs_stream
+        if subject.startswith(f"{self.root}.dom."):
+            return self.domain_stream(subject.split(".")[2])
+        return self.control_stream
+
+    def domain_stream(self, domain: str) -> str:
+        """The stream of one domain's events."""
+        name = validate_domain_name(domain).upper().replace("-", "_")
+        return f"{self._stream_prefix}_DOM_{name}"
 
     @property
     def _stream_prefix(self) -> str:
@@ -175,13 +192,39 @@ class Subjects:
             return tokens[2]
         return None
 
+    def domain_event(
+        self, domain: str, tenant_id: str, aggregate_type: str, aggregate_id: str
+    ) -> str:
+        """One aggregate of a domain."""
+        if _AGGREGATE_ID.fullmatch(aggregate_id) is None:
+            raise ValueError(f"invalid aggregate id {aggregate_id[:80]!r}")
+        return (
+            f"{self.root}.dom.{validate_domain_name(domain)}.{validate_tenant_id(tenant_id)}"
+            f".{validate_domain_name(aggregate_type)}.{aggregate_id}"
+        )
+
+    def domain_events(
+        self, domain: str, tenant_id: str | None = None, aggregate_type: str | None = None
+    ) -> str:
+        """A domain's events: all, one tenant's, or one aggregate type's (of a tenant or all)."""
+        tenant = "*" if tenant_id is None else validate_tenant_id(tenant_id)
+        prefix = f"{self.root}.dom.{validate_domain_name(domain)}"
+        if aggregate_type is None:
+            return f"{prefix}.>" if tenant_id is None else f"{prefix}.{tenant}.>"
+        return f"{prefix}.{tenant}.{validate_domain_name(aggregate_type)}.*"
+
     def kind(self, family: str) -> str:
         """One family of events (`lifecycle`, `config`) for every tenant."""
         return f"{self.root}.evt.*.{validate_name(family, 'event family')}"
 
     def for_event(self, envelope: Envelope) -> str:
         """The aggregate subject an event is appended to."""
-        family = envelope.data.family
+        data = envelope.data
+        if isinstance(data, DomainEvent):
+            return self.domain_event(
+                data.domain, envelope.tenant_id, data.family, data.aggregate_id
+            )
+        family = data.family
         if family == "lifecycle":
             return self.lifecycle(envelope.tenant_id)
         if family == "config":
@@ -222,6 +265,8 @@ class Subjects:
         if len(tokens) >= 4 and tokens[0] == self.root and tokens[1] in ("evt", "job"):
             return tokens[2]
         if len(tokens) >= 4 and tokens[0] == self.root and tokens[1] in ("chg", "dlq"):
+            return tokens[3]
+        if len(tokens) >= 6 and tokens[0] == self.root and tokens[1] == "dom":
             return tokens[3]
         return None
 

@@ -10,19 +10,21 @@ from __future__ import annotations
 import asyncio
 
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
+from contracts import EVENTS
 from contracts.discards import EventDiscarded
 from contracts.errors import DecodeError
-from contracts.registry import EventRegistry
 from contracts.subjects import Subjects
 from services.runtime.consumers import read_raw
+from services.runtime.errors import EventLogUnavailable
 
 
 class Discards:
     """The (stream, sequence) of every discarded event."""
 
-    def __init__(self, js: JetStreamContext, subjects: Subjects, registry: EventRegistry) -> None:
-        self.js, self.subjects, self.registry = js, subjects, registry
+    def __init__(self, js: JetStreamContext, subjects: Subjects) -> None:
+        self.js, self.subjects = js, subjects
         self._discarded: set[tuple[str, int]] = set()
         self._read_up_to = 0
         self._lock = asyncio.Lock()
@@ -40,15 +42,23 @@ class Discards:
     async def refresh(self) -> None:
         """Read the markers appended since the last refresh."""
         async with self._lock:
-            stream = self.subjects.control_stream
-            filter_ = self.subjects.all_discards()
-            async for raw in read_raw(self.js, stream, filter_, start_seq=self._read_up_to + 1):
-                self._read_up_to = raw.seq
-                try:
-                    envelope = self.registry.decode(raw.data)
-                    self.subjects.check(raw.subject, envelope)
-                except DecodeError:
-                    continue  # a marker that cannot be read discards nothing
-                if isinstance(envelope.data, EventDiscarded):
-                    place = (self.subjects.stream_named(envelope.data.stream), envelope.data.seq)
-                    self._discarded.add(place)
+            try:
+                await self._read_new()
+            except EventLogUnavailable as e:
+                if not isinstance(e.__cause__, NotFoundError):
+                    raise
+                # No control stream (a domain's own deployment): nothing was discarded.
+
+    async def _read_new(self) -> None:
+        stream = self.subjects.control_stream
+        filter_ = self.subjects.all_discards()
+        async for raw in read_raw(self.js, stream, filter_, start_seq=self._read_up_to + 1):
+            self._read_up_to = raw.seq
+            try:
+                envelope = EVENTS.decode(raw.data)
+                self.subjects.check(raw.subject, envelope)
+            except DecodeError:
+                continue  # a marker that cannot be read discards nothing
+            if isinstance(envelope.data, EventDiscarded):
+                place = (self.subjects.stream_named(envelope.data.stream), envelope.data.seq)
+                self._discarded.add(place)

@@ -74,7 +74,7 @@ class EventLog:
         self.js = js
         self.subjects = subjects
         self.registry = registry
-        self.discards = Discards(js, subjects, registry)
+        self.discards = Discards(js, subjects)
 
     async def ensure_streams(
         self,
@@ -85,7 +85,7 @@ class EventLog:
         jobs_max_bytes: int = -1,
     ) -> None:
         """Create or update the streams; safe to call from every process at start."""
-        await self._ensure(
+        await self.ensure_stream(
             StreamConfig(
                 name=self.subjects.control_stream,
                 subjects=self.subjects.control_subjects(),
@@ -95,7 +95,7 @@ class EventLog:
                 allow_direct=True,
             )
         )
-        await self._ensure(
+        await self.ensure_stream(
             StreamConfig(
                 name=self.subjects.jobs_stream,
                 subjects=[self.subjects.all_jobs()],
@@ -107,7 +107,7 @@ class EventLog:
                 allow_direct=True,
             )
         )
-        await self._ensure(
+        await self.ensure_stream(
             StreamConfig(
                 name=self.subjects.dead_letter_stream,
                 subjects=[self.subjects.dead_letters()],
@@ -118,7 +118,7 @@ class EventLog:
             )
         )
 
-    async def _ensure(self, config: StreamConfig, timeout: float = 20.0) -> None:
+    async def ensure_stream(self, config: StreamConfig, timeout: float = 20.0) -> None:
         """Create or update one stream, waiting out a cluster that is still electing a leader."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

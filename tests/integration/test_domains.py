@@ -1,0 +1,162 @@
+"""Domain events on real servers: own stream, optimistic concurrency, idempotency, replay."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+
+from contracts.config import SetConfig
+from contracts.envelope import Envelope
+from contracts.tenants import RegisterTenant
+from services.runtime.commands import CommandClient
+from services.runtime.domains import Aggregates, DomainStore
+from services.runtime.errors import AggregateBlocked, ConcurrencyConflict, InvalidRequest
+from services.runtime.eventlog import EventLog
+from services.runtime.settings import Settings
+from tests.support.cli import ACTOR, send_and_wait, tenantctl
+from tests.support.domains import LEDGER, Credited, Debited, balance
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def ledger(nc: NATS, settings: Settings) -> AsyncIterator[DomainStore]:
+    store = DomainStore(nc.jetstream(), settings.subjects, LEDGER)
+    await store.ensure_stream()
+    yield store
+    await nc.jetstream().delete_stream(store.stream)
+
+
+async def test_domain_events_go_to_their_own_stream_and_never_reach_the_control_plane(
+    ledger: DomainStore,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    event_log: EventLog,
+) -> None:
+    # Given a tenant, and its ledger events in the domain's stream
+    await send_and_wait(
+        client, redis, settings, RegisterTenant(tenant_id="acme", display_name="A", **ACTOR)
+    )
+    control_head = await event_log.head()
+    appended = await ledger.append("acme", [Credited(account_id="a1", cents=5)], actor="t")
+
+    # Then they are in the domain's stream, not the control stream
+    assert appended[0].subject == settings.subjects.domain_event("ledger", "acme", "account", "a1")
+    assert await event_log.head() == control_head
+    assert await event_log.head(ledger.stream) == 1
+    # And the tenant's control-plane commands, history and read model are untouched
+    await send_and_wait(
+        client, redis, settings, SetConfig(tenant_id="acme", values={"rate_limit": 2}, **ACTOR)
+    )
+    history = await asyncio.to_thread(
+        tenantctl, settings, "config", "history", "acme", "-o", "json"
+    )
+    assert history.returncode == 0, history.stderr
+    assert all(not row["event"].startswith("ledger.") for row in orjson.loads(history.stdout))
+    listed = await asyncio.to_thread(tenantctl, settings, "dlq", "list", "-o", "json")
+    assert orjson.loads(listed.stdout) == []
+
+
+async def test_racing_publishers_on_one_aggregate_exactly_one_wins(ledger: DomainStore) -> None:
+    first = await ledger.append("acme", [Credited(account_id="a1", cents=1)], actor="t")
+    version = first[-1].seq
+
+    async def publish(i: int) -> bool:
+        try:
+            await ledger.append(
+                "acme", [Debited(account_id="a1", cents=i)], actor=f"w{i}",
+                expected_version=version,
+            )  # fmt: skip
+        except ConcurrencyConflict:
+            return False
+        return True
+
+    wins = await asyncio.gather(*(publish(i) for i in range(10)))
+    assert sum(wins) == 1
+    events = [s async for s in ledger.events_of("acme", "account", "a1")]
+    assert len(events) == 2
+
+
+async def test_a_retried_publish_is_stored_once(ledger: DomainStore) -> None:
+    events = [Credited(account_id="a1", cents=3), Debited(account_id="a1", cents=1)]
+    once = await ledger.append("acme", events, actor="t", idempotency_key="import-7")
+    again = await ledger.append("acme", events, actor="t", idempotency_key="import-7")
+    assert [a.seq for a in again] == [a.seq for a in once]
+    assert all(a.duplicate for a in again)
+    assert len([s async for s in ledger.events_of("acme", "account", "a1")]) == 2
+
+
+async def test_concurrent_read_modify_writes_through_the_aggregate_helper_all_apply(
+    ledger: DomainStore,
+) -> None:
+    # Given two writers each crediting one account 50 times through the aggregate helper
+    accounts = Aggregates(ledger, "account", lambda _: 0, balance)
+
+    async def writer(name: str) -> None:
+        for i in range(50):
+            await accounts.execute(
+                "acme", "a1", lambda _: [Credited(account_id="a1", cents=1)],
+                actor=name, idempotency_key=f"{name}-{i}",
+            )  # fmt: skip
+
+    # When they race
+    await asyncio.gather(writer("one"), writer("two"))
+
+    # Then every credit applied once, and a repeated key changes nothing
+    loaded = await accounts.load("acme", "a1")
+    assert loaded.state == 100
+    again = await accounts.execute(
+        "acme", "a1", lambda _: [Credited(account_id="a1", cents=1)],
+        actor="one", idempotency_key="one-0",
+    )  # fmt: skip
+    assert again == []
+    assert (await accounts.load("acme", "a1")).state == 100
+
+
+async def test_replay_gives_typed_upcast_events_of_one_tenant(
+    ledger: DomainStore, nc: NATS, settings: Settings
+) -> None:
+    # Given a v1 event written by an old publisher, and events of two tenants
+    subject = settings.subjects.domain_event("ledger", "acme", "account", "a1")
+    old = Credited(account_id="a1", cents=7)
+    await ledger.append("beta", [Credited(account_id="b1", cents=1)], actor="t")
+    v1 = orjson.loads(_envelope_json(old, "acme"))
+    v1["schema_version"], v1["data"] = 1, {"account_id": "a1", "amount": 7}
+    await nc.jetstream().publish(subject, orjson.dumps(v1))
+    await ledger.append("acme", [Debited(account_id="a1", cents=2)], actor="t")
+
+    # When acme's events are replayed
+    replayed = [s.envelope async for s in ledger.replay("acme")]
+
+    # Then they come typed and at the current version, and only acme's
+    assert [type(e.data) for e in replayed] == [Credited, Debited]
+    assert replayed[0].data == old
+    assert {e.tenant_id for e in replayed} == {"acme"}
+
+
+async def test_an_event_on_the_wrong_aggregate_blocks_it_and_the_append_refuses_mixes(
+    ledger: DomainStore, nc: NATS, settings: Settings
+) -> None:
+    # Given an event whose envelope names account a2, stored on a1's subject
+    subject = settings.subjects.domain_event("ledger", "acme", "account", "a1")
+    await nc.jetstream().publish(
+        subject, _envelope_json(Credited(account_id="a2", cents=9), "acme")
+    )
+    accounts = Aggregates(ledger, "account", lambda _: 0, balance)
+    with pytest.raises(AggregateBlocked):
+        await accounts.load("acme", "a1")
+    with pytest.raises(InvalidRequest, match="one aggregate"):
+        await ledger.append(
+            "acme", [Credited(account_id="a1", cents=1), Credited(account_id="a3", cents=1)],
+            actor="t",
+        )  # fmt: skip
+
+
+def _envelope_json(event: Credited, tenant: str) -> bytes:
+    return Envelope.wrap(event, tenant_id=tenant, actor="old-publisher").to_json()
