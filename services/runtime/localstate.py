@@ -7,6 +7,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from services.runtime.errors import Unavailable
 from services.runtime.settings import Settings
 
 STATE_FILE = "local.json"
@@ -52,7 +53,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class NoSystemFound(RuntimeError):
+class NoSystemFound(Unavailable):
     """Neither a URL setting nor a running local system says where to connect."""
 
 

@@ -32,6 +32,7 @@ from services.runtime.errors import (
     Unavailable,
     error_from_reply,
 )
+from services.worker.context import JobCancelledError
 
 # One raised error per wire code; a new code fails below until it has a class and an example.
 EXAMPLES: dict[ErrorCode, TenantplaneError] = {
@@ -50,6 +51,10 @@ EXAMPLES: dict[ErrorCode, TenantplaneError] = {
     ErrorCode.EVENT_TOO_LARGE: EventTooLarge("tp.evt.acme.config", 2_000_000, 1_048_576),
     ErrorCode.UNAVAILABLE: Unavailable("append to tp.evt.acme.config timed out"),
 }
+
+# Raised inside a job function to stop it, and caught by the worker: a signal like
+# asyncio.CancelledError, not an error a caller handles.
+SIGNALS = {JobCancelledError}
 
 
 def travelled(error: TenantplaneError) -> TenantplaneError:
@@ -151,6 +156,17 @@ def _error_classes() -> list[type[BaseException]]:
             if issubclass(member, BaseException) and member.__module__ == name:
                 classes[f"{name}.{member.__qualname__}"] = member
     return [c for _, c in sorted(classes.items())]
+
+
+def test_every_service_error_derives_from_the_one_root() -> None:
+    strays = [
+        f"{c.__module__}.{c.__qualname__}"
+        for c in _error_classes()
+        if not issubclass(c, TenantplaneError)
+        and not c.__name__.startswith("_")
+        and c not in SIGNALS
+    ]
+    assert strays == []
 
 
 def test_every_error_is_its_codes_class_or_a_refinement_of_it() -> None:
