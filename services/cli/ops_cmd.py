@@ -10,7 +10,7 @@ from services.cli import pool, projection
 from services.cli.context import connected, run, settings_from
 from services.cli.options import Output
 from services.cli.output import Format, emit, out
-from services.runtime.errors import EventLogUnavailable
+from services.runtime.errors import Unavailable
 from services.runtime.logging import configure
 from services.runtime.ops import gather_status
 from services.runtime.services import serve_process
@@ -86,7 +86,7 @@ async def _status(settings: Settings) -> dict[str, Any]:
             {k: v for k, v in p.items() if k != "waiting_by_tenant"}
             for p in await pool.pool_status(settings)
         ]
-    except EventLogUnavailable:
+    except Unavailable:
         pools = []
     missing = sorted(REQUIRED - {s["service"] for s in services})
     healthy = (

@@ -26,7 +26,7 @@ from contracts.commands import AppendedEvent, Command, CommandError, CommandRepl
 from contracts.errors import describe
 from contracts.registry import MAX_EVENT_BYTES
 from contracts.subjects import Subjects
-from services.runtime.errors import EventLogUnavailable, TenantplaneError, error_from_reply
+from services.runtime.errors import TenantplaneError, Unavailable, error_from_reply
 from services.runtime.eventlog import Appended
 from services.runtime.metrics import COMMAND_DURATION
 from services.runtime.outages import unavailable_from, unavailable_raised
@@ -145,10 +145,11 @@ class CommandClient:
                 msg = await self.nc.request(
                     subject, command.model_dump_json().encode(), timeout=self.timeout
                 )
+            # NATS answered; the service did not (it is not running, or is overloaded).
             except NoRespondersError as e:
-                raise EventLogUnavailable(f"no {command.service} service is running") from e
+                raise Unavailable(f"no {command.service} service is running") from e
             except TimeoutError as e:
-                raise EventLogUnavailable(f"{command.service} did not answer {command.name}") from e
+                raise Unavailable(f"{command.service} did not answer {command.name}") from e
         reply = CommandReply.model_validate_json(msg.data)
         if reply.error is not None:
             raise error_from_reply(reply.error)

@@ -184,9 +184,9 @@ class SecretUnavailable(TenantplaneError):
 class Unavailable(TenantplaneError):
     """A server tenantplane needs (NATS, Redis, the SQL database) did not answer in time.
 
-    `server` names which of this process's connections failed ("nats", "redis",
-    "database"), so a CLI can say how to point at it. It is not sent on the
-    wire: another process's connections mean nothing to the caller.
+    `server` names the server ("nats", "redis", "database") when this process
+    could not connect to it, so a CLI can say how to point at it. It is not
+    sent on the wire: another process's connections mean nothing to the caller.
     """
 
     code = ErrorCode.UNAVAILABLE
@@ -200,8 +200,6 @@ class Unavailable(TenantplaneError):
 
 class EventLogUnavailable(Unavailable):
     """NATS or the stream could not be reached in time."""
-
-    server = "nats"
 
 
 class StoreUnavailable(Unavailable):

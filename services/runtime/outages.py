@@ -21,7 +21,6 @@ from services.runtime.errors import EventLogUnavailable, StoreUnavailable, Unava
 
 _NATS = (
     nats.errors.TimeoutError,  # and the flush, fetch and drain timeouts
-    nats.errors.NoRespondersError,
     nats.errors.NoServersError,
     nats.errors.ConnectionClosedError,
     nats.errors.ConnectionDrainingError,
@@ -46,6 +45,8 @@ def unavailable_from(error: BaseException) -> Unavailable | None:
     """The `Unavailable` that `error` means, or None when it is not a server outage."""
     if isinstance(error, Unavailable):
         return error
+    if isinstance(error, nats.errors.NoRespondersError):
+        return Unavailable("nothing serves that request: is the service running?")
     if isinstance(error, _NATS):
         return EventLogUnavailable(f"NATS did not answer: {_reason(error)}")
     if isinstance(error, _REDIS):

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.config.sdk import AsyncConfigClient
 from services.router.sdk import Resolver
+from services.runtime.connections import connect_nats
 from services.runtime.database import create_engine
 from services.runtime.embedded import free_port
 from services.runtime.errors import EventLogUnavailable, StoreUnavailable, Unavailable
@@ -55,14 +56,23 @@ async def test_routing_sdk_resolves_with_redis_down_raise_unavailable(
         await resolver.warm_up()
 
 
-async def test_a_request_nobody_serves_is_the_event_logs_unavailability(nc: NATS) -> None:
+async def test_a_stopped_nats_is_unavailable_naming_nats(settings: Settings) -> None:
+    stopped = settings.model_copy(update={"nats_url": f"nats://127.0.0.1:{free_port()}"})
+    with pytest.raises(EventLogUnavailable, match="cannot connect to NATS") as raised:
+        await connect_nats(stopped, "tests")
+    assert raised.value.server == "nats"
+
+
+async def test_a_request_nobody_serves_is_unavailable(nc: NATS) -> None:
+    # Given a connected client, when it asks on a subject no service serves
     async def ask() -> None:
         with unavailable_raised():
             await nc.request("nobody.serves.this", b"", timeout=0.5)
 
-    with pytest.raises(EventLogUnavailable, match="NATS did not answer") as raised:
+    # Then it is unavailable, and NATS is not blamed: it answered
+    with pytest.raises(Unavailable, match="is the service running") as raised:
         await ask()
-    assert raised.value.server == "nats"
+    assert raised.value.server is None
 
 
 async def select_one(engine: AsyncEngine, query: str = "SELECT 1") -> None:
