@@ -9,9 +9,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 out = Console()
-err = Console(stderr=True)
+# Printed as written (no markup), and never wrapped: an error is one line.
+err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 
 class Format(StrEnum):
@@ -36,6 +38,11 @@ def emit(rows: Sequence[dict[str, Any]] | dict[str, Any], fmt: Format, title: st
     for record in records:
         table.add_row(*(_cell(v) for v in record.values()))
     out.print(table)
+
+
+def print_error(message: str) -> None:
+    """Print `message` after a red `error:` on stderr, literally."""
+    err.print(Text.assemble(("error:", "red"), " ", message))
 
 
 def _cell(value: Any) -> str:

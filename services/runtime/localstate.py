@@ -64,7 +64,8 @@ def _resolve(settings: Settings, explicit: str, field: str) -> str:
     if local is None:
         raise NoSystemFound(
             f"no {field} given and no local system running in {settings.data_dir}/: "
-            f"start one with `tenantctl dev up`, or set TENANTPLANE_{field.upper()}"
+            f"start one with `tenantctl dev up` (or point at it with --data-dir), "
+            f"or give --{field.replace('_', '-')} or TENANTPLANE_{field.upper()}"
         )
     url: str = getattr(local, field)
     return url
