@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.text import Text
 
 from services.cli import pool, projection
 from services.cli.context import connected, run, settings_from
@@ -61,7 +62,7 @@ def status(ctx: typer.Context, output: Format = Output) -> None:
         emit(report["projections"], output, "projections")
         emit(report["pools"], output, "pools")
         if report["missing"]:
-            out.print(f"[red]not running:[/red] {', '.join(report['missing'])}")
+            out.print(Text.assemble(("not running:", "red"), " ", ", ".join(report["missing"])))
         out.print(f"healthy: {report['healthy']}")
     if not report["healthy"]:
         raise typer.Exit(1)
