@@ -5,11 +5,14 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
+from pathlib import Path
 
 import pytest
 
 import services
 from contracts.commands import CommandError, ErrorCode
+from services.cli.failures import report
 from services.config.gitops import ApplyError
 from services.runtime.errors import (
     ERRORS,
@@ -178,3 +181,14 @@ def test_every_error_is_its_codes_class_or_a_refinement_of_it() -> None:
         f"{c.__qualname__} ({c.code})" for c in named if not issubclass(c, ERRORS[c.code])
     ]
     assert unregistered == []
+
+
+def test_the_contracts_doc_gives_every_code_the_exit_code_tenantctl_uses() -> None:
+    # Given the code table of docs/contracts.md
+    doc = Path(__file__).parents[2] / "docs" / "contracts.md"
+    rows = re.findall(r"^\| `([a-z_]+)` \| .+ \| ([0-3]) \|$", doc.read_text(), re.MULTILINE)
+    documented = {code: int(exit_code) for code, exit_code in rows}
+    # Then it lists every code, with the exit code tenantctl gives a caller who gets it
+    assert set(documented) == {code.value for code in ErrorCode}
+    for code, raised in EXAMPLES.items():
+        assert report(travelled(raised)) == documented[code.value], code
