@@ -111,8 +111,11 @@ class PushCache(Generic[V]):
     async def refresh(self, key: str) -> V:
         """Load `key` now; keeps whichever of the cached and loaded values is newer.
 
+        A load that fails (the store is away, or the key is gone from a read model
+        being rebuilt) keeps serving what is cached.
+
         Raises:
-            Unavailable: the store could not be read.
+            Unavailable: the store could not be read, and nothing is cached.
         """
         try:
             with unavailable_raised():

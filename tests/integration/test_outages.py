@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.config.sdk import AsyncConfigClient
 from services.router.sdk import Resolver
+from services.runtime import embedded
 from services.runtime.connections import connect_nats
 from services.runtime.database import create_engine
-from services.runtime.embedded import free_port
 from services.runtime.errors import EventLogUnavailable, StoreUnavailable, Unavailable
 from services.runtime.outages import unavailable_from, unavailable_raised
 from services.runtime.settings import Settings
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def nowhere() -> AsyncIterator[aioredis.Redis]:
     """A Redis client whose server is not running (a closed port)."""
-    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{free_port()}")
+    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{embedded.free_port()}")
     yield client
     await client.aclose()
 
@@ -46,6 +46,29 @@ async def test_config_sdk_reads_with_redis_down_raise_unavailable(
         await sdk.warm_up()
 
 
+async def test_a_cached_config_is_served_while_redis_is_away(
+    nc: NATS, settings: Settings, tmp_path: Path
+) -> None:
+    # Given a config SDK that has read acme's config from a Redis of its own
+    server = embedded.redis_server(tmp_path / "redis", persist=False).start()
+    client = aioredis.Redis.from_url(server.url)
+    try:
+        for field, value in {"status": "active", "plan": "gold", "version": "3"}.items():
+            await client.hset(settings.keys.tenant_meta("acme"), field, value)
+        sdk = AsyncConfigClient(nc, client, settings.subjects, settings.keys)
+        config = await sdk.get_config("acme")
+        # When Redis stops and the SDK reads acme again, and then beta
+        server.stop()
+        again = await sdk.get_config("acme", fresh=True)
+        # Then acme's last config read is served, and beta, never read, is unavailable
+        assert again == config
+        with pytest.raises(StoreUnavailable):
+            await sdk.get_config("beta")
+    finally:
+        await client.aclose()
+        server.stop()
+
+
 async def test_routing_sdk_resolves_with_redis_down_raise_unavailable(
     nc: NATS, nowhere: aioredis.Redis, settings: Settings
 ) -> None:
@@ -57,7 +80,7 @@ async def test_routing_sdk_resolves_with_redis_down_raise_unavailable(
 
 
 async def test_a_stopped_nats_is_unavailable_naming_nats(settings: Settings) -> None:
-    stopped = settings.model_copy(update={"nats_url": f"nats://127.0.0.1:{free_port()}"})
+    stopped = settings.model_copy(update={"nats_url": f"nats://127.0.0.1:{embedded.free_port()}"})
     with pytest.raises(EventLogUnavailable, match="cannot connect to NATS") as raised:
         await connect_nats(stopped, "tests")
     assert raised.value.server == "nats"
@@ -86,7 +109,7 @@ async def test_an_unreachable_database_is_unavailable(kind: str, tmp_path: Path)
     # Given a database URL that leads nowhere (a directory as SQLite file; a closed port)
     url = {
         "sqlite": f"sqlite+aiosqlite:///{tmp_path}",
-        "postgresql": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test",
+        "postgresql": f"postgresql+psycopg://postgres@127.0.0.1:{embedded.free_port()}/test",
     }[kind]
     engine = create_engine(url)
     try:
