@@ -1,10 +1,12 @@
-"""tenantctl against servers that are down or behind a wrong URL: exit 3, one line, no trace."""
+"""How tenantctl fails: servers down or behind a wrong URL exit 3, refusals exit 1; one line
+each (or the listed problems), never a traceback."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +120,19 @@ async def test_with_no_system_and_no_url_a_command_says_how_to_start_or_point_at
     )
     assert_unavailable(result, "--nats-url")
     assert "tenantctl dev up" in result.stderr
+
+
+async def test_applying_a_missing_directory_is_refused_without_a_traceback(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # Given a directory that does not exist (checked before anything connects)
+    missing = tmp_path / "no-such-dir"
+    # When it is applied
+    result = await asyncio.to_thread(tenantctl, settings, "config", "apply", str(missing))
+    # Then it is an invalid request naming the directory, and no traceback
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        "error: invalid_request: 1 problem(s), nothing applied:",
+        f"  {missing}: not a directory",
+    ]
