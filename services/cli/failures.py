@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from contracts.errors import ContractError, describe
 from services.cli.output import print_error
 from services.runtime.errors import TenantplaneError, Unavailable
-from services.runtime.outages import unavailable_from
+from services.runtime.transient import unavailable_from
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 

@@ -32,9 +32,9 @@ from services.runtime.cache import CachedReader, PushCache
 from services.runtime.commands import CommandClient
 from services.runtime.connections import connect_nats, connect_redis
 from services.runtime.errors import InvalidConfigValue, TenantNotFound, TenantSuspended
-from services.runtime.outages import unavailable_raised
 from services.runtime.settings import Settings
 from services.runtime.stores.redis import as_text
+from services.runtime.transient import unavailable_raised
 
 PROJECTION = "config"
 

@@ -25,9 +25,9 @@ from services.router.projection import NAME as PROJECTION
 from services.router.table import Route, RoutingTable, VersionInfo
 from services.runtime.cache import CachedReader, PushCache
 from services.runtime.connections import connect_nats, connect_redis
-from services.runtime.outages import unavailable_raised
 from services.runtime.settings import Settings
 from services.runtime.stores.redis import as_text
+from services.runtime.transient import unavailable_raised
 
 
 def _every_cached(_: str, cached: Iterable[str]) -> Iterable[str]:

@@ -24,8 +24,8 @@ from nats.aio.msg import Msg
 
 from contracts.subjects import Subjects
 from services.runtime.errors import TenantplaneError
-from services.runtime.outages import unavailable_raised
 from services.runtime.rebuild import REBUILT
+from services.runtime.transient import unavailable_raised
 
 V = TypeVar("V")
 # Loads in flight during a warm-up: well under a Redis client's connection pool (100).

@@ -29,7 +29,7 @@ from contracts.subjects import Subjects
 from services.runtime.errors import TenantplaneError, Unavailable, error_from_reply
 from services.runtime.eventlog import Appended
 from services.runtime.metrics import COMMAND_DURATION
-from services.runtime.outages import unavailable_from, unavailable_raised
+from services.runtime.transient import unavailable_from, unavailable_raised
 
 C = TypeVar("C", bound=Command)
 Handler = Callable[[C], Awaitable["Outcome"]]

@@ -18,8 +18,8 @@ from services.runtime import embedded
 from services.runtime.connections import connect_nats
 from services.runtime.database import create_engine
 from services.runtime.errors import EventLogUnavailable, StoreUnavailable, Unavailable
-from services.runtime.outages import unavailable_from, unavailable_raised
 from services.runtime.settings import Settings
+from services.runtime.transient import unavailable_from, unavailable_raised
 
 pytestmark = pytest.mark.integration
 
