@@ -49,7 +49,10 @@ class TenantCommand(Command):
 
 
 class ErrorCode(StrEnum):
-    """The kinds of failure a command reply can carry."""
+    """The kinds of failure a command reply can carry: the one list of wire error codes.
+
+    docs/contracts.md says what each means and the exit code `tenantctl` gives it.
+    """
 
     INVALID_REQUEST = "invalid_request"
     CONCURRENCY_CONFLICT = "concurrency_conflict"
@@ -58,6 +61,9 @@ class ErrorCode(StrEnum):
     TENANT_SUSPENDED = "tenant_suspended"
     INVALID_TRANSITION = "invalid_transition"
     INVALID_CONFIG_VALUE = "invalid_config_value"
+    JOB_NOT_FOUND = "job_not_found"
+    NO_ROUTE = "no_route"
+    SECRET_UNAVAILABLE = "secret_unavailable"
     AGGREGATE_BLOCKED = "aggregate_blocked"
     EVENT_TOO_LARGE = "event_too_large"
     UNAVAILABLE = "unavailable"

@@ -1,4 +1,4 @@
-"""What every CLI command needs: settings, connections, and error reporting."""
+"""What every CLI command needs: settings and connections (failures.py reports errors)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 import typer
@@ -17,21 +17,14 @@ from nats.aio.client import Client as NATS
 
 from contracts import EVENTS
 from contracts.commands import Command, CommandReply
-from contracts.errors import ContractError
-from services.cli.output import err
 from services.config.reader import ConfigReader
 from services.runtime.commands import CommandClient
 from services.runtime.connections import connect_nats, connect_redis
-from services.runtime.errors import TenantplaneError
 from services.runtime.eventlog import EventLog
-from services.runtime.localstate import NoSystemFound
 from services.runtime.readyourwrites import wait_applied
 from services.runtime.settings import Settings
 
 T = TypeVar("T")
-
-# Exit codes: 0 ok, 1 refused by the system (domain error), 2 bad usage, 3 unavailable.
-EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 
 
 def run_loop(coro: Coroutine[Any, Any, T]) -> T:
@@ -44,21 +37,8 @@ def run_loop(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine, turning known errors into a message and an exit code."""
-    try:
-        return run_loop(coro)
-    except NoSystemFound as e:
-        _fail(str(e), EXIT_UNAVAILABLE)
-    except TenantplaneError as e:
-        code = EXIT_UNAVAILABLE if e.code.value == "unavailable" else EXIT_REFUSED
-        _fail(f"{e.code.value}: {e.message}", code)
-    except (ContractError, ValueError) as e:
-        _fail(str(e), EXIT_USAGE)
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
+    """Run a command's coroutine; what it raises is reported once, by `main`."""
+    return run_loop(coro)
 
 
 @contextlib.asynccontextmanager

@@ -12,7 +12,7 @@ from services.cli.context import connected, default_actor, run, session, setting
 from services.cli.output import Format, emit
 from services.projections import PROJECTIONS
 from services.runtime.deadletters import DeadLetters
-from services.runtime.errors import CommandFailed, EventLogUnavailable
+from services.runtime.errors import CommandFailed, Unavailable
 from services.runtime.settings import Settings
 
 app = typer.Typer(
@@ -79,7 +79,7 @@ async def _ask_redrive(
     try:
         msg = await nc.request(subject, orjson.dumps({"tenant": tenant}), timeout=30)
     except (NoRespondersError, TimeoutError) as e:
-        raise EventLogUnavailable(f"no running {projection} projector answered") from e
+        raise Unavailable(f"no running {projection} projector answered") from e
     result: dict[str, object] = orjson.loads(msg.data)
     if not result.get("ok"):
         raise CommandFailed(f"re-drive failed: {result.get('error')}")
@@ -116,6 +116,6 @@ async def _discard(settings: Settings, command: DiscardEvent) -> list[dict[str, 
         for projection in PROJECTIONS:
             try:
                 results.append(await _ask_redrive(s.nc, settings, projection, None))
-            except EventLogUnavailable as e:
+            except Unavailable as e:
                 results.append({"projection": projection, "error": e.message})
         return results

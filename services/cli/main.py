@@ -6,9 +6,7 @@ import sys
 from pathlib import Path
 
 import typer
-from pydantic import ValidationError
 
-from contracts.errors import describe
 from services.cli import (
     config_cmd,
     contracts_cmd,
@@ -23,8 +21,7 @@ from services.cli import (
     secrets_cmd,
     tenant,
 )
-from services.cli.context import EXIT_USAGE
-from services.cli.output import err
+from services.cli.failures import report
 from services.runtime.logging import quiet_library_loggers
 from services.runtime.settings import Settings
 
@@ -67,10 +64,12 @@ def root(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: every failure is one line and an exit code (failures.py)."""
     quiet_library_loggers()
     try:
         app()
-    except ValidationError as e:
-        err.print(f"[red]error:[/red] {describe(e)}", highlight=False)
-        sys.exit(EXIT_USAGE)
+    except Exception as e:
+        code = report(e)
+        if code is None:
+            raise
+        sys.exit(code)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.text import Text
 
 from services.cli import pool, projection
 from services.cli.context import connected, run, settings_from
 from services.cli.options import Output
 from services.cli.output import Format, emit, out
-from services.runtime.errors import EventLogUnavailable
+from services.runtime.errors import Unavailable
 from services.runtime.logging import configure
 from services.runtime.ops import gather_status
 from services.runtime.services import serve_process
@@ -61,7 +62,7 @@ def status(ctx: typer.Context, output: Format = Output) -> None:
         emit(report["projections"], output, "projections")
         emit(report["pools"], output, "pools")
         if report["missing"]:
-            out.print(f"[red]not running:[/red] {', '.join(report['missing'])}")
+            out.print(Text.assemble(("not running:", "red"), " ", ", ".join(report["missing"])))
         out.print(f"healthy: {report['healthy']}")
     if not report["healthy"]:
         raise typer.Exit(1)
@@ -86,7 +87,7 @@ async def _status(settings: Settings) -> dict[str, Any]:
             {k: v for k, v in p.items() if k != "waiting_by_tenant"}
             for p in await pool.pool_status(settings)
         ]
-    except EventLogUnavailable:
+    except Unavailable:
         pools = []
     missing = sorted(REQUIRED - {s["service"] for s in services})
     healthy = (

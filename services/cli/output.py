@@ -1,4 +1,9 @@
-"""How the CLI prints: a rich table for people, JSON for scripts."""
+"""How the CLI prints: a rich table for people, JSON for scripts.
+
+Both consoles print text as written: markup is off, so data such as a pattern
+'^[a-z]{0,127}$' is never taken for a style tag. Styles are given as `Text`
+spans or the `style` argument.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-out = Console()
-err = Console(stderr=True)
+out = Console(markup=False)
+# Never wrapped: an error is one line, however narrow the terminal.
+err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 
 class Format(StrEnum):
@@ -28,17 +35,22 @@ def emit(rows: Sequence[dict[str, Any]] | dict[str, Any], fmt: Format, title: st
         return
     records = [rows] if isinstance(rows, dict) else list(rows)
     if not records:
-        out.print(f"[dim]no {title or 'rows'}[/dim]")
+        out.print(f"no {title or 'rows'}", style="dim")
         return
-    table = Table(title=title or None, title_justify="left")
+    table = Table(title=Text(title) if title else None, title_justify="left")
     for column in records[0]:
-        table.add_column(column)
+        table.add_column(Text(column))
     for record in records:
         table.add_row(*(_cell(v) for v in record.values()))
     out.print(table)
 
 
-def _cell(value: Any) -> str:
+def print_error(message: str) -> None:
+    """Print `message` after a red `error:` on stderr, literally."""
+    err.print(Text.assemble(("error:", "red"), " ", message))
+
+
+def _cell(value: Any) -> Text:
     if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
-    return "" if value is None else str(value)
+        return Text(json.dumps(value, default=str))
+    return Text("" if value is None else str(value))

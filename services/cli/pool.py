@@ -21,7 +21,7 @@ from services.pools.local import LocalPools
 from services.pools.reconciler import PoolBackend
 from services.pools.service import EXAMPLE_KINDS, reconciler_for, run_reconciler
 from services.runtime.connections import connect_redis
-from services.runtime.errors import EventLogUnavailable
+from services.runtime.errors import Unavailable
 from services.runtime.logging import configure
 from services.runtime.services import serve_process
 from services.runtime.settings import Settings
@@ -47,7 +47,7 @@ async def pool_status(settings: Settings) -> list[dict[str, Any]]:
         try:
             msg = await nc.request(settings.subjects.control("scheduler", "status"), b"", timeout=5)
         except (NoRespondersError, TimeoutError) as e:
-            raise EventLogUnavailable("no scheduler is running") from e
+            raise Unavailable("no scheduler is running") from e
     rows: list[dict[str, Any]] = orjson.loads(msg.data)
     return rows
 

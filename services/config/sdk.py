@@ -34,6 +34,7 @@ from services.runtime.connections import connect_nats, connect_redis
 from services.runtime.errors import InvalidConfigValue, TenantNotFound, TenantSuspended
 from services.runtime.settings import Settings
 from services.runtime.stores.redis import as_text
+from services.runtime.transient import unavailable_raised
 
 PROJECTION = "config"
 
@@ -153,7 +154,8 @@ class AsyncConfigClient(CachedReader[TenantConfig]):
     async def warm_up(self, tenants: Iterable[str] | None = None) -> int:
         """Load tenants into the cache (all of them by default); returns how many."""
         if tenants is None:
-            tenants = [as_text(t) for t in await self.redis.smembers(self.keys.tenants())]
+            with unavailable_raised():
+                tenants = [as_text(t) for t in await self.redis.smembers(self.keys.tenants())]
         return await self.cache.warm_up(tenants)
 
     async def get_config(
@@ -164,6 +166,7 @@ class AsyncConfigClient(CachedReader[TenantConfig]):
         Raises:
             TenantNotFound: no such tenant (never registered, or offboarded).
             TenantSuspended: the tenant is suspended (unless `allow_suspended`).
+            Unavailable: the config is not cached and Redis did not answer.
         """
         config = None if fresh else self.cache.cached(tenant_id)
         if config is None:

@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.config import SealedValue
-from services.runtime.errors import TenantplaneError
+from services.runtime.errors import SecretUnavailable as SecretUnavailable  # also from here
 
 metadata = MetaData()
 tenant_keys = Table(
@@ -45,10 +45,6 @@ tenant_keys = Table(
     Column("wrapped", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
-
-
-class SecretUnavailable(TenantplaneError):
-    """A secret cannot be opened: its data key was destroyed, or no master key opens it."""
 
 
 def new_master_key() -> str:
@@ -82,7 +78,9 @@ class SecretBox:
         try:
             return orjson.loads(fernet.decrypt(sealed.ciphertext.encode()))
         except InvalidToken as e:
-            raise SecretUnavailable(f"a secret of {tenant_id} does not open") from e
+            raise SecretUnavailable(
+                f"a secret of {tenant_id} does not open", tenant_id=tenant_id
+            ) from e
 
     async def shred(self, tenant_id: str) -> int:
         """Destroy every data key of a tenant; returns how many."""
@@ -128,7 +126,9 @@ class SecretBox:
 
     async def _key(self, tenant_id: str, key_id: str) -> Fernet:
         if not key_id.startswith(f"{tenant_id}/"):
-            raise SecretUnavailable(f"key {key_id} is not a key of tenant {tenant_id}")
+            raise SecretUnavailable(
+                f"key {key_id} is not a key of tenant {tenant_id}", tenant_id=tenant_id
+            )
         cached = self._keys.get(key_id)
         if cached is not None:
             return cached
@@ -136,10 +136,14 @@ class SecretBox:
             query = select(tenant_keys.c.wrapped).where(tenant_keys.c.key_id == key_id)
             row = (await conn.execute(query.where(*self._of(tenant_id)))).first()
         if row is None:
-            raise SecretUnavailable(f"the data key of {tenant_id}'s secrets was destroyed")
+            raise SecretUnavailable(
+                f"the data key of {tenant_id}'s secrets was destroyed", tenant_id=tenant_id
+            )
         try:
             fernet = Fernet(self._master.decrypt(row[0].encode()))
         except InvalidToken as e:
-            raise SecretUnavailable("no configured master key opens this data key") from e
+            raise SecretUnavailable(
+                "no configured master key opens this data key", tenant_id=tenant_id
+            ) from e
         self._keys[key_id] = fernet
         return fernet

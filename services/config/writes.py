@@ -9,11 +9,11 @@ from contracts.config import ReplaceConfig, RevealSecrets, SealedValue, SetConfi
 from contracts.tenants import OffboardTenant
 from services.config.decide import decide
 from services.config.schema import ConfigSchema
-from services.config.secrets import SecretBox, SecretUnavailable
+from services.config.secrets import SecretBox
 from services.config.state import TenantState, evolve
 from services.runtime.aggregates import AggregateWrites, Change
 from services.runtime.commands import Outcome
-from services.runtime.errors import InvalidRequest, TenantNotFound
+from services.runtime.errors import InvalidRequest, SecretUnavailable, TenantNotFound
 from services.runtime.eventlog import EventLog, StoredEvent
 
 

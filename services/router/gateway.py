@@ -21,7 +21,7 @@ from services.router.propagation import (
     routed_client,
 )
 from services.router.sdk import Resolver
-from services.router.table import NoRoute
+from services.runtime.errors import NoRoute
 
 _HOP_BY_HOP = {b"host", b"connection", b"content-length", b"transfer-encoding", b"keep-alive"}
 

@@ -27,6 +27,7 @@ from services.runtime.cache import CachedReader, PushCache
 from services.runtime.connections import connect_nats, connect_redis
 from services.runtime.settings import Settings
 from services.runtime.stores.redis import as_text
+from services.runtime.transient import unavailable_raised
 
 
 def _every_cached(_: str, cached: Iterable[str]) -> Iterable[str]:
@@ -70,6 +71,7 @@ class Resolver(CachedReader[RoutingTable]):
 
         Raises:
             NoRoute: no pin, rollout or default applies.
+            Unavailable: the table is not cached and Redis did not answer.
         """
         table = await self.table(service)
         return table.resolve(validate_tenant_id(tenant_id))
@@ -81,7 +83,9 @@ class Resolver(CachedReader[RoutingTable]):
     async def warm_up(self, services: Iterable[str] | None = None) -> int:
         """Load routing tables (every service's by default); returns how many."""
         if services is None:
-            services = [as_text(s) for s in await self.redis.smembers(self.keys.route_services())]
+            with unavailable_raised():
+                listed = await self.redis.smembers(self.keys.route_services())
+            services = [as_text(s) for s in listed]
         return await self.cache.warm_up(services)
 
     async def _load(self, service: str) -> RoutingTable:

@@ -18,15 +18,11 @@ from contracts.routing import (
     VersionRegistered,
     VersionRetired,
 )
-from services.runtime.errors import TenantplaneError
+from services.runtime.errors import NoRoute as NoRoute  # also importable from here
 from services.runtime.eventlog import StoredEvent
 
 _BUCKETS = 2**32
 NO_ROUTE = "(no route)"
-
-
-class NoRoute(TenantplaneError):
-    """Neither a pin, a rollout nor a default sends this tenant anywhere."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +87,11 @@ class RoutingTable:
     def _route(self, version: str, via: Literal["pin", "rollout", "default"]) -> Route:
         info = self.versions.get(version)
         if info is None:
-            raise NoRoute(f"{self.service} {version} is not a live version", service=self.service)
+            raise NoRoute(
+                f"{self.service} {version} is not a live version",
+                service=self.service,
+                version=version,
+            )
         return Route(self.service, version, info.upstream, via)
 
     def summary(self, tenants: Iterable[str]) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from services.runtime.errors import (
     ConcurrencyConflict,
     EventLogUnavailable,
     TenantplaneError,
+    Unavailable,
 )
 from services.runtime.eventlog import Appended, EventLog, StoredEvent
 from services.runtime.settings import Settings
@@ -18,4 +19,5 @@ __all__ = [
     "Settings",
     "StoredEvent",
     "TenantplaneError",
+    "Unavailable",
 ]

@@ -25,6 +25,7 @@ from nats.aio.msg import Msg
 from contracts.subjects import Subjects
 from services.runtime.errors import TenantplaneError
 from services.runtime.rebuild import REBUILT
+from services.runtime.transient import unavailable_raised
 
 V = TypeVar("V")
 # Loads in flight during a warm-up: well under a Redis client's connection pool (100).
@@ -108,9 +109,17 @@ class PushCache(Generic[V]):
         return value if value is not None else await self.refresh(key)
 
     async def refresh(self, key: str) -> V:
-        """Load `key` now; keeps whichever of the cached and loaded values is newer."""
+        """Load `key` now; keeps whichever of the cached and loaded values is newer.
+
+        A load that fails (the store is away, or the key is gone from a read model
+        being rebuilt) keeps serving what is cached.
+
+        Raises:
+            Unavailable: the store could not be read, and nothing is cached.
+        """
         try:
-            value = await self._load(key)
+            with unavailable_raised():
+                value = await self._load(key)
         except TenantplaneError:
             kept = self._entries.get(key)
             if kept is None:
@@ -143,7 +152,8 @@ class PushCache(Generic[V]):
         if self._load_many is not None:
             wanted, loaded = list(keys), 0
             for start in range(0, len(wanted), WARM_UP_CHUNK):
-                found = await self._load_many(wanted[start : start + WARM_UP_CHUNK])
+                with unavailable_raised():
+                    found = await self._load_many(wanted[start : start + WARM_UP_CHUNK])
                 for key, value in found.items():
                     self._keep(key, value)
                 loaded += len(found)

@@ -2,8 +2,10 @@
 
 A handler is `async (command) -> list[Appended]`. The wrapper validates the
 request (a bad one gets an `invalid_request` reply, never a stack trace), turns
-tenantplane errors into typed error replies, and logs anything unexpected as
-an `internal` error with the correlation id.
+tenantplane errors into typed error replies, answers `unavailable` when NATS,
+Redis or the database did not (a leader change, a restart: the caller retries
+with the same idempotency key), and logs anything else as an `internal` error
+with the correlation id.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from contracts.commands import AppendedEvent, Command, CommandError, CommandRepl
 from contracts.errors import describe
 from contracts.registry import MAX_EVENT_BYTES
 from contracts.subjects import Subjects
-from services.runtime.errors import EventLogUnavailable, TenantplaneError, error_from_reply
+from services.runtime.errors import TenantplaneError, Unavailable, error_from_reply
 from services.runtime.eventlog import Appended
 from services.runtime.metrics import COMMAND_DURATION
+from services.runtime.transient import unavailable_from, unavailable_raised
 
 C = TypeVar("C", bound=Command)
 Handler = Callable[[C], Awaitable["Outcome"]]
@@ -106,12 +109,19 @@ async def _handle(command_cls: type[C], handler: Handler[C], body: bytes) -> Com
             outcome = await handler(command)
         except TenantplaneError as e:
             return CommandReply(ok=False, error=e.to_reply_error())
-        except Exception:
-            log.exception("command.failed", key=command.idempotency_key)
-            return reply_error(
-                ErrorCode.INTERNAL, f"{command_cls.name} failed; see the service log"
-            )
+        except Exception as e:
+            return _unexpected(command_cls, command, e)
     return outcome.reply()
+
+
+def _unexpected(command_cls: type[C], command: C, error: Exception) -> CommandReply:
+    """`unavailable` for a server outage the handler did not name, else `internal`."""
+    outage = unavailable_from(error)
+    if outage is not None:
+        log.warning("command.unavailable", key=command.idempotency_key, error=outage.message)
+        return CommandReply(ok=False, error=outage.to_reply_error())
+    log.exception("command.failed", key=command.idempotency_key)
+    return reply_error(ErrorCode.INTERNAL, f"{command_cls.name} failed; see the service log")
 
 
 class CommandClient:
@@ -127,17 +137,19 @@ class CommandClient:
 
         Raises:
             TenantplaneError: the named error of a refused command.
-            EventLogUnavailable: no service answered in time.
+            Unavailable: no service answered in time, or NATS is not reachable.
         """
         subject = command.subject(self.subjects)
-        try:
-            msg = await self.nc.request(
-                subject, command.model_dump_json().encode(), timeout=self.timeout
-            )
-        except NoRespondersError as e:
-            raise EventLogUnavailable(f"no {command.service} service is running") from e
-        except TimeoutError as e:
-            raise EventLogUnavailable(f"{command.service} did not answer {command.name}") from e
+        with unavailable_raised():
+            try:
+                msg = await self.nc.request(
+                    subject, command.model_dump_json().encode(), timeout=self.timeout
+                )
+            # NATS answered; the service did not (it is not running, or is overloaded).
+            except NoRespondersError as e:
+                raise Unavailable(f"no {command.service} service is running") from e
+            except TimeoutError as e:
+                raise Unavailable(f"{command.service} did not answer {command.name}") from e
         reply = CommandReply.model_validate_json(msg.data)
         if reply.error is not None:
             raise error_from_reply(reply.error)

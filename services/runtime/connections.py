@@ -76,7 +76,7 @@ async def connect_nats(settings: Settings, name: str, **callbacks: Any) -> NATS:
         cause = (telling or seen or [e])[0]
         reason = str(cause) or type(cause).__name__
         raise EventLogUnavailable(
-            f"cannot connect to NATS at {', '.join(options['servers'])}: {reason}"
+            f"cannot connect to NATS at {', '.join(options['servers'])}: {reason}", server="nats"
         ) from e
 
 

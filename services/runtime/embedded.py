@@ -17,8 +17,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.runtime.errors import Unavailable
 
-class ServerStartError(RuntimeError):
+
+class ServerStartError(Unavailable):
     """A server binary is missing or did not become ready."""
 
 

@@ -1,8 +1,17 @@
-"""The error tree of the runtime; every service error derives from `TenantplaneError`."""
+"""The error tree of the runtime; every service error derives from `TenantplaneError`.
+
+Each wire code (`contracts.commands.ErrorCode`) has exactly one class here,
+registered in `ERRORS`, so a refused command is raised on the caller's side as
+the same named exception the service raised. A more specific class may share
+its code's class as a base (`EventLogUnavailable` is an `Unavailable`); on the
+wire it travels as that base.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar, Self
 
 from contracts.commands import CommandError, ErrorCode
 
@@ -10,7 +19,7 @@ from contracts.commands import CommandError, ErrorCode
 class TenantplaneError(Exception):
     """Root of every error tenantplane raises at runtime."""
 
-    code: ErrorCode = ErrorCode.INTERNAL
+    code: ClassVar[ErrorCode] = ErrorCode.INTERNAL
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -20,6 +29,29 @@ class TenantplaneError(Exception):
     def to_reply_error(self) -> CommandError:
         """The error as it travels in a command reply."""
         return CommandError(code=self.code, message=self.message, details=self.details)
+
+    @classmethod
+    def from_reply(cls, error: CommandError) -> Self:
+        """This error rebuilt from a reply's error, with the service's own message."""
+        exc = cls._from_details(error.message, dict(error.details))
+        exc.message = error.message
+        exc.args = (error.message,)
+        return exc
+
+    @classmethod
+    def _from_details(cls, message: str, details: dict[str, Any]) -> Self:
+        return cls(message, **details)
+
+
+class CommandFailed(TenantplaneError):
+    """A failure with no name of its own (`internal`): a command the service could not
+    complete, or a fault inside a process; its log has the details."""
+
+
+class InvalidRequest(TenantplaneError):
+    """A command or argument failed validation."""
+
+    code = ErrorCode.INVALID_REQUEST
 
 
 class ConcurrencyConflict(TenantplaneError):
@@ -39,17 +71,14 @@ class ConcurrencyConflict(TenantplaneError):
         self.expected = expected
         self.actual = actual
 
-
-class EventLogUnavailable(TenantplaneError):
-    """NATS or the stream could not be reached in time."""
-
-    code = ErrorCode.UNAVAILABLE
-
-
-class InvalidRequest(TenantplaneError):
-    """A command or argument failed validation."""
-
-    code = ErrorCode.INVALID_REQUEST
+    @classmethod
+    def _from_details(cls, message: str, details: dict[str, Any]) -> Self:
+        actual = details.get("actual")
+        return cls(
+            str(details.get("subject", "")),
+            int(details.get("expected", -1)),
+            None if actual is None else int(actual),
+        )
 
 
 class TenantNotFound(TenantplaneError):
@@ -82,6 +111,18 @@ class InvalidConfigValue(TenantplaneError):
     code = ErrorCode.INVALID_CONFIG_VALUE
 
 
+class JobNotFound(TenantplaneError):
+    """No such job (never submitted, or past the jobs stream's retention)."""
+
+    code = ErrorCode.JOB_NOT_FOUND
+
+
+class NoRoute(TenantplaneError):
+    """Neither a pin, a rollout nor a default sends this tenant anywhere."""
+
+    code = ErrorCode.NO_ROUTE
+
+
 class AggregateBlocked(TenantplaneError):
     """An aggregate's subject holds an event that cannot be read, and it was not discarded."""
 
@@ -89,14 +130,24 @@ class AggregateBlocked(TenantplaneError):
 
     def __init__(self, subject: str, seq: int, reason: str) -> None:
         super().__init__(
-            f"{subject} is blocked by event {seq} that cannot be read ({reason}); inspect it "
-            f"with 'tenantctl dlq list' and discard it with "
+            f"{subject} is blocked by event {seq} that cannot be read ({reason}); "
+            f"inspect it with 'tenantctl dlq list' and discard it with "
             f"'tenantctl dlq discard {seq} --reason ...'",
             subject=subject,
             seq=seq,
             reason=reason,
         )
-        self.subject, self.seq, self.reason = subject, seq, reason
+        self.subject = subject
+        self.seq = seq
+        self.reason = reason
+
+    @classmethod
+    def _from_details(cls, message: str, details: dict[str, Any]) -> Self:
+        return cls(
+            str(details.get("subject", "")),
+            int(details.get("seq", 0)),
+            str(details.get("reason", "")),
+        )
 
 
 class EventTooLarge(InvalidRequest):
@@ -111,51 +162,83 @@ class EventTooLarge(InvalidRequest):
             size=size,
             limit=limit,
         )
+        self.subject = subject
+        self.size = size
+        self.limit = limit
+
+    @classmethod
+    def _from_details(cls, message: str, details: dict[str, Any]) -> Self:
+        return cls(
+            str(details.get("subject", "")),
+            int(details.get("size", 0)),
+            int(details.get("limit", 0)),
+        )
 
 
-class CommandFailed(TenantplaneError):
-    """A command reply carried an error code this client has no class for."""
+class SecretUnavailable(TenantplaneError):
+    """A secret cannot be opened: its data key was destroyed, or no master key opens it."""
+
+    code = ErrorCode.SECRET_UNAVAILABLE
 
 
-class ProjectionTimeout(TenantplaneError):
-    """A projection did not reach a sequence in time."""
+class Unavailable(TenantplaneError):
+    """A server tenantplane needs (NATS, Redis, the SQL database) did not answer in time.
+
+    `server` names the server ("nats", "redis", "database") when this process
+    could not connect to it, so a CLI can say how to point at it. It is not
+    sent on the wire: another process's connections mean nothing to the caller.
+    """
 
     code = ErrorCode.UNAVAILABLE
+    server: str | None = None
+
+    def __init__(self, message: str, *, server: str | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        if server is not None:
+            self.server = server
 
 
-_BY_CODE: dict[ErrorCode, type[TenantplaneError]] = {
-    cls.code: cls
-    for cls in (
-        InvalidRequest,
-        TenantNotFound,
-        TenantExists,
-        TenantSuspended,
-        InvalidTransition,
-        InvalidConfigValue,
-        EventLogUnavailable,
-    )
-}
+class EventLogUnavailable(Unavailable):
+    """NATS or the stream could not be reached in time."""
+
+
+class StoreUnavailable(Unavailable):
+    """A read-model store (Redis or the SQL database) could not be reached or refused a write."""
+
+
+class ProjectionTimeout(Unavailable):
+    """A projection did not reach a sequence in time."""
+
+
+def _one_class_per_code(
+    *classes: type[TenantplaneError],
+) -> Mapping[ErrorCode, type[TenantplaneError]]:
+    by_code = {cls.code: cls for cls in classes}
+    if len(by_code) != len(classes) or set(by_code) != set(ErrorCode):
+        missing = sorted(set(ErrorCode) - set(by_code))
+        raise TypeError(f"every error code needs exactly one class; missing: {missing}")
+    return MappingProxyType(by_code)
+
+
+# The one registry of wire codes: what `error_from_reply` raises for each.
+ERRORS = _one_class_per_code(
+    CommandFailed,
+    InvalidRequest,
+    ConcurrencyConflict,
+    TenantNotFound,
+    TenantExists,
+    TenantSuspended,
+    InvalidTransition,
+    InvalidConfigValue,
+    JobNotFound,
+    NoRoute,
+    SecretUnavailable,
+    AggregateBlocked,
+    EventTooLarge,
+    Unavailable,
+)
 
 
 def error_from_reply(error: CommandError) -> TenantplaneError:
     """Turn a reply's error back into the named exception a caller can catch."""
-    if error.code is ErrorCode.AGGREGATE_BLOCKED:
-        details = error.details
-        return AggregateBlocked(
-            str(details.get("subject", "")), int(details.get("seq", 0)), str(details.get("reason"))
-        )
-    if error.code is ErrorCode.EVENT_TOO_LARGE:
-        details = error.details
-        return EventTooLarge(
-            str(details.get("subject", "")), int(details.get("size", 0)), int(details["limit"])
-        )
-    if error.code is ErrorCode.CONCURRENCY_CONFLICT:
-        return ConcurrencyConflict(
-            str(error.details.get("subject", "")),
-            int(error.details.get("expected", -1)),
-            error.details.get("actual"),
-        )
-    cls = _BY_CODE.get(error.code, CommandFailed)
-    exc = cls(error.message, **error.details)
-    exc.code = error.code
-    return exc
+    return ERRORS[error.code].from_reply(error)

@@ -7,6 +7,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from services.runtime.errors import Unavailable
 from services.runtime.settings import Settings
 
 STATE_FILE = "local.json"
@@ -52,7 +53,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class NoSystemFound(RuntimeError):
+class NoSystemFound(Unavailable):
     """Neither a URL setting nor a running local system says where to connect."""
 
 
@@ -63,7 +64,8 @@ def _resolve(settings: Settings, explicit: str, field: str) -> str:
     if local is None:
         raise NoSystemFound(
             f"no {field} given and no local system running in {settings.data_dir}/: "
-            f"start one with `tenantctl dev up`, or set TENANTPLANE_{field.upper()}"
+            f"start one with `tenantctl dev up` (or point at it with --data-dir), "
+            f"or give --{field.replace('_', '-')} or TENANTPLANE_{field.upper()}"
         )
     url: str = getattr(local, field)
     return url

@@ -29,9 +29,8 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from contracts.commands import ErrorCode
 from contracts.subjects import Subjects
-from services.runtime.errors import TenantplaneError
+from services.runtime.errors import Unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -100,10 +99,8 @@ def ops_app(health: Health) -> Callable[..., Awaitable[None]]:
     return app
 
 
-class OpsPortInUse(TenantplaneError):
+class OpsPortInUse(Unavailable):
     """The operations endpoint's port is taken."""
-
-    code = ErrorCode.UNAVAILABLE
 
 
 class _Server(uvicorn.Server):

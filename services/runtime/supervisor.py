@@ -26,7 +26,7 @@ from typing import TypeVar
 
 import structlog
 
-from services.runtime.errors import TenantplaneError
+from services.runtime.errors import CommandFailed
 from services.runtime.metrics import Sample
 from services.runtime.transient import describe_error, is_transient
 
@@ -196,5 +196,5 @@ class Supervisor:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-class LoopExited(TenantplaneError):
+class LoopExited(CommandFailed):
     """A supervised loop returned while the process was still running."""

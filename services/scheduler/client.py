@@ -10,15 +10,12 @@ from typing import Any
 from contracts.envelope import Envelope
 from contracts.ids import derived_event_id, validate_tenant_id
 from contracts.jobs import JobCancelRequested, JobRequested
-from services.runtime.errors import ConcurrencyConflict, InvalidTransition, TenantplaneError
+from services.runtime.errors import ConcurrencyConflict, InvalidTransition
+from services.runtime.errors import JobNotFound as JobNotFound  # also importable from here
 from services.runtime.eventlog import EventLog, Expected
 from services.scheduler.jobs import Job, evolve
 
 _JOB_ID_NAMESPACE = uuid.UUID("0b1f5c3e-2a44-4f4e-9f61-1c6f0d7e9a21")
-
-
-class JobNotFound(TenantplaneError):
-    """No such job (never submitted, or past the jobs stream's retention)."""
 
 
 @dataclass(frozen=True)
@@ -97,5 +94,7 @@ class JobClient:
         async for stored in self.log.read_subject(self.log.subjects.job(tenant_id, job_id)):
             job = evolve(job, stored)
         if job is None:
-            raise JobNotFound(f"no job {job_id} for tenant {tenant_id}")
+            raise JobNotFound(
+                f"no job {job_id} for tenant {tenant_id}", tenant_id=tenant_id, job_id=job_id
+            )
         return job

@@ -17,12 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from services.runtime.errors import InvalidRequest
 from services.worker.context import JobContext
 
 JobFunction = Callable[..., dict[str, Any] | None]
 
 
-class UnknownKind(LookupError):
+class UnknownKind(InvalidRequest):
     """No function is registered for a job's kind."""
 
 

@@ -29,7 +29,7 @@ from contracts.jobs import (
 )
 from contracts.tenants import TenantStatus
 from services.config.sdk import AsyncConfigClient, TenantConfig
-from services.runtime.errors import ConcurrencyConflict, TenantplaneError
+from services.runtime.errors import ConcurrencyConflict, TenantplaneError, Unavailable
 from services.runtime.eventlog import EventLog, Expected
 from services.runtime.metrics import JOB_DURATION, JOBS_FINISHED
 from services.runtime.transient import describe_error, is_transient
@@ -178,6 +178,8 @@ class JobRunner:
             # Read now: whether the tenant may run is a decision, and the job's config
             # snapshot should be the current one.
             config = await self.config.get_config(tenant_id, allow_suspended=True, fresh=True)
+        except Unavailable:
+            raise  # Redis is away: not a refusal of the tenant (`_prepare` defers the attempt)
         except TenantplaneError as e:
             return e.message, None
         if config.status != TenantStatus.ACTIVE.value:

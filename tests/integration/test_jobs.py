@@ -15,11 +15,13 @@ import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contracts.commands import ErrorCode
 from contracts.config import SetConfig
 from contracts.envelope import Envelope
 from contracts.jobs import JobFailed, JobRequested, JobScheduled, JobStarted, JobSucceeded
 from contracts.tenants import SuspendTenant
 from services.runtime.commands import CommandClient
+from services.runtime.errors import JobNotFound
 from services.runtime.eventlog import EventLog
 from services.runtime.projector import Projector
 from services.runtime.settings import Settings
@@ -400,3 +402,20 @@ async def test_an_attempt_over_its_time_limit_is_interrupted_and_fails(
     job = await wait_for_status(jobs, "acme", submitted.job_id, *DONE)
     assert job.status is JobStatus.DEAD
     assert job.error == "timed out after 0.5s"
+
+
+async def test_an_unknown_job_is_job_not_found_for_the_client_and_the_cli(
+    event_log: EventLog, settings: Settings
+) -> None:
+    # Given no job j-404 for acme
+    # When it is asked for, through the job client and the CLI
+    with pytest.raises(JobNotFound) as raised:
+        await JobClient(event_log).get("acme", "j-404")
+    shown = await asyncio.to_thread(tenantctl, settings, "job", "show", "acme", "j-404")
+    cancelled = await asyncio.to_thread(tenantctl, settings, "job", "cancel", "acme", "j-404")
+    # Then it is job_not_found by name, with what was asked for, and the CLI refuses
+    assert raised.value.code is ErrorCode.JOB_NOT_FOUND
+    assert raised.value.details == {"tenant_id": "acme", "job_id": "j-404"}
+    for result in (shown, cancelled):
+        assert result.returncode == 1
+        assert result.stderr.strip() == "error: job_not_found: no job j-404 for tenant acme"

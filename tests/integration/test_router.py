@@ -15,13 +15,14 @@ import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
+from contracts.commands import ErrorCode
 from contracts.routing import PinTenant, RegisterVersion, RetireVersion, Rollout, SetDefault
 from contracts.tenants import RegisterTenant
 from services.router.gateway import build_gateway
 from services.router.propagation import TenantMiddleware, current_tenant, routed_client
 from services.router.sdk import Resolver
 from services.runtime.commands import CommandClient
-from services.runtime.errors import InvalidRequest, InvalidTransition, TenantNotFound
+from services.runtime.errors import InvalidRequest, InvalidTransition, NoRoute, TenantNotFound
 from services.runtime.readyourwrites import wait_applied
 from services.runtime.settings import Settings
 from tests.support.cli import ACTOR, tenantctl
@@ -228,3 +229,19 @@ async def test_cli_shows_how_many_tenants_land_on_each_version(
         tenantctl, settings, "route", "resolve", "billing", "acme", "-o", "json"
     )
     assert json.loads(resolved.stdout)["via"] == "pin"
+
+
+async def test_a_tenant_with_no_route_gets_no_route_from_the_sdk_and_the_cli(
+    resolver: Resolver, settings: Settings
+) -> None:
+    # Given a service with no version, pin, rollout or default
+    # When a tenant is resolved against it
+    with pytest.raises(NoRoute, match="no pin, rollout or default") as raised:
+        await resolver.resolve("search", "acme")
+    resolved = await asyncio.to_thread(tenantctl, settings, "route", "resolve", "search", "acme")
+    # Then both say no_route, and the CLI refuses (exit 1) rather than failing
+    assert raised.value.code is ErrorCode.NO_ROUTE
+    assert resolved.returncode == 1
+    assert resolved.stderr.strip() == (
+        "error: no_route: no route to search for acme: no pin, rollout or default"
+    )

@@ -8,8 +8,10 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contracts.commands import ErrorCode
 from contracts.config import RevealSecrets, SealedValue, SetConfig
 from contracts.tenants import OffboardTenant, RegisterTenant
 from services.config import service as config_service
@@ -23,6 +25,7 @@ from services.runtime.readyourwrites import wait_applied
 from services.runtime.settings import Settings
 from services.runtime.stores.redis import as_text
 from tests.support.cli import ACTOR, send_and_wait, tenantctl
+from tests.support.services import running_service
 
 pytestmark = pytest.mark.integration
 PLAIN = "hunter2-very-secret"
@@ -152,3 +155,29 @@ async def test_cli_rewrap_moves_data_keys_to_the_new_master_key(
         assert await SecretBox(engine, settings.namespace, [new]).open("acme", sealed) == PLAIN
     finally:
         await engine.dispose()
+
+
+async def test_a_secret_the_service_cannot_open_reaches_callers_as_secret_unavailable(
+    settings: Settings, nc: NATS, redis: aioredis.Redis
+) -> None:
+    # Given a tenant secret sealed by a config service holding the master key
+    probe = settings.subjects.command("config", RegisterTenant.name)
+    client = CommandClient(nc, settings.subjects)
+    async with running_service(settings, config_service.run, probe):
+        register = RegisterTenant(tenant_id="acme", display_name="Acme", **ACTOR)
+        await send_and_wait(client, redis, settings, register)
+        await client.send(SetConfig(tenant_id="acme", values={"secret.k": PLAIN}, **ACTOR))
+    # When the service comes back with a different master key, and a reader asks
+    rekeyed = settings.model_copy(update={"secrets_master_keys": SecretStr(new_master_key())})
+    async with running_service(rekeyed, config_service.run, probe):
+        with pytest.raises(SecretUnavailable, match="no configured master key") as raised:
+            await client.send(RevealSecrets(tenant_id="acme", **ACTOR))
+        sdk = await AsyncConfigClient.connect(settings)
+        try:
+            with pytest.raises(SecretUnavailable):
+                await sdk.secrets("acme")
+        finally:
+            await sdk.close()
+    # Then the caller catches SecretUnavailable by name, not an internal error
+    assert raised.value.code is ErrorCode.SECRET_UNAVAILABLE
+    assert raised.value.details == {"tenant_id": "acme"}

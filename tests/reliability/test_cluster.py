@@ -25,7 +25,7 @@ from services.runtime import embedded
 from services.runtime.app import ensure_streams
 from services.runtime.commands import CommandClient
 from services.runtime.connections import connect_nats, connect_redis
-from services.runtime.errors import EventLogUnavailable
+from services.runtime.errors import Unavailable
 from services.runtime.eventlog import EventLog
 from services.runtime.settings import Settings
 from tests.support.reporting import report
@@ -81,7 +81,7 @@ async def test_losing_a_node_during_writes_loses_no_acknowledged_event(
                 await client.send(command)
                 acked.add(command.tenant_id)
                 return
-            except EventLogUnavailable:
+            except Unavailable:
                 retries += 1
                 await asyncio.sleep(0.2)
         raise AssertionError(f"{command.tenant_id} was never acknowledged")

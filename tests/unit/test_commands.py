@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import nats.errors
 import orjson
 import pytest
+import redis.exceptions
 from faststream.nats import NatsBroker, TestNatsBroker
 
 from contracts import Subjects
@@ -17,6 +19,12 @@ from services.runtime.eventlog import Appended
 
 SUBJECTS = Subjects("tp")
 SET = SUBJECTS.command("config", SetConfig.name)
+# What the libraries raise when a leader changes or a server restarts under a handler.
+OUTAGES: dict[str, Exception] = {
+    "leader-change": nats.errors.TimeoutError(),
+    "redis-restart": redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379."),
+    "redis-loading": redis.exceptions.BusyLoadingError("Redis is loading the dataset in memory"),
+}
 
 
 async def handle(command: TenantCommand) -> Outcome:
@@ -24,6 +32,8 @@ async def handle(command: TenantCommand) -> Outcome:
         raise TenantNotFound("no tenant ghost", tenant_id="ghost")
     if command.tenant_id == "boom":
         raise RuntimeError("a bug")
+    if command.tenant_id in OUTAGES:
+        raise OUTAGES[command.tenant_id]
     return Outcome((Appended("tp.evt.acme.config", 7, False, "e-1", "config.values_set"),))
 
 
@@ -80,6 +90,19 @@ async def test_an_unexpected_failure_is_internal_without_a_trace(broker: NatsBro
     assert reply.error.code is ErrorCode.INTERNAL
     assert "Traceback" not in reply.error.message
     assert "a bug" not in reply.error.message
+
+
+@pytest.mark.parametrize("tenant", sorted(OUTAGES))
+async def test_a_server_outage_under_a_handler_is_unavailable_not_internal(
+    broker: NatsBroker, tenant: str
+) -> None:
+    # Given a handler whose NATS or Redis call fails because the server is away
+    # When the command is sent
+    reply = await ask(broker, {"tenant_id": tenant, "values": {"a": 1}, "actor": "me"})
+    # Then the caller is told to retry, not that the service broke
+    assert reply.error is not None
+    assert reply.error.code is ErrorCode.UNAVAILABLE
+    assert "Traceback" not in reply.error.message
 
 
 def test_asyncapi_document_lists_every_command_with_its_schema(broker: NatsBroker) -> None:

@@ -6,13 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from services.runtime.errors import TenantplaneError
+from services.runtime.errors import StoreUnavailable as StoreUnavailable  # also from here
 
 OpT = TypeVar("OpT", contravariant=True)
-
-
-class StoreUnavailable(TenantplaneError):
-    """The read-model store could not be reached or refused the write."""
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from contracts.keys import Keys
-from services.runtime.errors import TenantplaneError
-from services.runtime.stores.base import CommitResult, Position, StoreUnavailable
+from services.runtime.errors import InvalidTransition, StoreUnavailable
+from services.runtime.stores.base import CommitResult, Position
 
 Arg = str | bytes | int | float
 
@@ -62,7 +62,7 @@ return moved
 """
 
 
-class StaleRebuild(TenantplaneError):
+class StaleRebuild(InvalidTransition):
     """A rebuilt read model was not swapped in: the live one is further along."""
 
 
@@ -180,7 +180,7 @@ class RedisStore:
                 pipe.get(self._meta[2])
                 checkpoint, blocked, parked = await pipe.execute()
         except RedisError as e:
-            raise StoreUnavailable(f"cannot read projection position: {e}") from e
+            raise StoreUnavailable(f"cannot read projection position: {e}", server="redis") from e
         return Position(
             checkpoint=int(checkpoint or 0),
             blocked={k.decode(): int(v) for k, v in blocked.items()},
@@ -207,7 +207,7 @@ class RedisStore:
         try:
             ok, checkpoint = await self._commit(keys=list(self._meta), args=argv)
         except RedisError as e:
-            raise StoreUnavailable(f"projection commit failed: {e}") from e
+            raise StoreUnavailable(f"projection commit failed: {e}", server="redis") from e
         return CommitResult(ok=bool(ok), checkpoint=int(checkpoint))
 
     async def replace_with(self, shadow: RedisStore) -> int:
@@ -226,7 +226,9 @@ class RedisStore:
         try:
             moved = await self.redis.eval(_SWAP, 0, live, other, *checkpoints, *patterns)
         except RedisError as e:
-            raise StoreUnavailable(f"cannot switch to the rebuilt read model: {e}") from e
+            raise StoreUnavailable(
+                f"cannot switch to the rebuilt read model: {e}", server="redis"
+            ) from e
         if moved == -1:
             raise StaleRebuild("the rebuilt read model is behind the live one; nothing switched")
         return int(moved)
@@ -239,7 +241,7 @@ class RedisStore:
                 async for batch in _scan_batches(self.redis, pattern):
                     await self.redis.unlink(*batch)
         except RedisError as e:
-            raise StoreUnavailable(f"cannot reset the read model: {e}") from e
+            raise StoreUnavailable(f"cannot reset the read model: {e}", server="redis") from e
 
 
 async def _scan_batches(

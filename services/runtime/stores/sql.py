@@ -26,7 +26,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.runtime.stores.base import CommitResult, Position, StoreUnavailable
+from services.runtime.errors import StoreUnavailable
+from services.runtime.stores.base import CommitResult, Position
 
 metadata = MetaData()
 
@@ -68,7 +69,9 @@ class SqlStore:
                 )
                 return Position(row[0], {s: q for s, q in blocked.all()}, row[1])
         except SQLAlchemyError as e:
-            raise StoreUnavailable(f"cannot read projection position: {e}") from e
+            raise StoreUnavailable(
+                f"cannot read projection position: {e}", server="database"
+            ) from e
 
     async def _position(self, conn: AsyncConnection) -> tuple[int, int]:
         where = positions.c.projection == self.projection
@@ -113,7 +116,7 @@ class SqlStore:
                     # (with aiosqlite each await is a thread hand-off).
                     await conn.run_sync(_execute_all, ops)
         except OperationalError as e:
-            raise StoreUnavailable(f"projection commit failed: {e}") from e
+            raise StoreUnavailable(f"projection commit failed: {e}", server="database") from e
         return CommitResult(True, new)
 
     async def _block(
