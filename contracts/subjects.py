@@ -32,6 +32,9 @@ from contracts.errors import SubjectMismatch
 from contracts.ids import validate_name, validate_scope, validate_tenant_id
 
 DEFAULT_ROOT = "tp"
+# The tenant token of the change notification a projection sends after a rebuild is
+# swapped in: every cached tenant of that projection may have changed.
+REBUILT = "_rebuilt"
 _AGGREGATE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 

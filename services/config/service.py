@@ -16,9 +16,9 @@ from services.config.secrets import SecretBox
 from services.config.writes import TenantWrites
 from services.projections import PROJECTIONS
 from services.runtime.app import serve, service_runtime
-from services.runtime.commands import Handler, register
 from services.runtime.database import migrated_database
 from services.runtime.discarding import EventDiscarding
+from services.runtime.handlers import Handler, register
 from services.runtime.settings import Settings
 
 COMMANDS = (*TENANT_COMMANDS, *CONFIG_COMMANDS)

@@ -11,7 +11,7 @@ from contracts.subjects import Subjects
 from services.projections import PROJECTIONS
 from services.router.writes import RouteWrites
 from services.runtime.app import serve, service_runtime
-from services.runtime.commands import Handler, register
+from services.runtime.handlers import Handler, register
 from services.runtime.settings import Settings
 
 

@@ -22,9 +22,8 @@ import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from contracts.subjects import Subjects
+from contracts.subjects import REBUILT, Subjects
 from services.runtime.errors import TenantplaneError
-from services.runtime.rebuild import REBUILT
 from services.runtime.transient import unavailable_raised
 
 V = TypeVar("V")

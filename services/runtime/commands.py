@@ -1,35 +1,27 @@
-"""Commands over NATS request/reply: typed handlers on FastStream, and a client.
+"""Commands over NATS request/reply: the client, and what a handler answers.
 
-A handler is `async (command) -> list[Appended]`. The wrapper validates the
-request (a bad one gets an `invalid_request` reply, never a stack trace), turns
-tenantplane errors into typed error replies, answers `unavailable` when NATS,
-Redis or the database did not (a leader change, a restart: the caller retries
-with the same idempotency key), and logs anything else as an `internal` error
-with the correlation id.
+`CommandClient` sends a command and raises the reply's error by name. A
+handler returns an `Outcome`; serving handlers on FastStream is the server's
+part (`services/runtime/handlers.py`), so clients load no server framework.
+An outage answers `unavailable` (a leader change, a restart: the caller
+retries with the same idempotency key).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
-from faststream.nats import NatsBroker
-from faststream.nats.annotations import NatsMessage
 from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError, TimeoutError
-from pydantic import ValidationError
 
 from contracts.commands import AppendedEvent, Command, CommandError, CommandReply, ErrorCode
-from contracts.errors import describe
-from contracts.registry import MAX_EVENT_BYTES
 from contracts.subjects import Subjects
-from services.runtime.errors import TenantplaneError, Unavailable, error_from_reply
+from services.runtime.errors import Unavailable, error_from_reply
 from services.runtime.eventlog import Appended
-from services.runtime.metrics import COMMAND_DURATION
-from services.runtime.transient import unavailable_from, unavailable_raised
+from services.runtime.transient import unavailable_raised
 
 C = TypeVar("C", bound=Command)
 Handler = Callable[[C], Awaitable["Outcome"]]
@@ -56,72 +48,6 @@ class Outcome:
 def reply_error(code: ErrorCode, message: str, **details: Any) -> CommandReply:
     """An error reply."""
     return CommandReply(ok=False, error=CommandError(code=code, message=message, details=details))
-
-
-def register(
-    broker: NatsBroker,
-    subjects: Subjects,
-    command_cls: type[C],
-    handler: Handler[C],
-    max_concurrency: int = 64,
-) -> None:
-    """Serve `command_cls` on its subject, in the owning service's queue group."""
-
-    async def serve(body: bytes) -> bytes:
-        started = time.perf_counter()
-        reply = await _handle(command_cls, handler, body)
-        outcome = "ok" if reply.error is None else reply.error.code.value
-        COMMAND_DURATION.labels(command_cls.name, outcome).observe(time.perf_counter() - started)
-        return reply.model_dump_json().encode()
-
-    subject = command_cls.served_on(subjects)
-    broker.subscriber(
-        subject,
-        queue=command_cls.service,
-        # Commands of different aggregates run concurrently; those of one aggregate
-        # queue on its lock (aggregates.py), so ordering per aggregate holds.
-        max_workers=max_concurrency,
-        # The raw body: the command model parses it once (no JSON decode before it).
-        decoder=_raw_body,
-        title=subject,
-        description=(command_cls.__doc__ or "").strip(),
-    )(serve)
-
-
-async def _raw_body(message: NatsMessage) -> bytes:
-    return message.body
-
-
-async def _handle(command_cls: type[C], handler: Handler[C], body: bytes) -> CommandReply:
-    if len(body) > MAX_EVENT_BYTES:
-        return reply_error(ErrorCode.INVALID_REQUEST, f"request of {len(body)} bytes is too big")
-    try:
-        command = command_cls.model_validate_json(body)
-    except ValidationError as e:
-        return reply_error(ErrorCode.INVALID_REQUEST, describe(e))
-    context = {
-        "command": command_cls.name,
-        "correlation_id": command.correlation_id or command.idempotency_key,
-        "tenant_id": getattr(command, "tenant_id", None),
-    }
-    with structlog.contextvars.bound_contextvars(**context):
-        try:
-            outcome = await handler(command)
-        except TenantplaneError as e:
-            return CommandReply(ok=False, error=e.to_reply_error())
-        except Exception as e:
-            return _unexpected(command_cls, command, e)
-    return outcome.reply()
-
-
-def _unexpected(command_cls: type[C], command: C, error: Exception) -> CommandReply:
-    """`unavailable` for a server outage the handler did not name, else `internal`."""
-    outage = unavailable_from(error)
-    if outage is not None:
-        log.warning("command.unavailable", key=command.idempotency_key, error=outage.message)
-        return CommandReply(ok=False, error=outage.to_reply_error())
-    log.exception("command.failed", key=command.idempotency_key)
-    return reply_error(ErrorCode.INTERNAL, f"{command_cls.name} failed; see the service log")
 
 
 class CommandClient:

@@ -24,7 +24,6 @@ from typing import Any
 
 import orjson
 import structlog
-import uvicorn
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -103,12 +102,22 @@ class OpsPortInUse(Unavailable):
     """The operations endpoint's port is taken."""
 
 
-class _Server(uvicorn.Server):
-    """uvicorn inside a process that handles its own signals."""
+def _http_server(health: Health) -> Any:
+    """uvicorn serving `ops_app`, inside a process that handles its own signals.
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Any:
-        yield
+    Imported here: only processes that serve the endpoint load the HTTP server.
+    """
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            yield
+
+    config = uvicorn.Config(
+        ops_app(health), lifespan="off", log_config=None, access_log=False, log_level="warning"
+    )
+    return Server(config)
 
 
 @contextlib.asynccontextmanager
@@ -125,10 +134,7 @@ async def ops_server(host: str, port: int, health: Health = HEALTH) -> AsyncIter
             "set TENANTPLANE_OPS_PORT to a free port, or 0 for any"
         ) from e
     bound = sock.getsockname()[1]
-    config = uvicorn.Config(
-        ops_app(health), lifespan="off", log_config=None, access_log=False, log_level="warning"
-    )
-    server = _Server(config)
+    server = _http_server(health)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn has only a flag
         await asyncio.sleep(0.01)

@@ -19,12 +19,12 @@ from nats.aio.client import Client as NATS
 
 from contracts.keys import Keys
 from contracts.registry import EventRegistry
+from contracts.subjects import REBUILT
 from services.runtime.eventlog import EventLog
 from services.runtime.projector import Projection, Projector
 from services.runtime.stores.redis import RedisOp, RedisStore, StaleRebuild
 
 SHADOW_SUFFIX = "~rebuild"
-REBUILT = "_rebuilt"  # the tenant token of the notification sent after a swap
 SWITCH_ATTEMPTS = 20
 
 
@@ -64,7 +64,7 @@ class RedisRebuild:
         shadow = self._store(shadow_keys)
         await shadow.reset()
         projection, _ = self.make(shadow_keys)
-        head = await self.log.head()
+        head = await self.log.head(self.log.subjects.stream_for(projection.filters()[0]))
         for _ in range(SWITCH_ATTEMPTS):
             checkpoint = await self._catch_up(projection, shadow, head, progress)
             try:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Iterator
+from typing import Any
 
 from nats.errors import (
     ConnectionClosedError,
@@ -29,7 +31,6 @@ from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
 from redis.exceptions import ClusterDownError, ReadOnlyError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy import exc as sql
 
 from services.runtime.errors import EventLogUnavailable, StoreUnavailable, Unavailable
 
@@ -85,7 +86,7 @@ def unavailable_from(error: BaseException) -> Unavailable | None:
     if isinstance(error, _REDIS_AWAY):
         return StoreUnavailable(f"cannot reach Redis: {_reason(error)}", server="redis")
     if _sql_away(error):
-        orig = error.orig if isinstance(error, sql.DBAPIError) and error.orig else error
+        orig = getattr(error, "orig", None) or error
         return StoreUnavailable(
             f"cannot reach the SQL database: {_reason(orig)}", server="database"
         )
@@ -113,6 +114,11 @@ def describe_error(error: BaseException) -> str:
 
 
 def _sql_away(error: BaseException) -> bool:
+    # Looked up, not imported: a process that loaded no SQL driver (an SDK client)
+    # raises no SQL error, and need not load SQLAlchemy to say so.
+    sql: Any = sys.modules.get("sqlalchemy.exc")
+    if sql is None:
+        return False
     if isinstance(error, sql.DisconnectionError | sql.TimeoutError):
         return True
     if not isinstance(error, sql.DBAPIError):

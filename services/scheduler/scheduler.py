@@ -32,7 +32,7 @@ from contracts.ids import derived_event_id
 from contracts.jobs import JobCancelled, JobCancelRequested, JobFailed, JobRequested, JobScheduled
 from contracts.tenants import TenantStatus
 from services.config.sdk import AsyncConfigClient, TenantConfig
-from services.runtime.errors import ConcurrencyConflict, TenantplaneError
+from services.runtime.errors import ConcurrencyConflict, TenantNotFound, TenantplaneError
 from services.runtime.eventlog import EventLog, Expected, StoredEvent
 from services.runtime.follower import Intake
 from services.runtime.metrics import ATTEMPTS_REDISPATCHED, LEASES_EXPIRED, Sample
@@ -222,7 +222,7 @@ class Scheduler:
         try:
             # Admission is a decision: read the tenant now, not from a cache that may lag.
             config = await self.config.get_config(job.tenant_id, allow_suspended=True, fresh=True)
-        except TenantplaneError:
+        except TenantNotFound:
             return f"tenant {job.tenant_id} does not exist", ""
         if config.status != TenantStatus.ACTIVE.value:
             return f"tenant {job.tenant_id} is {config.status}", ""

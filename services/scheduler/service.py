@@ -7,8 +7,8 @@ import asyncio
 from contracts.schedules import COMMANDS as SCHEDULE_COMMANDS
 from services.config.sdk import AsyncConfigClient
 from services.runtime.app import serve, service_runtime
-from services.runtime.commands import register
 from services.runtime.database import migrated_database
+from services.runtime.handlers import register
 from services.runtime.localstate import resolve_redis_url
 from services.runtime.settings import Settings
 from services.runtime.stores.sql import SqlStore

@@ -1,0 +1,1 @@
+"""Small services built on tenantplane's public SDK (`import tenantplane`)."""
