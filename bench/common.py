@@ -19,8 +19,8 @@ from pathlib import Path
 
 from nats.aio.client import Client as NATS
 
-from services.runtime import embedded
-from services.runtime.settings import Settings
+from tenantplane.services.runtime import embedded
+from tenantplane.services.runtime.settings import Settings
 
 
 @contextlib.contextmanager
@@ -146,7 +146,7 @@ def tenantctl_process(settings: Settings, *args: str) -> Iterator[subprocess.Pop
     """`tenantctl ARGS` in its own process (its own core and event loop), e.g. a service."""
     env = {**os.environ, **settings.to_env(), "TENANTPLANE_OPS_PORT": "0"}
     env["TENANTPLANE_LOG_LEVEL"] = "warning"
-    process = subprocess.Popen([sys.executable, "-m", "services.cli", *args], env=env)
+    process = subprocess.Popen([sys.executable, "-m", "tenantplane.services.cli", *args], env=env)
     try:
         yield process
     finally:

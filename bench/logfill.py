@@ -8,14 +8,14 @@ import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
 from bench.common import progress
-from contracts import EVENTS
-from contracts.config import ConfigValuesSet
-from contracts.envelope import Envelope
-from contracts.tenants import TenantRegistered
-from services.projections import PROJECTIONS
-from services.runtime.eventlog import EventLog
-from services.runtime.rebuild import RebuildResult, RedisRebuild
-from services.runtime.settings import Settings
+from tenantplane.contracts import EVENTS
+from tenantplane.contracts.config import ConfigValuesSet
+from tenantplane.contracts.envelope import Envelope
+from tenantplane.contracts.tenants import TenantRegistered
+from tenantplane.services.projections import PROJECTIONS
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.rebuild import RebuildResult, RedisRebuild
+from tenantplane.services.runtime.settings import Settings
 
 CHUNK = 20_000
 

@@ -35,13 +35,13 @@ from bench.common import (
     tenantctl_process,
     wait_serving,
 )
-from contracts.config import SetConfig
-from contracts.tenants import RegisterTenant
-from services.cli.context import run_loop
-from services.config.sdk import AsyncConfigClient, TenantConfig
-from services.runtime.commands import CommandClient
-from services.runtime.connections import connect_nats
-from services.runtime.settings import Settings
+from tenantplane.contracts.config import SetConfig
+from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.cli.context import run_loop
+from tenantplane.services.config.sdk import AsyncConfigClient, TenantConfig
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.connections import connect_nats
+from tenantplane.services.runtime.settings import Settings
 
 TENANTS = [f"t{i}" for i in range(100)]
 RATE = 500

@@ -29,13 +29,13 @@ from bench.common import (
     tenantctl_process,
     wait_serving,
 )
-from contracts.config import SetConfig
-from contracts.tenants import RegisterTenant
-from services.config.sdk import ConfigClient
-from services.runtime.commands import CommandClient
-from services.runtime.connections import connect_nats, connect_redis
-from services.runtime.readyourwrites import wait_applied
-from services.runtime.settings import Settings
+from tenantplane.contracts.config import SetConfig
+from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.config.sdk import ConfigClient
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.connections import connect_nats, connect_redis
+from tenantplane.services.runtime.readyourwrites import wait_applied
+from tenantplane.services.runtime.settings import Settings
 
 KEYS = {f"app.key{i}": i for i in range(19)} | {"rate_limit": 100}
 

@@ -39,20 +39,20 @@ from bench.common import (
     tenantctl_process,
     wait_serving,
 )
-from contracts import EVENTS
-from contracts.config import SetConfig
-from contracts.envelope import Envelope
-from contracts.jobs import JobRequested, JobSucceeded
-from contracts.tenants import RegisterTenant
-from services.cli.context import run_loop
-from services.runtime.commands import CommandClient
-from services.runtime.connections import connect_nats
-from services.runtime.consumers import follow
-from services.runtime.eventlog import EventLog
-from services.runtime.settings import Settings
-from services.scheduler.client import JobClient, job_id_for
-from services.worker.context import JobContext
-from services.worker.kinds import JobKinds
+from tenantplane.contracts import EVENTS
+from tenantplane.contracts.config import SetConfig
+from tenantplane.contracts.envelope import Envelope
+from tenantplane.contracts.jobs import JobRequested, JobSucceeded
+from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.cli.context import run_loop
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.connections import connect_nats
+from tenantplane.services.runtime.consumers import follow
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.scheduler.client import JobClient, job_id_for
+from tenantplane.services.worker.context import JobContext
+from tenantplane.services.worker.kinds import JobKinds
 
 THREADS = 8
 WORKER = ["--pool", "default", "--threads", str(THREADS), "--kinds", "bench.p4_dispatch:KINDS"]

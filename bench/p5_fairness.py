@@ -30,22 +30,22 @@ from bench.common import (
     progress,
     table,
 )
-from contracts import EVENTS
-from contracts.config import SetConfig
-from contracts.envelope import Envelope
-from contracts.jobs import JobRequested, JobStarted
-from contracts.tenants import RegisterTenant
-from services.config import service as config_service
-from services.runtime.commands import CommandClient
-from services.runtime.connections import connect_nats
-from services.runtime.eventlog import EventLog
-from services.runtime.localstate import resolve_redis_url
-from services.runtime.settings import Settings
-from services.scheduler import service as scheduler_service
-from services.scheduler.client import JobClient, job_id_for
-from services.worker.context import JobContext
-from services.worker.kinds import JobKinds
-from services.worker.pool import run_pool
+from tenantplane.contracts import EVENTS
+from tenantplane.contracts.config import SetConfig
+from tenantplane.contracts.envelope import Envelope
+from tenantplane.contracts.jobs import JobRequested, JobStarted
+from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.config import service as config_service
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.connections import connect_nats
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.localstate import resolve_redis_url
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.scheduler import service as scheduler_service
+from tenantplane.services.scheduler.client import JobClient, job_id_for
+from tenantplane.services.worker.context import JobContext
+from tenantplane.services.worker.kinds import JobKinds
+from tenantplane.services.worker.pool import run_pool
 
 THREADS = 8
 JOB_MS = 4.0

@@ -34,12 +34,12 @@ from bench.common import (
     tenantctl_process,
     wait_serving,
 )
-from contracts.config import SetConfig
-from contracts.tenants import RegisterTenant
-from services.cli.context import run_loop
-from services.runtime.commands import CommandClient
-from services.runtime.connections import connect_nats
-from services.runtime.settings import Settings
+from tenantplane.contracts.config import SetConfig
+from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.cli.context import run_loop
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.connections import connect_nats
+from tenantplane.services.runtime.settings import Settings
 
 CLIENTS = 8
 TENANTS_PER_CLIENT = 4

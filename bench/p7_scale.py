@@ -15,13 +15,13 @@ import time
 
 from bench.common import Row, Verdict, arguments, finish, local_servers, progress, table
 from bench.logfill import fill, rebuild_config
-from contracts import EVENTS
-from services.cli.context import run_loop
-from services.config.sdk import AsyncConfigClient
-from services.runtime.app import ensure_streams
-from services.runtime.connections import connect_nats, connect_redis
-from services.runtime.eventlog import EventLog
-from services.runtime.settings import Settings
+from tenantplane.contracts import EVENTS
+from tenantplane.services.cli.context import run_loop
+from tenantplane.services.config.sdk import AsyncConfigClient
+from tenantplane.services.runtime.app import ensure_streams
+from tenantplane.services.runtime.connections import connect_nats, connect_redis
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.settings import Settings
 
 KEYS = 20
 

@@ -5,10 +5,10 @@ Pure data, no I/O. `EVENTS` is the registry every service decodes with.
 
 from __future__ import annotations
 
-from contracts import config, discards, jobs, routing, schedules, tenants
-from contracts.commands import Command, CommandError, CommandReply, ErrorCode
-from contracts.envelope import Envelope, Event, Message
-from contracts.errors import (
+from tenantplane.contracts import config, discards, jobs, routing, schedules, tenants
+from tenantplane.contracts.commands import Command, CommandError, CommandReply, ErrorCode
+from tenantplane.contracts.envelope import Envelope, Event, Message
+from tenantplane.contracts.errors import (
     ContractError,
     DecodeError,
     InvalidEvent,
@@ -17,10 +17,10 @@ from contracts.errors import (
     UnknownEventType,
     UnknownSchemaVersion,
 )
-from contracts.ids import TenantId, validate_tenant_id
-from contracts.keys import Keys
-from contracts.registry import EventRegistry, Upcaster
-from contracts.subjects import Subjects
+from tenantplane.contracts.ids import TenantId, validate_tenant_id
+from tenantplane.contracts.keys import Keys
+from tenantplane.contracts.registry import EventRegistry, Upcaster
+from tenantplane.contracts.subjects import Subjects
 
 EVENTS = EventRegistry.of(
     [

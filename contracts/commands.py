@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from contracts.envelope import Message
-from contracts.ids import TenantId
-from contracts.subjects import Subjects
+from tenantplane.contracts.envelope import Message
+from tenantplane.contracts.ids import TenantId
+from tenantplane.contracts.subjects import Subjects
 
 
 def _new_key() -> str:

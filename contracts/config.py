@@ -11,9 +11,9 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, JsonValue, StringConstraints
 
-from contracts.commands import TenantCommand
-from contracts.envelope import Event, Message
-from contracts.subjects import Subjects
+from tenantplane.contracts.commands import TenantCommand
+from tenantplane.contracts.envelope import Event, Message
+from tenantplane.contracts.subjects import Subjects
 
 ConfigKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")]
 MAX_KEYS_PER_CHANGE = 1000

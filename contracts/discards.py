@@ -13,8 +13,8 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from contracts.commands import Command
-from contracts.envelope import Event
+from tenantplane.contracts.commands import Command
+from tenantplane.contracts.envelope import Event
 
 # Streams an event can be discarded from, as operators name them.
 STREAM_NAMES = ("control", "jobs")

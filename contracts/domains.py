@@ -30,8 +30,8 @@ from typing import Annotated, ClassVar
 
 from pydantic import StringConstraints
 
-from contracts.envelope import Event
-from contracts.registry import EventRegistry, Upcaster
+from tenantplane.contracts.envelope import Event
+from tenantplane.contracts.registry import EventRegistry, Upcaster
 
 __all__ = ["AggregateId", "Domain", "DomainEvent", "validate_domain_name"]
 

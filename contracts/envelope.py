@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Self
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SerializeAsAny, model_validator
 
-from contracts.ids import Scope, new_event_id
+from tenantplane.contracts.ids import Scope, new_event_id
 
 
 class Message(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from contracts.errors import InvalidTenantId
+from tenantplane.contracts.errors import InvalidTenantId
 
 TENANT_ID_MAX = 63
 _TENANT_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")

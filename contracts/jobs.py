@@ -16,8 +16,8 @@ from typing import Annotated, ClassVar
 
 from pydantic import AwareDatetime, Field, JsonValue, StringConstraints
 
-from contracts.envelope import Event, Message
-from contracts.ids import TenantId
+from tenantplane.contracts.envelope import Event, Message
+from tenantplane.contracts.ids import TenantId
 
 JobId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Kind = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contracts.ids import validate_name, validate_tenant_id
+from tenantplane.contracts.ids import validate_name, validate_tenant_id
 
 DEFAULT_ROOT = "tp"
 

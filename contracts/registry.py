@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 from pydantic import ValidationError, create_model
 
-from contracts.envelope import Envelope, Event
-from contracts.errors import (
+from tenantplane.contracts.envelope import Envelope, Event
+from tenantplane.contracts.errors import (
     InvalidEvent,
     MalformedMessage,
     UnknownEventType,

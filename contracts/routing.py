@@ -10,8 +10,8 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field, StringConstraints
 
-from contracts.commands import Command, TenantCommand
-from contracts.envelope import Event
+from tenantplane.contracts.commands import Command, TenantCommand
+from tenantplane.contracts.envelope import Event
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")]
 Version = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})$")]

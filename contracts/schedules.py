@@ -14,9 +14,9 @@ from zoneinfo import available_timezones
 from croniter import croniter
 from pydantic import AfterValidator, AwareDatetime, Field, JsonValue
 
-from contracts.commands import TenantCommand
-from contracts.envelope import Event, Message
-from contracts.jobs import JobId, Kind, Priority
+from tenantplane.contracts.commands import TenantCommand
+from tenantplane.contracts.envelope import Event, Message
+from tenantplane.contracts.jobs import JobId, Kind, Priority
 
 ScheduleId = Annotated[str, Field(pattern=r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")]
 Overlap = Literal["skip", "allow"]

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from contracts.commands import Command, CommandReply
-from contracts.envelope import Envelope, Event
-from contracts.registry import EventRegistry
+from tenantplane.contracts.commands import Command, CommandReply
+from tenantplane.contracts.envelope import Envelope, Event
+from tenantplane.contracts.registry import EventRegistry
 
 
 def event_schema(event_cls: type[Event]) -> dict[str, Any]:

@@ -26,10 +26,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from contracts.domains import DomainEvent, validate_domain_name
-from contracts.envelope import Envelope
-from contracts.errors import SubjectMismatch
-from contracts.ids import validate_name, validate_scope, validate_tenant_id
+from tenantplane.contracts.domains import DomainEvent, validate_domain_name
+from tenantplane.contracts.envelope import Envelope
+from tenantplane.contracts.errors import SubjectMismatch
+from tenantplane.contracts.ids import validate_name, validate_scope, validate_tenant_id
 
 DEFAULT_ROOT = "tp"
 # The tenant token of the change notification a projection sends after a rebuild is

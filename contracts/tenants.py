@@ -10,8 +10,8 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field, StringConstraints
 
-from contracts.commands import TenantCommand
-from contracts.envelope import Event
+from tenantplane.contracts.commands import TenantCommand
+from tenantplane.contracts.envelope import Event
 
 Plan = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 LabelKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_./-]{0,62}$")]

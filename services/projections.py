@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from contracts.keys import Keys
-from contracts.subjects import Subjects
-from services.config.projection import ConfigProjection
-from services.router.projection import RouterProjection
-from services.runtime.projector import Projection
-from services.runtime.stores.redis import RedisOp
+from tenantplane.contracts.keys import Keys
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.config.projection import ConfigProjection
+from tenantplane.services.router.projection import RouterProjection
+from tenantplane.services.runtime.projector import Projection
+from tenantplane.services.runtime.stores.redis import RedisOp
 
 Factory = Callable[[Subjects, Keys], tuple[Projection[RedisOp], list[str]]]
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from services.config import service as config_service
-from services.pools import service as pools_service
-from services.router import service as router_service
-from services.runtime.services import Service
-from services.runtime.settings import Settings
-from services.scheduler import service as scheduler_service
-from services.worker.examples import KINDS
-from services.worker.pool import run_pool
+from tenantplane.services.config import service as config_service
+from tenantplane.services.pools import service as pools_service
+from tenantplane.services.router import service as router_service
+from tenantplane.services.runtime.services import Service
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.scheduler import service as scheduler_service
+from tenantplane.services.worker.examples import KINDS
+from tenantplane.services.worker.pool import run_pool
 
 
 async def _default_pool(settings: Settings, stop: asyncio.Event) -> None:

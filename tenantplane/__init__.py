@@ -18,16 +18,21 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
-    from contracts.domains import AggregateId, Domain, DomainEvent
-    from contracts.envelope import Envelope, Event
-    from contracts.keys import Keys
-    from contracts.registry import EventRegistry, Upcaster
-    from contracts.subjects import Subjects
-    from services.config.sdk import AsyncConfigClient, ConfigClient, TenantConfig
-    from services.router.sdk import Resolver
-    from services.runtime.connections import connect_nats, connect_redis
-    from services.runtime.domains import Aggregates, DomainStore, Loaded, StreamLimits
-    from services.runtime.errors import (
+    from tenantplane.contracts.domains import AggregateId, Domain, DomainEvent
+    from tenantplane.contracts.envelope import Envelope, Event
+    from tenantplane.contracts.keys import Keys
+    from tenantplane.contracts.registry import EventRegistry, Upcaster
+    from tenantplane.contracts.subjects import Subjects
+    from tenantplane.services.config.sdk import AsyncConfigClient, ConfigClient, TenantConfig
+    from tenantplane.services.router.propagation import (
+        TenantMiddleware,
+        current_tenant,
+        routed_client,
+    )
+    from tenantplane.services.router.sdk import Resolver
+    from tenantplane.services.runtime.connections import connect_nats, connect_redis
+    from tenantplane.services.runtime.domains import Aggregates, DomainStore, Loaded, StreamLimits
+    from tenantplane.services.runtime.errors import (
         AggregateBlocked,
         ConcurrencyConflict,
         EventLogUnavailable,
@@ -36,11 +41,11 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
         TenantplaneError,
         TenantSuspended,
     )
-    from services.runtime.eventlog import Appended, StoredEvent
-    from services.runtime.projector import Projection, Projector
-    from services.runtime.rebuild import RedisRebuild
-    from services.runtime.settings import Settings
-    from services.runtime.stores.redis import (
+    from tenantplane.services.runtime.eventlog import Appended, StoredEvent
+    from tenantplane.services.runtime.projector import Projection, Projector
+    from tenantplane.services.runtime.rebuild import RedisRebuild
+    from tenantplane.services.runtime.settings import Settings
+    from tenantplane.services.runtime.stores.redis import (
         RedisOp,
         RedisStore,
         as_text,
@@ -50,61 +55,68 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
         sadd,
         srem,
     )
-    from services.runtime.stores.sql import SqlStore
-    from services.runtime.supervisor import LoopHandle, Supervisor
-    from services.scheduler.client import JobClient
+    from tenantplane.services.runtime.stores.sql import SqlStore
+    from tenantplane.services.runtime.supervisor import LoopHandle, Supervisor
+    from tenantplane.services.scheduler.client import JobClient
+    from tenantplane.services.worker.context import JobContext
+    from tenantplane.services.worker.kinds import JobKinds
 
 _EXPORTS: dict[str, str] = {
     # Declaring events
-    "AggregateId": "contracts.domains",
-    "Domain": "contracts.domains",
-    "DomainEvent": "contracts.domains",
-    "Envelope": "contracts.envelope",
-    "Event": "contracts.envelope",
-    "EventRegistry": "contracts.registry",
-    "Upcaster": "contracts.registry",
-    "Keys": "contracts.keys",
-    "Subjects": "contracts.subjects",
+    "AggregateId": "tenantplane.contracts.domains",
+    "Domain": "tenantplane.contracts.domains",
+    "DomainEvent": "tenantplane.contracts.domains",
+    "Envelope": "tenantplane.contracts.envelope",
+    "Event": "tenantplane.contracts.envelope",
+    "EventRegistry": "tenantplane.contracts.registry",
+    "Upcaster": "tenantplane.contracts.registry",
+    "Keys": "tenantplane.contracts.keys",
+    "Subjects": "tenantplane.contracts.subjects",
     # Connecting
-    "Settings": "services.runtime.settings",
-    "connect_nats": "services.runtime.connections",
-    "connect_redis": "services.runtime.connections",
+    "Settings": "tenantplane.services.runtime.settings",
+    "connect_nats": "tenantplane.services.runtime.connections",
+    "connect_redis": "tenantplane.services.runtime.connections",
     # Publishing and replaying
-    "Aggregates": "services.runtime.domains",
-    "Appended": "services.runtime.eventlog",
-    "DomainStore": "services.runtime.domains",
-    "Loaded": "services.runtime.domains",
-    "StoredEvent": "services.runtime.eventlog",
-    "StreamLimits": "services.runtime.domains",
+    "Aggregates": "tenantplane.services.runtime.domains",
+    "Appended": "tenantplane.services.runtime.eventlog",
+    "DomainStore": "tenantplane.services.runtime.domains",
+    "Loaded": "tenantplane.services.runtime.domains",
+    "StoredEvent": "tenantplane.services.runtime.eventlog",
+    "StreamLimits": "tenantplane.services.runtime.domains",
     # Projecting (loads the projector kernel)
-    "LoopHandle": "services.runtime.supervisor",
-    "Projection": "services.runtime.projector",
-    "Projector": "services.runtime.projector",
-    "RedisOp": "services.runtime.stores.redis",
-    "RedisRebuild": "services.runtime.rebuild",
-    "RedisStore": "services.runtime.stores.redis",
-    "as_text": "services.runtime.stores.redis",
-    "SqlStore": "services.runtime.stores.sql",
-    "Supervisor": "services.runtime.supervisor",
-    "delete": "services.runtime.stores.redis",
-    "hdel": "services.runtime.stores.redis",
-    "hset": "services.runtime.stores.redis",
-    "sadd": "services.runtime.stores.redis",
-    "srem": "services.runtime.stores.redis",
+    "LoopHandle": "tenantplane.services.runtime.supervisor",
+    "Projection": "tenantplane.services.runtime.projector",
+    "Projector": "tenantplane.services.runtime.projector",
+    "RedisOp": "tenantplane.services.runtime.stores.redis",
+    "RedisRebuild": "tenantplane.services.runtime.rebuild",
+    "RedisStore": "tenantplane.services.runtime.stores.redis",
+    "as_text": "tenantplane.services.runtime.stores.redis",
+    "SqlStore": "tenantplane.services.runtime.stores.sql",
+    "Supervisor": "tenantplane.services.runtime.supervisor",
+    "delete": "tenantplane.services.runtime.stores.redis",
+    "hdel": "tenantplane.services.runtime.stores.redis",
+    "hset": "tenantplane.services.runtime.stores.redis",
+    "sadd": "tenantplane.services.runtime.stores.redis",
+    "srem": "tenantplane.services.runtime.stores.redis",
     # Config, routes and jobs
-    "AsyncConfigClient": "services.config.sdk",
-    "ConfigClient": "services.config.sdk",
-    "JobClient": "services.scheduler.client",
-    "Resolver": "services.router.sdk",
-    "TenantConfig": "services.config.sdk",
+    "AsyncConfigClient": "tenantplane.services.config.sdk",
+    "ConfigClient": "tenantplane.services.config.sdk",
+    "JobClient": "tenantplane.services.scheduler.client",
+    "Resolver": "tenantplane.services.router.sdk",
+    "TenantMiddleware": "tenantplane.services.router.propagation",
+    "current_tenant": "tenantplane.services.router.propagation",
+    "routed_client": "tenantplane.services.router.propagation",
+    "JobContext": "tenantplane.services.worker.context",
+    "JobKinds": "tenantplane.services.worker.kinds",
+    "TenantConfig": "tenantplane.services.config.sdk",
     # Errors
-    "AggregateBlocked": "services.runtime.errors",
-    "ConcurrencyConflict": "services.runtime.errors",
-    "EventLogUnavailable": "services.runtime.errors",
-    "InvalidRequest": "services.runtime.errors",
-    "TenantNotFound": "services.runtime.errors",
-    "TenantSuspended": "services.runtime.errors",
-    "TenantplaneError": "services.runtime.errors",
+    "AggregateBlocked": "tenantplane.services.runtime.errors",
+    "ConcurrencyConflict": "tenantplane.services.runtime.errors",
+    "EventLogUnavailable": "tenantplane.services.runtime.errors",
+    "InvalidRequest": "tenantplane.services.runtime.errors",
+    "TenantNotFound": "tenantplane.services.runtime.errors",
+    "TenantSuspended": "tenantplane.services.runtime.errors",
+    "TenantplaneError": "tenantplane.services.runtime.errors",
 }
 
 __all__ = [
@@ -124,6 +136,8 @@ __all__ = [
     "EventRegistry",
     "InvalidRequest",
     "JobClient",
+    "JobContext",
+    "JobKinds",
     "Keys",
     "Loaded",
     "LoopHandle",
@@ -140,6 +154,7 @@ __all__ = [
     "Subjects",
     "Supervisor",
     "TenantConfig",
+    "TenantMiddleware",
     "TenantNotFound",
     "TenantSuspended",
     "TenantplaneError",
@@ -147,9 +162,11 @@ __all__ = [
     "as_text",
     "connect_nats",
     "connect_redis",
+    "current_tenant",
     "delete",
     "hdel",
     "hset",
+    "routed_client",
     "sadd",
     "srem",
 ]

@@ -18,12 +18,12 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts import EVENTS
-from services.config.secrets import new_master_key
-from services.runtime.connections import connect_nats
-from services.runtime.database import create_engine, migrate
-from services.runtime.eventlog import EventLog
-from services.runtime.settings import Settings
+from tenantplane.contracts import EVENTS
+from tenantplane.services.config.secrets import new_master_key
+from tenantplane.services.runtime.connections import connect_nats
+from tenantplane.services.runtime.database import create_engine, migrate
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.settings import Settings
 from tests import servers as test_servers
 from tests.support import stores
 

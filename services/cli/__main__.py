@@ -1,5 +1,5 @@
-"""`python -m services.cli` runs tenantctl."""
+"""`python -m tenantplane.services.cli` runs tenantctl."""
 
-from services.cli.main import main
+from tenantplane.services.cli.main import main
 
 main()

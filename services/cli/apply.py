@@ -9,16 +9,16 @@ from typing import Any
 import typer
 from rich.progress import Progress
 
-from contracts.commands import Command
-from contracts.config import SetConfig, UnsetConfig
-from contracts.tenants import ChangePlan, RegisterTenant
-from services.cli.context import Session, default_actor, run, session, settings_from
-from services.cli.output import Format, emit, out
-from services.config import gitops
-from services.config.projection import NAME as CONFIG_PROJECTION
-from services.config.schema import ConfigSchema
-from services.runtime.readyourwrites import wait_applied
-from services.runtime.settings import Settings
+from tenantplane.contracts.commands import Command
+from tenantplane.contracts.config import SetConfig, UnsetConfig
+from tenantplane.contracts.tenants import ChangePlan, RegisterTenant
+from tenantplane.services.cli.context import Session, default_actor, run, session, settings_from
+from tenantplane.services.cli.output import Format, emit, out
+from tenantplane.services.config import gitops
+from tenantplane.services.config.projection import NAME as CONFIG_PROJECTION
+from tenantplane.services.config.schema import ConfigSchema
+from tenantplane.services.runtime.readyourwrites import wait_applied
+from tenantplane.services.runtime.settings import Settings
 
 CONCURRENT_TENANTS = 16
 

@@ -7,16 +7,16 @@ from typing import Any
 import orjson
 import typer
 
-from contracts.config import SetConfig, UnsetConfig
-from contracts.ids import validate_tenant_id
-from services.cli.apply import apply
-from services.cli.context import default_actor, run, session, settings_from
-from services.cli.options import Output, Reason, Wait, send_and_report
-from services.cli.output import Format, emit, out
-from services.config.history import history as config_history
-from services.config.history import parse_point, state_at
-from services.config.reader import REDACTED
-from services.runtime.errors import TenantNotFound
+from tenantplane.contracts.config import SetConfig, UnsetConfig
+from tenantplane.contracts.ids import validate_tenant_id
+from tenantplane.services.cli.apply import apply
+from tenantplane.services.cli.context import default_actor, run, session, settings_from
+from tenantplane.services.cli.options import Output, Reason, Wait, send_and_report
+from tenantplane.services.cli.output import Format, emit, out
+from tenantplane.services.config.history import history as config_history
+from tenantplane.services.config.history import parse_point, state_at
+from tenantplane.services.config.reader import REDACTED
+from tenantplane.services.runtime.errors import TenantNotFound
 
 app = typer.Typer(help="Tenant configuration: get, set, unset, history, apply.")
 app.command()(apply)

@@ -15,14 +15,14 @@ import redis.asyncio as aioredis
 import typer
 from nats.aio.client import Client as NATS
 
-from contracts import EVENTS
-from contracts.commands import Command, CommandReply
-from services.config.reader import ConfigReader
-from services.runtime.commands import CommandClient
-from services.runtime.connections import connect_nats, connect_redis
-from services.runtime.eventlog import EventLog
-from services.runtime.readyourwrites import wait_applied
-from services.runtime.settings import Settings
+from tenantplane.contracts import EVENTS
+from tenantplane.contracts.commands import Command, CommandReply
+from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.connections import connect_nats, connect_redis
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.readyourwrites import wait_applied
+from tenantplane.services.runtime.settings import Settings
 
 T = TypeVar("T")
 

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import typer
 
-from contracts import COMMANDS, EVENTS
-from contracts.commands import TenantCommand
-from contracts.schema import export as export_schemas
-from services.cli.context import settings_from
-from services.cli.output import out
-from services.config.service import COMMANDS as CONFIG_COMMANDS
-from services.config.service import serve_commands
-from services.runtime.app import build_broker
-from services.runtime.asyncapi import document
-from services.runtime.commands import Outcome
+from tenantplane.contracts import COMMANDS, EVENTS
+from tenantplane.contracts.commands import TenantCommand
+from tenantplane.contracts.schema import export as export_schemas
+from tenantplane.services.cli.context import settings_from
+from tenantplane.services.cli.output import out
+from tenantplane.services.config.service import COMMANDS as CONFIG_COMMANDS
+from tenantplane.services.config.service import serve_commands
+from tenantplane.services.runtime.app import build_broker
+from tenantplane.services.runtime.asyncapi import document
+from tenantplane.services.runtime.commands import Outcome
 
 app = typer.Typer(help="Inspect and export the wire contracts.", no_args_is_help=True)
 

@@ -9,19 +9,19 @@ from pathlib import Path
 
 import typer
 
-from contracts import EVENTS
-from services.cli.context import run, settings_from
-from services.cli.output import out
-from services.config.secrets import new_master_key
-from services.runtime import embedded
-from services.runtime.app import ensure_streams
-from services.runtime.connections import connect_nats
-from services.runtime.eventlog import EventLog
-from services.runtime.localstate import LocalSystem, resolve_database_url
-from services.runtime.logging import configure
-from services.runtime.services import serve_process
-from services.runtime.settings import Settings
-from services.service_list import SERVICES
+from tenantplane.contracts import EVENTS
+from tenantplane.services.cli.context import run, settings_from
+from tenantplane.services.cli.output import out
+from tenantplane.services.config.secrets import new_master_key
+from tenantplane.services.runtime import embedded
+from tenantplane.services.runtime.app import ensure_streams
+from tenantplane.services.runtime.connections import connect_nats
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.localstate import LocalSystem, resolve_database_url
+from tenantplane.services.runtime.logging import configure
+from tenantplane.services.runtime.services import serve_process
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.service_list import SERVICES
 
 app = typer.Typer(help="Run tenantplane locally.", no_args_is_help=True)
 

@@ -7,13 +7,13 @@ import typer
 from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError, TimeoutError
 
-from contracts.discards import DiscardEvent
-from services.cli.context import connected, default_actor, run, session, settings_from
-from services.cli.output import Format, emit
-from services.projections import PROJECTIONS
-from services.runtime.deadletters import DeadLetters
-from services.runtime.errors import CommandFailed, Unavailable
-from services.runtime.settings import Settings
+from tenantplane.contracts.discards import DiscardEvent
+from tenantplane.services.cli.context import connected, default_actor, run, session, settings_from
+from tenantplane.services.cli.output import Format, emit
+from tenantplane.services.projections import PROJECTIONS
+from tenantplane.services.runtime.deadletters import DeadLetters
+from tenantplane.services.runtime.errors import CommandFailed, Unavailable
+from tenantplane.services.runtime.settings import Settings
 
 app = typer.Typer(
     help="Dead letters: events a reader could not apply; re-drive them, or discard a bad one."

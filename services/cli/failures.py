@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from contracts.errors import ContractError, describe
-from services.cli.output import print_error
-from services.runtime.errors import TenantplaneError, Unavailable
-from services.runtime.transient import unavailable_from
+from tenantplane.contracts.errors import ContractError, describe
+from tenantplane.services.cli.output import print_error
+from tenantplane.services.runtime.errors import TenantplaneError, Unavailable
+from tenantplane.services.runtime.transient import unavailable_from
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 

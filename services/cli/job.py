@@ -7,18 +7,18 @@ from typing import Any, TypeVar
 
 import typer
 
-from contracts.ids import validate_tenant_id
-from services.cli.config_cmd import parse_value
-from services.cli.context import run, session, settings_from
-from services.cli.options import Output
-from services.cli.output import Format, emit
-from services.config.history import parse_point
-from services.runtime.database import migrated_database
-from services.runtime.errors import InvalidTransition
-from services.runtime.settings import Settings
-from services.scheduler.client import JobClient, Submitted
-from services.scheduler.history import JobHistory
-from services.scheduler.jobs import Job
+from tenantplane.contracts.ids import validate_tenant_id
+from tenantplane.services.cli.config_cmd import parse_value
+from tenantplane.services.cli.context import run, session, settings_from
+from tenantplane.services.cli.options import Output
+from tenantplane.services.cli.output import Format, emit
+from tenantplane.services.config.history import parse_point
+from tenantplane.services.runtime.database import migrated_database
+from tenantplane.services.runtime.errors import InvalidTransition
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.scheduler.client import JobClient, Submitted
+from tenantplane.services.scheduler.history import JobHistory
+from tenantplane.services.scheduler.jobs import Job
 
 app = typer.Typer(help="Tenant jobs: submit, show, list, cancel, retry.")
 T = TypeVar("T")

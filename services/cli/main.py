@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from services.cli import (
+from tenantplane.services.cli import (
     config_cmd,
     contracts_cmd,
     dev,
@@ -21,9 +21,9 @@ from services.cli import (
     secrets_cmd,
     tenant,
 )
-from services.cli.failures import report
-from services.runtime.logging import quiet_library_loggers
-from services.runtime.settings import Settings
+from tenantplane.services.cli.failures import report
+from tenantplane.services.runtime.logging import quiet_library_loggers
+from tenantplane.services.runtime.settings import Settings
 
 app = typer.Typer(
     name="tenantctl",

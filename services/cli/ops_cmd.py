@@ -7,16 +7,16 @@ from typing import Any
 import typer
 from rich.text import Text
 
-from services.cli import pool, projection
-from services.cli.context import connected, run, settings_from
-from services.cli.options import Output
-from services.cli.output import Format, emit, out
-from services.runtime.errors import Unavailable
-from services.runtime.logging import configure
-from services.runtime.ops import gather_status
-from services.runtime.services import serve_process
-from services.runtime.settings import Settings
-from services.service_list import SERVICES
+from tenantplane.services.cli import pool, projection
+from tenantplane.services.cli.context import connected, run, settings_from
+from tenantplane.services.cli.options import Output
+from tenantplane.services.cli.output import Format, emit, out
+from tenantplane.services.runtime.errors import Unavailable
+from tenantplane.services.runtime.logging import configure
+from tenantplane.services.runtime.ops import gather_status
+from tenantplane.services.runtime.services import serve_process
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.service_list import SERVICES
 
 SERVABLE = [name for name, _ in SERVICES]
 # Services without which the control plane does not work.

@@ -6,11 +6,11 @@ from typing import Any
 
 import typer
 
-from contracts.commands import Command
-from services.cli.context import run, session
-from services.cli.output import Format, emit, out
-from services.config.projection import NAME as CONFIG_PROJECTION
-from services.runtime.settings import Settings
+from tenantplane.contracts.commands import Command
+from tenantplane.services.cli.context import run, session
+from tenantplane.services.cli.output import Format, emit, out
+from tenantplane.services.config.projection import NAME as CONFIG_PROJECTION
+from tenantplane.services.runtime.settings import Settings
 
 Reason = typer.Option("", "--reason", "-r", help="Why (kept in the history)")
 Wait = typer.Option(True, "--wait/--no-wait", help="Return once the read model shows the change")

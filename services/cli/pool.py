@@ -12,21 +12,21 @@ import orjson
 import typer
 from nats.errors import NoRespondersError, TimeoutError
 
-from contracts.config import SetConfig
-from services.cli.context import connected, default_actor, run, settings_from
-from services.cli.options import Output, Reason, Wait, send_and_report
-from services.cli.output import Format, emit
-from services.config.reader import ConfigReader
-from services.pools.local import LocalPools
-from services.pools.reconciler import PoolBackend
-from services.pools.service import EXAMPLE_KINDS, reconciler_for, run_reconciler
-from services.runtime.connections import connect_redis
-from services.runtime.errors import Unavailable
-from services.runtime.logging import configure
-from services.runtime.services import serve_process
-from services.runtime.settings import Settings
-from services.worker.kinds import JobKinds
-from services.worker.pool import run_pool
+from tenantplane.contracts.config import SetConfig
+from tenantplane.services.cli.context import connected, default_actor, run, settings_from
+from tenantplane.services.cli.options import Output, Reason, Wait, send_and_report
+from tenantplane.services.cli.output import Format, emit
+from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.pools.local import LocalPools
+from tenantplane.services.pools.reconciler import PoolBackend
+from tenantplane.services.pools.service import EXAMPLE_KINDS, reconciler_for, run_reconciler
+from tenantplane.services.runtime.connections import connect_redis
+from tenantplane.services.runtime.errors import Unavailable
+from tenantplane.services.runtime.logging import configure
+from tenantplane.services.runtime.services import serve_process
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.worker.kinds import JobKinds
+from tenantplane.services.worker.pool import run_pool
 
 pools = typer.Typer(help="Worker pools: load per pool and tenant; which pool a tenant uses.")
 workers = typer.Typer(help="Run worker processes.", no_args_is_help=True)
@@ -139,7 +139,7 @@ def reconcile(
     if backend is Backend.KUBERNETES:
         if template is None:
             raise typer.BadParameter("--template is required with --backend kubernetes")
-        from services.pools.k8s import KubernetesPools, PoolTemplate, current_namespace
+        from tenantplane.services.pools.k8s import KubernetesPools, PoolTemplate, current_namespace
 
         def make() -> PoolBackend:
             return KubernetesPools(PoolTemplate.load(template), namespace or current_namespace())

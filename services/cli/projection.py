@@ -7,14 +7,14 @@ from typing import Any
 import typer
 from rich.progress import Progress
 
-from contracts import EVENTS
-from services.cli.context import run, session, settings_from
-from services.cli.output import Format, emit
-from services.projections import PROJECTIONS, ProjectionInfo
-from services.runtime.eventlog import EventLog
-from services.runtime.rebuild import RedisRebuild
-from services.runtime.settings import Settings
-from services.runtime.stores.redis import RedisStore
+from tenantplane.contracts import EVENTS
+from tenantplane.services.cli.context import run, session, settings_from
+from tenantplane.services.cli.output import Format, emit
+from tenantplane.services.projections import PROJECTIONS, ProjectionInfo
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.rebuild import RedisRebuild
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores.redis import RedisStore
 
 app = typer.Typer(help="Projections (read models): status, lag, dead letters.")
 

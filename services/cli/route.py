@@ -6,8 +6,8 @@ from typing import Any
 
 import typer
 
-from contracts.commands import Command
-from contracts.routing import (
+from tenantplane.contracts.commands import Command
+from tenantplane.contracts.routing import (
     PinTenant,
     RegisterVersion,
     RetireVersion,
@@ -15,12 +15,12 @@ from contracts.routing import (
     SetDefault,
     UnpinTenant,
 )
-from services.cli.context import Session, default_actor, run, session, settings_from
-from services.cli.options import Output, Reason, Wait, send_and_report
-from services.cli.output import Format, emit
-from services.router.projection import NAME as ROUTER_PROJECTION
-from services.router.sdk import Resolver
-from services.runtime.stores.redis import as_text
+from tenantplane.services.cli.context import Session, default_actor, run, session, settings_from
+from tenantplane.services.cli.options import Output, Reason, Wait, send_and_report
+from tenantplane.services.cli.output import Format, emit
+from tenantplane.services.router.projection import NAME as ROUTER_PROJECTION
+from tenantplane.services.router.sdk import Resolver
+from tenantplane.services.runtime.stores.redis import as_text
 
 app = typer.Typer(help="Per-tenant version routing: register, pin, default, rollout, retire.")
 
@@ -171,7 +171,7 @@ def gateway(
     """
     import uvicorn
 
-    from services.router.gateway import build_gateway
+    from tenantplane.services.router.gateway import build_gateway
 
     settings = settings_from(ctx)
 

@@ -7,12 +7,17 @@ from typing import Any
 
 import typer
 
-from contracts.schedules import DefineSchedule, PauseSchedule, RemoveSchedule, ResumeSchedule
-from services.cli.config_cmd import parse_value
-from services.cli.context import default_actor, run, session, settings_from
-from services.cli.options import Output, Reason, send_and_report
-from services.cli.output import Format, emit
-from services.scheduler.schedules import Schedule, evolve
+from tenantplane.contracts.schedules import (
+    DefineSchedule,
+    PauseSchedule,
+    RemoveSchedule,
+    ResumeSchedule,
+)
+from tenantplane.services.cli.config_cmd import parse_value
+from tenantplane.services.cli.context import default_actor, run, session, settings_from
+from tenantplane.services.cli.options import Output, Reason, send_and_report
+from tenantplane.services.cli.output import Format, emit
+from tenantplane.services.scheduler.schedules import Schedule, evolve
 
 app = typer.Typer(help="Cron schedules: add, list, pause, resume, rm.")
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from services.cli.context import run, settings_from
-from services.cli.output import out
-from services.config.secrets import SecretBox, new_master_key
-from services.runtime.database import migrated_database
-from services.runtime.errors import InvalidRequest
-from services.runtime.settings import Settings
+from tenantplane.services.cli.context import run, settings_from
+from tenantplane.services.cli.output import out
+from tenantplane.services.config.secrets import SecretBox, new_master_key
+from tenantplane.services.runtime.database import migrated_database
+from tenantplane.services.runtime.errors import InvalidRequest
+from tenantplane.services.runtime.settings import Settings
 
 app = typer.Typer(help="Secrets: master keys and their rotation.", no_args_is_help=True)
 

@@ -6,16 +6,16 @@ from typing import Any
 
 import typer
 
-from contracts.tenants import (
+from tenantplane.contracts.tenants import (
     ChangePlan,
     OffboardTenant,
     RegisterTenant,
     ResumeTenant,
     SuspendTenant,
 )
-from services.cli.context import default_actor, run, session, settings_from
-from services.cli.options import Output, Reason, Wait, send_and_report
-from services.cli.output import Format, emit
+from tenantplane.services.cli.context import default_actor, run, session, settings_from
+from tenantplane.services.cli.options import Output, Reason, Wait, send_and_report
+from tenantplane.services.cli.output import Format, emit
 
 app = typer.Typer(help="Tenant lifecycle: create, show, list, suspend, resume, plan, offboard.")
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from contracts.commands import Command
-from contracts.config import (
+from tenantplane.contracts.commands import Command
+from tenantplane.contracts.config import (
     ConfigKeysUnset,
     ConfigReplaced,
     ConfigValuesSet,
@@ -16,8 +16,8 @@ from contracts.config import (
     SetConfig,
     UnsetConfig,
 )
-from contracts.envelope import Event
-from contracts.tenants import (
+from tenantplane.contracts.envelope import Event
+from tenantplane.contracts.tenants import (
     ChangePlan,
     OffboardTenant,
     RegisterTenant,
@@ -30,9 +30,9 @@ from contracts.tenants import (
     TenantStatus,
     TenantSuspended,
 )
-from services.config.schema import ConfigSchema
-from services.config.state import TenantState
-from services.runtime.errors import (
+from tenantplane.services.config.schema import ConfigSchema
+from tenantplane.services.config.state import TenantState
+from tenantplane.services.runtime.errors import (
     InvalidRequest,
     InvalidTransition,
     TenantExists,

@@ -26,12 +26,12 @@ import orjson
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from contracts.config import ConfigKey
-from contracts.errors import InvalidTenantId, describe
-from contracts.ids import validate_tenant_id
-from contracts.tenants import RegisterTenant
-from services.config.schema import ConfigSchema
-from services.runtime.errors import InvalidConfigValue, InvalidRequest
+from tenantplane.contracts.config import ConfigKey
+from tenantplane.contracts.errors import InvalidTenantId, describe
+from tenantplane.contracts.ids import validate_tenant_id
+from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.config.schema import ConfigSchema
+from tenantplane.services.runtime.errors import InvalidConfigValue, InvalidRequest
 
 SUFFIXES = (".yaml", ".yml", ".json", ".properties")
 COMMON = "_common"

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from contracts.config import ConfigKeysUnset, ConfigReplaced, ConfigValuesSet
-from contracts.discards import EventDiscarded
-from services.config.reader import REDACTED
-from services.config.state import TenantState, evolve
-from services.runtime.errors import InvalidRequest
-from services.runtime.eventlog import EventLog, StoredEvent
+from tenantplane.contracts.config import ConfigKeysUnset, ConfigReplaced, ConfigValuesSet
+from tenantplane.contracts.discards import EventDiscarded
+from tenantplane.services.config.reader import REDACTED
+from tenantplane.services.config.state import TenantState, evolve
+from tenantplane.services.runtime.errors import InvalidRequest
+from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
 
 _RELATIVE = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

@@ -13,10 +13,15 @@ from typing import Any
 
 import orjson
 
-from contracts.config import ConfigKeysUnset, ConfigReplaced, ConfigValuesSet, SealedValue
-from contracts.keys import Keys
-from contracts.subjects import Subjects
-from contracts.tenants import (
+from tenantplane.contracts.config import (
+    ConfigKeysUnset,
+    ConfigReplaced,
+    ConfigValuesSet,
+    SealedValue,
+)
+from tenantplane.contracts.keys import Keys
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.contracts.tenants import (
     TenantOffboarded,
     TenantPlanChanged,
     TenantRegistered,
@@ -24,8 +29,8 @@ from contracts.tenants import (
     TenantStatus,
     TenantSuspended,
 )
-from services.runtime.eventlog import StoredEvent
-from services.runtime.stores.redis import RedisOp, delete, hdel, hset, sadd, srem
+from tenantplane.services.runtime.eventlog import StoredEvent
+from tenantplane.services.runtime.stores.redis import RedisOp, delete, hdel, hset, sadd, srem
 
 NAME = "config"
 

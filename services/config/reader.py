@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from contracts.ids import validate_tenant_id
-from contracts.keys import Keys
-from services.runtime.errors import TenantNotFound
-from services.runtime.stores.redis import as_text
+from tenantplane.contracts.ids import validate_tenant_id
+from tenantplane.contracts.keys import Keys
+from tenantplane.services.runtime.errors import TenantNotFound
+from tenantplane.services.runtime.stores.redis import as_text
 
 REDACTED = "<secret>"
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.runtime.errors import InvalidConfigValue
+from tenantplane.services.runtime.errors import InvalidConfigValue
 
 KeyType = Literal["bool", "int", "float", "string", "json"]
 _PYTHON: dict[str, tuple[type, ...]] = {

@@ -21,20 +21,20 @@ from typing import Any
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from contracts.config import RevealSecrets
-from contracts.ids import validate_tenant_id
-from contracts.keys import Keys
-from contracts.subjects import Subjects
-from contracts.tenants import TenantStatus
-from services.config.reader import decode_config
-from services.config.schema import DEFAULT_SCHEMA, ConfigSchema
-from services.runtime.cache import CachedReader, PushCache
-from services.runtime.commands import CommandClient
-from services.runtime.connections import connect_nats, connect_redis
-from services.runtime.errors import InvalidConfigValue, TenantNotFound, TenantSuspended
-from services.runtime.settings import Settings
-from services.runtime.stores.redis import as_text
-from services.runtime.transient import unavailable_raised
+from tenantplane.contracts.config import RevealSecrets
+from tenantplane.contracts.ids import validate_tenant_id
+from tenantplane.contracts.keys import Keys
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.contracts.tenants import TenantStatus
+from tenantplane.services.config.reader import decode_config
+from tenantplane.services.config.schema import DEFAULT_SCHEMA, ConfigSchema
+from tenantplane.services.runtime.cache import CachedReader, PushCache
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.connections import connect_nats, connect_redis
+from tenantplane.services.runtime.errors import InvalidConfigValue, TenantNotFound, TenantSuspended
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores.redis import as_text
+from tenantplane.services.runtime.transient import unavailable_raised
 
 PROJECTION = "config"
 

@@ -32,8 +32,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.config import SealedValue
-from services.runtime.errors import SecretUnavailable as SecretUnavailable  # also from here
+from tenantplane.contracts.config import SealedValue
+from tenantplane.services.runtime.errors import (
+    SecretUnavailable as SecretUnavailable,  # also from here
+)
 
 metadata = MetaData()
 tenant_keys = Table(

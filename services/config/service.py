@@ -6,20 +6,20 @@ import asyncio
 
 from faststream.nats import NatsBroker
 
-from contracts.commands import TenantCommand
-from contracts.config import COMMANDS as CONFIG_COMMANDS
-from contracts.discards import DiscardEvent
-from contracts.subjects import Subjects
-from contracts.tenants import COMMANDS as TENANT_COMMANDS
-from services.config.schema import ConfigSchema
-from services.config.secrets import SecretBox
-from services.config.writes import TenantWrites
-from services.projections import PROJECTIONS
-from services.runtime.app import serve, service_runtime
-from services.runtime.database import migrated_database
-from services.runtime.discarding import EventDiscarding
-from services.runtime.handlers import Handler, register
-from services.runtime.settings import Settings
+from tenantplane.contracts.commands import TenantCommand
+from tenantplane.contracts.config import COMMANDS as CONFIG_COMMANDS
+from tenantplane.contracts.discards import DiscardEvent
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.contracts.tenants import COMMANDS as TENANT_COMMANDS
+from tenantplane.services.config.schema import ConfigSchema
+from tenantplane.services.config.secrets import SecretBox
+from tenantplane.services.config.writes import TenantWrites
+from tenantplane.services.projections import PROJECTIONS
+from tenantplane.services.runtime.app import serve, service_runtime
+from tenantplane.services.runtime.database import migrated_database
+from tenantplane.services.runtime.discarding import EventDiscarding
+from tenantplane.services.runtime.handlers import Handler, register
+from tenantplane.services.runtime.settings import Settings
 
 COMMANDS = (*TENANT_COMMANDS, *CONFIG_COMMANDS)
 

@@ -6,8 +6,13 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from contracts.config import ConfigKeysUnset, ConfigReplaced, ConfigValuesSet, SealedValue
-from contracts.tenants import (
+from tenantplane.contracts.config import (
+    ConfigKeysUnset,
+    ConfigReplaced,
+    ConfigValuesSet,
+    SealedValue,
+)
+from tenantplane.contracts.tenants import (
     TenantOffboarded,
     TenantPlanChanged,
     TenantRegistered,
@@ -15,7 +20,7 @@ from contracts.tenants import (
     TenantStatus,
     TenantSuspended,
 )
-from services.runtime.eventlog import StoredEvent
+from tenantplane.services.runtime.eventlog import StoredEvent
 
 _EMPTY: MappingProxyType[str, Any] = MappingProxyType({})
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from contracts.commands import TenantCommand
-from contracts.config import ReplaceConfig, RevealSecrets, SealedValue, SetConfig
-from contracts.tenants import OffboardTenant
-from services.config.decide import decide
-from services.config.schema import ConfigSchema
-from services.config.secrets import SecretBox
-from services.config.state import TenantState, evolve
-from services.runtime.aggregates import AggregateWrites, Change
-from services.runtime.commands import Outcome
-from services.runtime.errors import InvalidRequest, SecretUnavailable, TenantNotFound
-from services.runtime.eventlog import EventLog, StoredEvent
+from tenantplane.contracts.commands import TenantCommand
+from tenantplane.contracts.config import ReplaceConfig, RevealSecrets, SealedValue, SetConfig
+from tenantplane.contracts.tenants import OffboardTenant
+from tenantplane.services.config.decide import decide
+from tenantplane.services.config.schema import ConfigSchema
+from tenantplane.services.config.secrets import SecretBox
+from tenantplane.services.config.state import TenantState, evolve
+from tenantplane.services.runtime.aggregates import AggregateWrites, Change
+from tenantplane.services.runtime.commands import Outcome
+from tenantplane.services.runtime.errors import InvalidRequest, SecretUnavailable, TenantNotFound
+from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
 
 
 class TenantWrites(AggregateWrites[TenantState, TenantCommand]):

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from contracts.tenants import TenantStatus
-from services.config.reader import ConfigReader
+from tenantplane.contracts.tenants import TenantStatus
+from tenantplane.services.config.reader import ConfigReader
 
 _CHUNK = 2000  # tenants read per Redis round trip
 

@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 import yaml
 
-from services.pools.desired import Plan, PoolSpec
+from tenantplane.services.pools.desired import Plan, PoolSpec
 
 log = structlog.get_logger(__name__)
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import structlog
 
-from services.pools.desired import Plan, PoolSpec
+from tenantplane.services.pools.desired import Plan, PoolSpec
 
 log = structlog.get_logger(__name__)
 STOP_TIMEOUT_S = 15.0
@@ -54,7 +54,7 @@ class LocalPools:
     def _start(self, spec: PoolSpec) -> subprocess.Popen[bytes]:
         args = ["--pool", spec.name, "--threads", str(spec.threads), "--kinds", self.kinds]
         return subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "worker", "run", *args],
+            [sys.executable, "-m", "tenantplane.services.cli", "worker", "run", *args],
             env=self.env,
             stdin=subprocess.DEVNULL,
         )

@@ -17,11 +17,11 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from contracts.subjects import Subjects
-from services.config.projection import NAME as CONFIG_PROJECTION
-from services.config.reader import ConfigReader
-from services.pools.desired import Plan, PoolSpec, assignments, dedicated_pools, plan
-from services.runtime.supervisor import LoopHandle
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.config.projection import NAME as CONFIG_PROJECTION
+from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.pools.desired import Plan, PoolSpec, assignments, dedicated_pools, plan
+from tenantplane.services.runtime.supervisor import LoopHandle
 
 log = structlog.get_logger(__name__)
 

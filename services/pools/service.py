@@ -5,21 +5,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from contracts import EVENTS
-from services.config.projection import NAME as CONFIG_PROJECTION
-from services.config.reader import ConfigReader
-from services.pools.desired import PoolSpec
-from services.pools.local import LocalPools
-from services.pools.reconciler import PoolBackend, PoolReconciler
-from services.projections import PROJECTIONS
-from services.runtime.app import supervisor_for
-from services.runtime.connections import connect_nats, connect_redis
-from services.runtime.eventlog import EventLog
-from services.runtime.ops import announced, nats_connected, redis_answers
-from services.runtime.readyourwrites import checkpoint
-from services.runtime.settings import Settings
+from tenantplane.contracts import EVENTS
+from tenantplane.services.config.projection import NAME as CONFIG_PROJECTION
+from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.pools.desired import PoolSpec
+from tenantplane.services.pools.local import LocalPools
+from tenantplane.services.pools.reconciler import PoolBackend, PoolReconciler
+from tenantplane.services.projections import PROJECTIONS
+from tenantplane.services.runtime.app import supervisor_for
+from tenantplane.services.runtime.connections import connect_nats, connect_redis
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.ops import announced, nats_connected, redis_answers
+from tenantplane.services.runtime.readyourwrites import checkpoint
+from tenantplane.services.runtime.settings import Settings
 
-EXAMPLE_KINDS = "services.worker.examples:KINDS"
+EXAMPLE_KINDS = "tenantplane.services.worker.examples:KINDS"
 
 
 def reconciler_for(

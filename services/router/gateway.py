@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import httpx
 
-from services.router.propagation import (
+from tenantplane.services.router.propagation import (
     DEFAULT_HEADER,
     Receive,
     Scope,
@@ -20,8 +20,8 @@ from services.router.propagation import (
     respond_error,
     routed_client,
 )
-from services.router.sdk import Resolver
-from services.runtime.errors import NoRoute
+from tenantplane.services.router.sdk import Resolver
+from tenantplane.services.runtime.errors import NoRoute
 
 _HOP_BY_HOP = {b"host", b"connection", b"content-length", b"transfer-encoding", b"keep-alive"}
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from contracts.keys import Keys
-from contracts.routing import (
+from tenantplane.contracts.keys import Keys
+from tenantplane.contracts.routing import (
     DefaultVersionSet,
     RolloutSet,
     TenantPinned,
@@ -16,9 +16,9 @@ from contracts.routing import (
     VersionRegistered,
     VersionRetired,
 )
-from contracts.subjects import Subjects
-from services.runtime.eventlog import StoredEvent
-from services.runtime.stores.redis import RedisOp, hdel, hset, sadd
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.runtime.eventlog import StoredEvent
+from tenantplane.services.runtime.stores.redis import RedisOp, hdel, hset, sadd
 
 NAME = "router"
 

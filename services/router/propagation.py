@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
-from contracts.errors import InvalidTenantId
-from contracts.ids import validate_tenant_id
-from services.router.sdk import Resolver
+from tenantplane.contracts.errors import InvalidTenantId
+from tenantplane.contracts.ids import validate_tenant_id
+from tenantplane.services.router.sdk import Resolver
 
 DEFAULT_HEADER = "X-Tenant-ID"
 SERVICE_SCHEME = "service"

@@ -18,16 +18,16 @@ import orjson
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from contracts.ids import validate_name, validate_tenant_id
-from contracts.keys import Keys
-from contracts.subjects import Subjects
-from services.router.projection import NAME as PROJECTION
-from services.router.table import Route, RoutingTable, VersionInfo
-from services.runtime.cache import CachedReader, PushCache
-from services.runtime.connections import connect_nats, connect_redis
-from services.runtime.settings import Settings
-from services.runtime.stores.redis import as_text
-from services.runtime.transient import unavailable_raised
+from tenantplane.contracts.ids import validate_name, validate_tenant_id
+from tenantplane.contracts.keys import Keys
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.router.projection import NAME as PROJECTION
+from tenantplane.services.router.table import Route, RoutingTable, VersionInfo
+from tenantplane.services.runtime.cache import CachedReader, PushCache
+from tenantplane.services.runtime.connections import connect_nats, connect_redis
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores.redis import as_text
+from tenantplane.services.runtime.transient import unavailable_raised
 
 
 def _every_cached(_: str, cached: Iterable[str]) -> Iterable[str]:

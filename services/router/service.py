@@ -6,13 +6,13 @@ import asyncio
 
 from faststream.nats import NatsBroker
 
-from contracts.routing import COMMANDS, ServiceCommand
-from contracts.subjects import Subjects
-from services.projections import PROJECTIONS
-from services.router.writes import RouteWrites
-from services.runtime.app import serve, service_runtime
-from services.runtime.handlers import Handler, register
-from services.runtime.settings import Settings
+from tenantplane.contracts.routing import COMMANDS, ServiceCommand
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.projections import PROJECTIONS
+from tenantplane.services.router.writes import RouteWrites
+from tenantplane.services.runtime.app import serve, service_runtime
+from tenantplane.services.runtime.handlers import Handler, register
+from tenantplane.services.runtime.settings import Settings
 
 
 def serve_commands(broker: NatsBroker, subjects: Subjects, handle: Handler[ServiceCommand]) -> None:

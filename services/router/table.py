@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
-from contracts.ids import PLATFORM
-from contracts.routing import (
+from tenantplane.contracts.ids import PLATFORM
+from tenantplane.contracts.routing import (
     DefaultVersionSet,
     RolloutSet,
     TenantPinned,
@@ -18,8 +18,8 @@ from contracts.routing import (
     VersionRegistered,
     VersionRetired,
 )
-from services.runtime.errors import NoRoute as NoRoute  # also importable from here
-from services.runtime.eventlog import StoredEvent
+from tenantplane.services.runtime.errors import NoRoute as NoRoute  # also importable from here
+from tenantplane.services.runtime.eventlog import StoredEvent
 
 _BUCKETS = 2**32
 NO_ROUTE = "(no route)"

@@ -7,8 +7,8 @@ version can never both succeed, while each tenant's pins stay under its id.
 
 from __future__ import annotations
 
-from contracts.ids import PLATFORM
-from contracts.routing import (
+from tenantplane.contracts.ids import PLATFORM
+from tenantplane.contracts.routing import (
     DefaultVersionSet,
     PinTenant,
     RegisterVersion,
@@ -23,11 +23,11 @@ from contracts.routing import (
     VersionRegistered,
     VersionRetired,
 )
-from services.router.table import RoutingTable, VersionInfo, evolve
-from services.runtime.aggregates import AggregateWrites, Change
-from services.runtime.errors import InvalidRequest, InvalidTransition
-from services.runtime.eventlog import StoredEvent
-from services.runtime.tenants import require_tenant
+from tenantplane.services.router.table import RoutingTable, VersionInfo, evolve
+from tenantplane.services.runtime.aggregates import AggregateWrites, Change
+from tenantplane.services.runtime.errors import InvalidRequest, InvalidTransition
+from tenantplane.services.runtime.eventlog import StoredEvent
+from tenantplane.services.runtime.tenants import require_tenant
 
 SHOWN_TENANTS = 5
 

@@ -1,14 +1,14 @@
 """The runtime every service shares: settings, event log, projector kernel, commands."""
 
-from services.runtime.errors import (
+from tenantplane.services.runtime.errors import (
     CommandFailed,
     ConcurrencyConflict,
     EventLogUnavailable,
     TenantplaneError,
     Unavailable,
 )
-from services.runtime.eventlog import Appended, EventLog, StoredEvent
-from services.runtime.settings import Settings
+from tenantplane.services.runtime.eventlog import Appended, EventLog, StoredEvent
+from tenantplane.services.runtime.settings import Settings
 
 __all__ = [
     "Appended",

@@ -26,12 +26,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
-from contracts.commands import Command
-from contracts.envelope import Envelope, Event
-from contracts.ids import derived_event_id
-from services.runtime.commands import Outcome
-from services.runtime.errors import ConcurrencyConflict
-from services.runtime.eventlog import Appended, EventLog, Expected, StoredEvent
+from tenantplane.contracts.commands import Command
+from tenantplane.contracts.envelope import Envelope, Event
+from tenantplane.contracts.ids import derived_event_id
+from tenantplane.services.runtime.commands import Outcome
+from tenantplane.services.runtime.errors import ConcurrencyConflict
+from tenantplane.services.runtime.eventlog import Appended, EventLog, Expected, StoredEvent
 
 S = TypeVar("S")
 C = TypeVar("C", bound=Command)

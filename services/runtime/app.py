@@ -15,18 +15,18 @@ from faststream.nats import NatsBroker
 from faststream.security import BaseSecurity, SASLPlaintext
 from nats.aio.client import Client as NATS
 
-from contracts import EVENTS
-from contracts.keys import Keys
-from services.runtime.connections import connect_redis, nats_options
-from services.runtime.eventlog import EventLog
-from services.runtime.metrics import LIVE, Source
-from services.runtime.ops import Check, announced, nats_connected, redis_answers
-from services.runtime.projector import Projection, Projector
-from services.runtime.rebuild import RedisRebuild
-from services.runtime.settings import Settings
-from services.runtime.stores.base import ProjectionStore
-from services.runtime.stores.redis import RedisOp, RedisStore
-from services.runtime.supervisor import Backoff, LoopBody, Supervisor
+from tenantplane.contracts import EVENTS
+from tenantplane.contracts.keys import Keys
+from tenantplane.services.runtime.connections import connect_redis, nats_options
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.metrics import LIVE, Source
+from tenantplane.services.runtime.ops import Check, announced, nats_connected, redis_answers
+from tenantplane.services.runtime.projector import Projection, Projector
+from tenantplane.services.runtime.rebuild import RedisRebuild
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores.base import ProjectionStore
+from tenantplane.services.runtime.stores.redis import RedisOp, RedisStore
+from tenantplane.services.runtime.supervisor import Backoff, LoopBody, Supervisor
 
 OpT = TypeVar("OpT")
 

@@ -9,9 +9,9 @@ from urllib.parse import unquote
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 
-from contracts.commands import Command, CommandReply
-from contracts.schema import command_schema
-from contracts.subjects import Subjects
+from tenantplane.contracts.commands import Command, CommandReply
+from tenantplane.contracts.schema import command_schema
+from tenantplane.contracts.subjects import Subjects
 
 
 def document(

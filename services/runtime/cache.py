@@ -22,9 +22,9 @@ import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from contracts.subjects import REBUILT, Subjects
-from services.runtime.errors import TenantplaneError
-from services.runtime.transient import unavailable_raised
+from tenantplane.contracts.subjects import REBUILT, Subjects
+from tenantplane.services.runtime.errors import TenantplaneError
+from tenantplane.services.runtime.transient import unavailable_raised
 
 V = TypeVar("V")
 # Loads in flight during a warm-up: well under a Redis client's connection pool (100).

@@ -17,11 +17,17 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError, TimeoutError
 
-from contracts.commands import AppendedEvent, Command, CommandError, CommandReply, ErrorCode
-from contracts.subjects import Subjects
-from services.runtime.errors import Unavailable, error_from_reply
-from services.runtime.eventlog import Appended
-from services.runtime.transient import unavailable_raised
+from tenantplane.contracts.commands import (
+    AppendedEvent,
+    Command,
+    CommandError,
+    CommandReply,
+    ErrorCode,
+)
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.runtime.errors import Unavailable, error_from_reply
+from tenantplane.services.runtime.eventlog import Appended
+from tenantplane.services.runtime.transient import unavailable_raised
 
 C = TypeVar("C", bound=Command)
 Handler = Callable[[C], Awaitable["Outcome"]]

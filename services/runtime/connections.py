@@ -10,9 +10,9 @@ import nats
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from services.runtime.errors import EventLogUnavailable
-from services.runtime.localstate import resolve_nats_url, resolve_redis_url
-from services.runtime.settings import Settings
+from tenantplane.services.runtime.errors import EventLogUnavailable
+from tenantplane.services.runtime.localstate import resolve_nats_url, resolve_redis_url
+from tenantplane.services.runtime.settings import Settings
 
 
 def nats_options(settings: Settings, name: str) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import APIError
 
-from contracts.subjects import Subjects
-from services.runtime.errors import EventLogUnavailable
-from services.runtime.transient import NATS_UNAVAILABLE
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.runtime.errors import EventLogUnavailable
+from tenantplane.services.runtime.transient import NATS_UNAVAILABLE
 
 _V1_TOKENS = 9  # reply subject tokens of a JetStream delivery without a domain
 

@@ -14,8 +14,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from services.runtime.localstate import resolve_database_url
-from services.runtime.settings import Settings
+from tenantplane.services.runtime.localstate import resolve_database_url
+from tenantplane.services.runtime.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Alembic keeps the running migration's context in process-wide state, so two

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from nats.js import JetStreamContext
 
-from contracts.subjects import Subjects
-from services.runtime.consumers import RawMessage, read_raw
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.runtime.consumers import RawMessage, read_raw
 
 H_SUBJECT = "Tp-Original-Subject"
 H_SEQ = "Tp-Original-Seq"

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from nats.js.errors import NotFoundError
 
-from contracts.discards import DiscardEvent, EventDiscarded
-from contracts.envelope import Envelope
-from contracts.errors import DecodeError
-from contracts.ids import PLATFORM, derived_event_id, validate_tenant_id
-from services.runtime.commands import Outcome
-from services.runtime.consumers import RawMessage
-from services.runtime.deadletters import DeadLetters
-from services.runtime.errors import EventLogUnavailable, InvalidRequest
-from services.runtime.eventlog import EventLog
-from services.runtime.transient import NATS_UNAVAILABLE
+from tenantplane.contracts.discards import DiscardEvent, EventDiscarded
+from tenantplane.contracts.envelope import Envelope
+from tenantplane.contracts.errors import DecodeError
+from tenantplane.contracts.ids import PLATFORM, derived_event_id, validate_tenant_id
+from tenantplane.services.runtime.commands import Outcome
+from tenantplane.services.runtime.consumers import RawMessage
+from tenantplane.services.runtime.deadletters import DeadLetters
+from tenantplane.services.runtime.errors import EventLogUnavailable, InvalidRequest
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.transient import NATS_UNAVAILABLE
 
 
 class EventDiscarding:

@@ -12,12 +12,12 @@ import asyncio
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from contracts import EVENTS
-from contracts.discards import EventDiscarded
-from contracts.errors import DecodeError
-from contracts.subjects import Subjects
-from services.runtime.consumers import read_raw
-from services.runtime.errors import EventLogUnavailable
+from tenantplane.contracts import EVENTS
+from tenantplane.contracts.discards import EventDiscarded
+from tenantplane.contracts.errors import DecodeError
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.runtime.consumers import read_raw
+from tenantplane.services.runtime.errors import EventLogUnavailable
 
 
 class Discards:

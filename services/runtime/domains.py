@@ -17,12 +17,12 @@ from typing import Generic, TypeVar
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 
-from contracts.domains import Domain, DomainEvent
-from contracts.envelope import Envelope
-from contracts.ids import derived_event_id
-from contracts.subjects import Subjects
-from services.runtime.errors import ConcurrencyConflict, InvalidRequest
-from services.runtime.eventlog import Appended, EventLog, Expected, StoredEvent
+from tenantplane.contracts.domains import Domain, DomainEvent
+from tenantplane.contracts.envelope import Envelope
+from tenantplane.contracts.ids import derived_event_id
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.runtime.errors import ConcurrencyConflict, InvalidRequest
+from tenantplane.services.runtime.eventlog import Appended, EventLog, Expected, StoredEvent
 
 S = TypeVar("S")
 # The most appends one batch keeps in flight before it waits for their acks.

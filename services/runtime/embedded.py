@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.runtime.errors import Unavailable
+from tenantplane.services.runtime.errors import Unavailable
 
 
 class ServerStartError(Unavailable):

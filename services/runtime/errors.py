@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar, Self
 
-from contracts.commands import CommandError, ErrorCode
+from tenantplane.contracts.commands import CommandError, ErrorCode
 
 
 class TenantplaneError(Exception):

@@ -15,19 +15,24 @@ from nats.js.errors import (
     NotFoundError,
 )
 
-from contracts.envelope import Envelope
-from contracts.errors import DecodeError
-from contracts.registry import MAX_EVENT_BYTES, EventRegistry
-from contracts.subjects import Subjects
-from services.runtime.consumers import RawMessage, quietly_unsubscribe, read_raw, replay_config
-from services.runtime.discards import Discards
-from services.runtime.errors import (
+from tenantplane.contracts.envelope import Envelope
+from tenantplane.contracts.errors import DecodeError
+from tenantplane.contracts.registry import MAX_EVENT_BYTES, EventRegistry
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.runtime.consumers import (
+    RawMessage,
+    quietly_unsubscribe,
+    read_raw,
+    replay_config,
+)
+from tenantplane.services.runtime.discards import Discards
+from tenantplane.services.runtime.errors import (
     AggregateBlocked,
     ConcurrencyConflict,
     EventLogUnavailable,
     EventTooLarge,
 )
-from services.runtime.transient import NATS_UNAVAILABLE
+from tenantplane.services.runtime.transient import NATS_UNAVAILABLE
 
 WRONG_LAST_SEQUENCE = 10071
 _ACTUAL_SEQ = re.compile(r"wrong last sequence: (\d+)")

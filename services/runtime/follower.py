@@ -30,11 +30,11 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from contracts.errors import DecodeError
-from contracts.subjects import matches
-from services.runtime.consumers import RawMessage, follow, nothing_to_replay, to_raw
-from services.runtime.deadletters import DeadLetters
-from services.runtime.eventlog import EventLog, StoredEvent
+from tenantplane.contracts.errors import DecodeError
+from tenantplane.contracts.subjects import matches
+from tenantplane.services.runtime.consumers import RawMessage, follow, nothing_to_replay, to_raw
+from tenantplane.services.runtime.deadletters import DeadLetters
+from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
 
 T = TypeVar("T")
 

@@ -18,14 +18,14 @@ from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 from pydantic import ValidationError
 
-from contracts.commands import Command, CommandReply, ErrorCode
-from contracts.errors import describe
-from contracts.registry import MAX_EVENT_BYTES
-from contracts.subjects import Subjects
-from services.runtime.commands import Outcome, reply_error
-from services.runtime.errors import TenantplaneError
-from services.runtime.metrics import COMMAND_DURATION
-from services.runtime.transient import unavailable_from
+from tenantplane.contracts.commands import Command, CommandReply, ErrorCode
+from tenantplane.contracts.errors import describe
+from tenantplane.contracts.registry import MAX_EVENT_BYTES
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.runtime.commands import Outcome, reply_error
+from tenantplane.services.runtime.errors import TenantplaneError
+from tenantplane.services.runtime.metrics import COMMAND_DURATION
+from tenantplane.services.runtime.transient import unavailable_from
 
 C = TypeVar("C", bound=Command)
 Handler = Callable[[C], Awaitable[Outcome]]

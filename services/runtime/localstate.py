@@ -7,8 +7,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from services.runtime.errors import Unavailable
-from services.runtime.settings import Settings
+from tenantplane.services.runtime.errors import Unavailable
+from tenantplane.services.runtime.settings import Settings
 
 STATE_FILE = "local.json"
 

@@ -28,8 +28,8 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from contracts.subjects import Subjects
-from services.runtime.errors import Unavailable
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.runtime.errors import Unavailable
 
 log = structlog.get_logger(__name__)
 

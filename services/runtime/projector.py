@@ -30,18 +30,18 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from contracts.registry import EventRegistry
-from contracts.subjects import Subjects
-from services.runtime.consumers import RawMessage
-from services.runtime.deadletters import DeadLetter
-from services.runtime.errors import ProjectionTimeout
-from services.runtime.eventlog import EventLog, StoredEvent
-from services.runtime.follower import Applied, Follower, Gate, Sifted
-from services.runtime.metrics import APPLY_LATENCY, Sample
-from services.runtime.ops import Check
-from services.runtime.stores.base import Position, ProjectionStore
-from services.runtime.supervisor import LoopHandle
-from services.runtime.transient import describe_error, is_transient
+from tenantplane.contracts.registry import EventRegistry
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.runtime.consumers import RawMessage
+from tenantplane.services.runtime.deadletters import DeadLetter
+from tenantplane.services.runtime.errors import ProjectionTimeout
+from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
+from tenantplane.services.runtime.follower import Applied, Follower, Gate, Sifted
+from tenantplane.services.runtime.metrics import APPLY_LATENCY, Sample
+from tenantplane.services.runtime.ops import Check
+from tenantplane.services.runtime.stores.base import Position, ProjectionStore
+from tenantplane.services.runtime.supervisor import LoopHandle
+from tenantplane.services.runtime.transient import describe_error, is_transient
 
 OpT = TypeVar("OpT")
 OpT_co = TypeVar("OpT_co", covariant=True)

@@ -7,9 +7,9 @@ import asyncio
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from contracts.keys import Keys
-from contracts.subjects import Subjects
-from services.runtime.errors import ProjectionTimeout
+from tenantplane.contracts.keys import Keys
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.runtime.errors import ProjectionTimeout
 
 
 async def checkpoint(redis: aioredis.Redis, keys: Keys, projection: str) -> int:

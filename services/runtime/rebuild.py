@@ -17,12 +17,12 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from contracts.keys import Keys
-from contracts.registry import EventRegistry
-from contracts.subjects import REBUILT
-from services.runtime.eventlog import EventLog
-from services.runtime.projector import Projection, Projector
-from services.runtime.stores.redis import RedisOp, RedisStore, StaleRebuild
+from tenantplane.contracts.keys import Keys
+from tenantplane.contracts.registry import EventRegistry
+from tenantplane.contracts.subjects import REBUILT
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.projector import Projection, Projector
+from tenantplane.services.runtime.stores.redis import RedisOp, RedisStore, StaleRebuild
 
 SHADOW_SUFFIX = "~rebuild"
 SWITCH_ATTEMPTS = 20

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
-from services.runtime.ops import ops_server
-from services.runtime.settings import Settings
+from tenantplane.services.runtime.ops import ops_server
+from tenantplane.services.runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from contracts.keys import Keys
-from contracts.subjects import Subjects
+from tenantplane.contracts.keys import Keys
+from tenantplane.contracts.subjects import Subjects
 
 DEFAULT_DATA_DIR = Path(".tenantplane")
 

@@ -26,9 +26,9 @@ from typing import TypeVar
 
 import structlog
 
-from services.runtime.errors import CommandFailed
-from services.runtime.metrics import Sample
-from services.runtime.transient import describe_error, is_transient
+from tenantplane.services.runtime.errors import CommandFailed
+from tenantplane.services.runtime.metrics import Sample
+from tenantplane.services.runtime.transient import describe_error, is_transient
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from contracts.tenants import TenantOffboarded
-from services.runtime.errors import TenantNotFound
-from services.runtime.eventlog import EventLog
+from tenantplane.contracts.tenants import TenantOffboarded
+from tenantplane.services.runtime.errors import TenantNotFound
+from tenantplane.services.runtime.eventlog import EventLog
 
 
 async def require_tenant(log: EventLog, tenant_id: str) -> None:

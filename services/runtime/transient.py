@@ -32,7 +32,7 @@ from redis.exceptions import ClusterDownError, ReadOnlyError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from services.runtime.errors import EventLogUnavailable, StoreUnavailable, Unavailable
+from tenantplane.services.runtime.errors import EventLogUnavailable, StoreUnavailable, Unavailable
 
 # NATS did not answer in time, or a stream has no leader (yet): try again.
 NATS_UNAVAILABLE: tuple[type[Exception], ...] = (

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from contracts.envelope import Envelope
-from contracts.ids import derived_event_id, validate_tenant_id
-from contracts.jobs import JobCancelRequested, JobRequested
-from services.runtime.errors import ConcurrencyConflict, InvalidTransition
-from services.runtime.errors import JobNotFound as JobNotFound  # also importable from here
-from services.runtime.eventlog import EventLog, Expected
-from services.scheduler.jobs import Job, evolve
+from tenantplane.contracts.envelope import Envelope
+from tenantplane.contracts.ids import derived_event_id, validate_tenant_id
+from tenantplane.contracts.jobs import JobCancelRequested, JobRequested
+from tenantplane.services.runtime.errors import ConcurrencyConflict, InvalidTransition
+from tenantplane.services.runtime.errors import (
+    JobNotFound as JobNotFound,  # also importable from here
+)
+from tenantplane.services.runtime.eventlog import EventLog, Expected
+from tenantplane.services.scheduler.jobs import Job, evolve
 
 _JOB_ID_NAMESPACE = uuid.UUID("0b1f5c3e-2a44-4f4e-9f61-1c6f0d7e9a21")
 

@@ -16,7 +16,7 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from services.scheduler.jobs import Job, JobStatus
+from tenantplane.services.scheduler.jobs import Job, JobStatus
 
 ACTOR = "run_tenant_job"
 

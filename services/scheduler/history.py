@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.jobs import (
+from tenantplane.contracts.jobs import (
     JobCancelled,
     JobCancelRequested,
     JobDeadLettered,
@@ -36,8 +36,8 @@ from contracts.jobs import (
     JobStarted,
     JobSucceeded,
 )
-from contracts.subjects import Subjects
-from services.runtime.eventlog import StoredEvent
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.runtime.eventlog import StoredEvent
 
 NAME = "jobs"
 metadata = MetaData()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from contracts.jobs import (
+from tenantplane.contracts.jobs import (
     JobCancelled,
     JobCancelRequested,
     JobDeadLettered,
@@ -19,7 +19,7 @@ from contracts.jobs import (
     JobStarted,
     JobSucceeded,
 )
-from services.runtime.eventlog import StoredEvent
+from tenantplane.services.runtime.eventlog import StoredEvent
 
 
 class JobStatus(StrEnum):

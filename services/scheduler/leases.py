@@ -23,10 +23,10 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
-from contracts.jobs import LeaseRenewal
-from contracts.subjects import Subjects
-from services.runtime.supervisor import LoopHandle
-from services.scheduler.jobs import Job, JobStatus
+from tenantplane.contracts.jobs import LeaseRenewal
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.runtime.supervisor import LoopHandle
+from tenantplane.services.scheduler.jobs import Job, JobStatus
 
 log = structlog.get_logger(__name__)
 

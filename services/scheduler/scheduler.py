@@ -27,20 +27,30 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from contracts.envelope import Envelope, Event
-from contracts.ids import derived_event_id
-from contracts.jobs import JobCancelled, JobCancelRequested, JobFailed, JobRequested, JobScheduled
-from contracts.tenants import TenantStatus
-from services.config.sdk import AsyncConfigClient, TenantConfig
-from services.runtime.errors import ConcurrencyConflict, TenantNotFound, TenantplaneError
-from services.runtime.eventlog import EventLog, Expected, StoredEvent
-from services.runtime.follower import Intake
-from services.runtime.metrics import ATTEMPTS_REDISPATCHED, LEASES_EXPIRED, Sample
-from services.runtime.supervisor import LoopHandle
-from services.scheduler.dispatch import Dispatcher
-from services.scheduler.fairness import FairQueue
-from services.scheduler.jobs import Job, JobStatus, RetryPolicy, evolve
-from services.scheduler.leases import Leases
+from tenantplane.contracts.envelope import Envelope, Event
+from tenantplane.contracts.ids import derived_event_id
+from tenantplane.contracts.jobs import (
+    JobCancelled,
+    JobCancelRequested,
+    JobFailed,
+    JobRequested,
+    JobScheduled,
+)
+from tenantplane.contracts.tenants import TenantStatus
+from tenantplane.services.config.sdk import AsyncConfigClient, TenantConfig
+from tenantplane.services.runtime.errors import (
+    ConcurrencyConflict,
+    TenantNotFound,
+    TenantplaneError,
+)
+from tenantplane.services.runtime.eventlog import EventLog, Expected, StoredEvent
+from tenantplane.services.runtime.follower import Intake
+from tenantplane.services.runtime.metrics import ATTEMPTS_REDISPATCHED, LEASES_EXPIRED, Sample
+from tenantplane.services.runtime.supervisor import LoopHandle
+from tenantplane.services.scheduler.dispatch import Dispatcher
+from tenantplane.services.scheduler.fairness import FairQueue
+from tenantplane.services.scheduler.jobs import Job, JobStatus, RetryPolicy, evolve
+from tenantplane.services.scheduler.leases import Leases
 
 log = structlog.get_logger(__name__)
 DEFAULT_CONCURRENCY = 4

@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 import structlog
 from croniter import croniter
 
-from contracts.commands import TenantCommand
-from contracts.envelope import Envelope
-from contracts.ids import derived_event_id
-from contracts.schedules import (
+from tenantplane.contracts.commands import TenantCommand
+from tenantplane.contracts.envelope import Envelope
+from tenantplane.contracts.ids import derived_event_id
+from tenantplane.contracts.schedules import (
     DefineSchedule,
     PauseSchedule,
     RemoveSchedule,
@@ -33,13 +33,13 @@ from contracts.schedules import (
     ScheduleRemoved,
     ScheduleResumed,
 )
-from services.runtime.aggregates import AggregateWrites, Change
-from services.runtime.errors import InvalidRequest, InvalidTransition
-from services.runtime.eventlog import EventLog, StoredEvent
-from services.runtime.follower import Intake
-from services.runtime.supervisor import LoopHandle
-from services.runtime.tenants import require_tenant
-from services.scheduler.client import JobClient, JobNotFound
+from tenantplane.services.runtime.aggregates import AggregateWrites, Change
+from tenantplane.services.runtime.errors import InvalidRequest, InvalidTransition
+from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
+from tenantplane.services.runtime.follower import Intake
+from tenantplane.services.runtime.supervisor import LoopHandle
+from tenantplane.services.runtime.tenants import require_tenant
+from tenantplane.services.scheduler.client import JobClient, JobNotFound
 
 log = structlog.get_logger(__name__)
 MAX_CATCH_UP = 1000

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import asyncio
 
-from contracts.schedules import COMMANDS as SCHEDULE_COMMANDS
-from services.config.sdk import AsyncConfigClient
-from services.runtime.app import serve, service_runtime
-from services.runtime.database import migrated_database
-from services.runtime.handlers import register
-from services.runtime.localstate import resolve_redis_url
-from services.runtime.settings import Settings
-from services.runtime.stores.sql import SqlStore
-from services.scheduler import history
-from services.scheduler.dispatch import Dispatcher, make_broker
-from services.scheduler.jobs import RetryPolicy
-from services.scheduler.leases import LeaseListener
-from services.scheduler.scheduler import Scheduler
-from services.scheduler.schedules import CronFirer, ScheduleWrites
+from tenantplane.contracts.schedules import COMMANDS as SCHEDULE_COMMANDS
+from tenantplane.services.config.sdk import AsyncConfigClient
+from tenantplane.services.runtime.app import serve, service_runtime
+from tenantplane.services.runtime.database import migrated_database
+from tenantplane.services.runtime.handlers import register
+from tenantplane.services.runtime.localstate import resolve_redis_url
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores.sql import SqlStore
+from tenantplane.services.scheduler import history
+from tenantplane.services.scheduler.dispatch import Dispatcher, make_broker
+from tenantplane.services.scheduler.jobs import RetryPolicy
+from tenantplane.services.scheduler.leases import LeaseListener
+from tenantplane.services.scheduler.scheduler import Scheduler
+from tenantplane.services.scheduler.schedules import CronFirer, ScheduleWrites
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:

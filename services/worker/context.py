@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from services.config.sdk import TenantConfig
+from tenantplane.services.config.sdk import TenantConfig
 
 
 class JobCancelledError(Exception):

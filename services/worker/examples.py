@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from services.worker.context import JobContext
-from services.worker.kinds import JobKinds
+from tenantplane.services.worker.context import JobContext
+from tenantplane.services.worker.kinds import JobKinds
 
 KINDS = JobKinds()
 

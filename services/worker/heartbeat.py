@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 from nats.aio.client import Client as NATS
 
-from contracts.jobs import LeaseRenewal, RunningAttempt
-from contracts.subjects import Subjects
-from services.runtime.supervisor import LoopHandle
+from tenantplane.contracts.jobs import LeaseRenewal, RunningAttempt
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.runtime.supervisor import LoopHandle
 
 
 class Heartbeat:

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from services.runtime.errors import InvalidRequest
-from services.worker.context import JobContext
+from tenantplane.services.runtime.errors import InvalidRequest
+from tenantplane.services.worker.context import JobContext
 
 JobFunction = Callable[..., dict[str, Any] | None]
 

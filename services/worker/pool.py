@@ -10,18 +10,18 @@ from typing import Any
 import dramatiq
 import structlog
 
-from contracts import EVENTS
-from services.config.sdk import AsyncConfigClient
-from services.runtime.app import supervisor_for
-from services.runtime.connections import connect_nats, connect_redis
-from services.runtime.eventlog import EventLog
-from services.runtime.localstate import resolve_redis_url
-from services.runtime.ops import announced, nats_connected, redis_answers
-from services.runtime.settings import Settings
-from services.scheduler.dispatch import ACTOR, make_broker, queue_name
-from services.worker.heartbeat import Heartbeat
-from services.worker.kinds import JobKinds
-from services.worker.runner import JobRunner
+from tenantplane.contracts import EVENTS
+from tenantplane.services.config.sdk import AsyncConfigClient
+from tenantplane.services.runtime.app import supervisor_for
+from tenantplane.services.runtime.connections import connect_nats, connect_redis
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.localstate import resolve_redis_url
+from tenantplane.services.runtime.ops import announced, nats_connected, redis_answers
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.scheduler.dispatch import ACTOR, make_broker, queue_name
+from tenantplane.services.worker.heartbeat import Heartbeat
+from tenantplane.services.worker.kinds import JobKinds
+from tenantplane.services.worker.runner import JobRunner
 
 log = structlog.get_logger(__name__)
 

@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 import structlog
 from dramatiq.middleware import Interrupt, TimeLimitExceeded
 
-from contracts.envelope import Envelope, Event
-from contracts.ids import derived_event_id
-from contracts.jobs import (
+from tenantplane.contracts.envelope import Envelope, Event
+from tenantplane.contracts.ids import derived_event_id
+from tenantplane.contracts.jobs import (
     JobCancelled,
     JobFailed,
     JobProgressed,
@@ -27,17 +27,17 @@ from contracts.jobs import (
     JobSucceeded,
     RunningAttempt,
 )
-from contracts.tenants import TenantStatus
-from services.config.sdk import AsyncConfigClient, TenantConfig
-from services.runtime.errors import ConcurrencyConflict, TenantplaneError, Unavailable
-from services.runtime.eventlog import EventLog, Expected
-from services.runtime.metrics import JOB_DURATION, JOBS_FINISHED
-from services.runtime.transient import describe_error, is_transient
-from services.scheduler.client import JobClient
-from services.scheduler.dispatch import from_snapshot
-from services.scheduler.jobs import Job, JobStatus, RetryPolicy
-from services.worker.context import JobCancelledError, JobContext
-from services.worker.kinds import JobKinds
+from tenantplane.contracts.tenants import TenantStatus
+from tenantplane.services.config.sdk import AsyncConfigClient, TenantConfig
+from tenantplane.services.runtime.errors import ConcurrencyConflict, TenantplaneError, Unavailable
+from tenantplane.services.runtime.eventlog import EventLog, Expected
+from tenantplane.services.runtime.metrics import JOB_DURATION, JOBS_FINISHED
+from tenantplane.services.runtime.transient import describe_error, is_transient
+from tenantplane.services.scheduler.client import JobClient
+from tenantplane.services.scheduler.dispatch import from_snapshot
+from tenantplane.services.scheduler.jobs import Job, JobStatus, RetryPolicy
+from tenantplane.services.worker.context import JobCancelledError, JobContext
+from tenantplane.services.worker.kinds import JobKinds
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)

@@ -10,8 +10,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from services.pools.desired import PoolSpec
-from services.pools.k8s import MANAGED_BY, MANAGER, POOL_LABEL, PoolTemplate, spec_of
+from tenantplane.services.pools.desired import PoolSpec
+from tenantplane.services.pools.k8s import MANAGED_BY, MANAGER, POOL_LABEL, PoolTemplate, spec_of
 from tests.support.helm import CHART, by_kind, example, render
 
 KUBERNETES = "1.33.0"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from services.runtime import embedded
-from services.runtime.settings import Settings
+from tenantplane.services.runtime import embedded
+from tenantplane.services.runtime.settings import Settings
 from tests.support.cli import tenantctl
 
 pytestmark = pytest.mark.integration

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from services.config.schema import POOL_NAME
-from services.runtime.settings import Settings
+from tenantplane.services.config.schema import POOL_NAME
+from tenantplane.services.runtime.settings import Settings
 from tests.support.cli import tenantctl
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,8 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from services.config.reader import ConfigReader
-from services.runtime.settings import Settings
+from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.runtime.settings import Settings
 from tests.support.cli import tenantctl
 
 pytestmark = pytest.mark.integration

@@ -9,13 +9,13 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from contracts.config import SetConfig, UnsetConfig
-from contracts.tenants import RegisterTenant, SuspendTenant
-from services.config.history import history, parse_point, state_at
-from services.runtime.commands import CommandClient
-from services.runtime.errors import InvalidRequest
-from services.runtime.eventlog import EventLog
-from services.runtime.settings import Settings
+from tenantplane.contracts.config import SetConfig, UnsetConfig
+from tenantplane.contracts.tenants import RegisterTenant, SuspendTenant
+from tenantplane.services.config.history import history, parse_point, state_at
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.errors import InvalidRequest
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.settings import Settings
 from tests.support.cli import send_and_wait, tenantctl
 
 pytestmark = pytest.mark.integration

@@ -10,16 +10,16 @@ import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from contracts import EVENTS
-from contracts.config import SetConfig
-from contracts.tenants import RegisterTenant
-from services.config.reader import ConfigReader
-from services.projections import PROJECTIONS
-from services.runtime.commands import CommandClient
-from services.runtime.eventlog import EventLog
-from services.runtime.readyourwrites import wait_applied
-from services.runtime.rebuild import RedisRebuild
-from services.runtime.settings import Settings
+from tenantplane.contracts import EVENTS
+from tenantplane.contracts.config import SetConfig
+from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.projections import PROJECTIONS
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.readyourwrites import wait_applied
+from tenantplane.services.runtime.rebuild import RedisRebuild
+from tenantplane.services.runtime.settings import Settings
 from tests.support.cli import ACTOR, tenantctl
 
 pytestmark = pytest.mark.integration

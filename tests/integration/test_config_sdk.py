@@ -9,14 +9,14 @@ import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from contracts.config import SetConfig
-from contracts.tenants import RegisterTenant, SuspendTenant
-from services.config.sdk import AsyncConfigClient, ConfigClient
-from services.runtime.commands import CommandClient
-from services.runtime.errors import InvalidConfigValue, TenantNotFound, TenantSuspended
-from services.runtime.eventlog import EventLog
-from services.runtime.readyourwrites import wait_applied
-from services.runtime.settings import Settings
+from tenantplane.contracts.config import SetConfig
+from tenantplane.contracts.tenants import RegisterTenant, SuspendTenant
+from tenantplane.services.config.sdk import AsyncConfigClient, ConfigClient
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.errors import InvalidConfigValue, TenantNotFound, TenantSuspended
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.readyourwrites import wait_applied
+from tenantplane.services.runtime.settings import Settings
 from tests.support.cli import ACTOR, send_and_wait, tenantctl
 from tests.support.events import registered
 from tests.support.running import eventually

@@ -10,22 +10,27 @@ import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from contracts.config import SetConfig, UnsetConfig
-from contracts.tenants import OffboardTenant, RegisterTenant, ResumeTenant, SuspendTenant
-from services.config import service as config_service
-from services.config.reader import ConfigReader
-from services.runtime.commands import CommandClient
-from services.runtime.errors import (
+from tenantplane.contracts.config import SetConfig, UnsetConfig
+from tenantplane.contracts.tenants import (
+    OffboardTenant,
+    RegisterTenant,
+    ResumeTenant,
+    SuspendTenant,
+)
+from tenantplane.services.config import service as config_service
+from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.errors import (
     InvalidConfigValue,
     InvalidRequest,
     InvalidTransition,
     TenantExists,
     TenantNotFound,
 )
-from services.runtime.eventlog import EventLog
-from services.runtime.readyourwrites import wait_applied
-from services.runtime.settings import Settings
-from services.runtime.stores.redis import as_text
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.readyourwrites import wait_applied
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores.redis import as_text
 from tests.support.cli import ACTOR, send_and_wait, tenantctl
 
 pytestmark = pytest.mark.integration

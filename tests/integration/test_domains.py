@@ -10,14 +10,18 @@ import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from contracts.config import SetConfig
-from contracts.envelope import Envelope
-from contracts.tenants import RegisterTenant
-from services.runtime.commands import CommandClient
-from services.runtime.domains import Aggregates, DomainStore
-from services.runtime.errors import AggregateBlocked, ConcurrencyConflict, InvalidRequest
-from services.runtime.eventlog import EventLog
-from services.runtime.settings import Settings
+from tenantplane.contracts.config import SetConfig
+from tenantplane.contracts.envelope import Envelope
+from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.domains import Aggregates, DomainStore
+from tenantplane.services.runtime.errors import (
+    AggregateBlocked,
+    ConcurrencyConflict,
+    InvalidRequest,
+)
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.settings import Settings
 from tests.support.cli import ACTOR, send_and_wait, tenantctl
 from tests.support.domains import LEDGER, Credited, Debited, balance
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.runtime.errors import ConcurrencyConflict
-from services.runtime.eventlog import EventLog, Expected
+from tenantplane.services.runtime.errors import ConcurrencyConflict
+from tenantplane.services.runtime.eventlog import EventLog, Expected
 from tests.support.events import config_set, registered
 
 pytestmark = pytest.mark.integration

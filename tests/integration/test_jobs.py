@@ -15,24 +15,30 @@ import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.commands import ErrorCode
-from contracts.config import SetConfig
-from contracts.envelope import Envelope
-from contracts.jobs import JobFailed, JobRequested, JobScheduled, JobStarted, JobSucceeded
-from contracts.tenants import SuspendTenant
-from services.runtime.commands import CommandClient
-from services.runtime.errors import JobNotFound
-from services.runtime.eventlog import EventLog
-from services.runtime.projector import Projector
-from services.runtime.settings import Settings
-from services.runtime.stores.sql import SqlStore
-from services.scheduler import history
-from services.scheduler import service as scheduler_service
-from services.scheduler.client import JobClient, job_id_for
-from services.scheduler.dispatch import Dispatcher, make_broker
-from services.scheduler.history import JobHistory, JobHistoryProjection
-from services.scheduler.jobs import JobStatus
-from services.worker.pool import run_pool
+from tenantplane.contracts.commands import ErrorCode
+from tenantplane.contracts.config import SetConfig
+from tenantplane.contracts.envelope import Envelope
+from tenantplane.contracts.jobs import (
+    JobFailed,
+    JobRequested,
+    JobScheduled,
+    JobStarted,
+    JobSucceeded,
+)
+from tenantplane.contracts.tenants import SuspendTenant
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.errors import JobNotFound
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.projector import Projector
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores.sql import SqlStore
+from tenantplane.services.scheduler import history
+from tenantplane.services.scheduler import service as scheduler_service
+from tenantplane.services.scheduler.client import JobClient, job_id_for
+from tenantplane.services.scheduler.dispatch import Dispatcher, make_broker
+from tenantplane.services.scheduler.history import JobHistory, JobHistoryProjection
+from tenantplane.services.scheduler.jobs import JobStatus
+from tenantplane.services.worker.pool import run_pool
 from tests.support.cli import ACTOR, send_and_wait, tenantctl
 from tests.support.jobs import KINDS, onboard, wait_for_status
 from tests.support.running import eventually, running

@@ -10,20 +10,20 @@ import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from contracts import EVENTS
-from contracts.config import SetConfig
-from contracts.envelope import Envelope
-from contracts.tenants import RegisterTenant, TenantRegistered
-from services.config.projection import ConfigProjection
-from services.runtime.commands import CommandClient
-from services.runtime.errors import TenantplaneError
-from services.runtime.eventlog import EventLog
-from services.runtime.ops import OpsPortInUse, ops_server
-from services.runtime.projector import Projector
-from services.runtime.settings import Settings
-from services.runtime.stores.redis import RedisStore
-from services.scheduler.client import JobClient
-from services.scheduler.jobs import JobStatus
+from tenantplane.contracts import EVENTS
+from tenantplane.contracts.config import SetConfig
+from tenantplane.contracts.envelope import Envelope
+from tenantplane.contracts.tenants import RegisterTenant, TenantRegistered
+from tenantplane.services.config.projection import ConfigProjection
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.errors import TenantplaneError
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.ops import OpsPortInUse, ops_server
+from tenantplane.services.runtime.projector import Projector
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores.redis import RedisStore
+from tenantplane.services.scheduler.client import JobClient
+from tenantplane.services.scheduler.jobs import JobStatus
 from tests.support.cli import ACTOR, tenantctl
 from tests.support.jobs import wait_for_status
 from tests.support.ops import Samples, scrape, value
@@ -100,7 +100,7 @@ async def test_a_projection_is_not_ready_until_it_has_replayed(
 
 
 async def test_readyz_is_503_with_the_reason_when_a_check_fails(ops_url: str) -> None:
-    from services.runtime.ops import HEALTH
+    from tenantplane.services.runtime.ops import HEALTH
 
     async def behind() -> str | None:
         return "7 events behind"

@@ -12,14 +12,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.config.sdk import AsyncConfigClient
-from services.router.sdk import Resolver
-from services.runtime import embedded
-from services.runtime.connections import connect_nats
-from services.runtime.database import create_engine
-from services.runtime.errors import EventLogUnavailable, StoreUnavailable, Unavailable
-from services.runtime.settings import Settings
-from services.runtime.transient import unavailable_from, unavailable_raised
+from tenantplane.services.config.sdk import AsyncConfigClient
+from tenantplane.services.router.sdk import Resolver
+from tenantplane.services.runtime import embedded
+from tenantplane.services.runtime.connections import connect_nats
+from tenantplane.services.runtime.database import create_engine
+from tenantplane.services.runtime.errors import EventLogUnavailable, StoreUnavailable, Unavailable
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.transient import unavailable_from, unavailable_raised
 
 pytestmark = pytest.mark.integration
 

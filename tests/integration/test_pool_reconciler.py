@@ -13,18 +13,18 @@ import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from contracts.config import SetConfig
-from contracts.tenants import RegisterTenant
-from services.config.reader import ConfigReader
-from services.pools.local import LocalPools
-from services.pools.service import EXAMPLE_KINDS, reconciler_for
-from services.runtime.commands import CommandClient
-from services.runtime.errors import TenantplaneError
-from services.runtime.eventlog import EventLog
-from services.runtime.settings import Settings
-from services.runtime.supervisor import LoopHandle
-from services.scheduler.client import JobClient
-from services.scheduler.jobs import JobStatus
+from tenantplane.contracts.config import SetConfig
+from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.pools.local import LocalPools
+from tenantplane.services.pools.service import EXAMPLE_KINDS, reconciler_for
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.errors import TenantplaneError
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.supervisor import LoopHandle
+from tenantplane.services.scheduler.client import JobClient
+from tenantplane.services.scheduler.jobs import JobStatus
 from tests.support.cli import ACTOR, send_and_wait
 from tests.support.jobs import wait_for_status
 from tests.support.running import eventually

@@ -8,9 +8,9 @@ import orjson
 import pytest
 from nats.aio.client import Client as NATS
 
-from services.runtime.deadletters import DeadLetters
-from services.runtime.eventlog import EventLog
-from services.runtime.settings import Settings
+from tenantplane.services.runtime.deadletters import DeadLetters
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.settings import Settings
 from tests.support.events import config_set, registered
 from tests.support.running import running
 from tests.support.stores import Harness

@@ -10,9 +10,17 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from nats.aio.client import Client as NATS
 
-from services.runtime.eventlog import EventLog
-from services.runtime.settings import Settings
-from services.runtime.stores.redis import RedisOp, compact, delete, hdel, hset, sadd, srem
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores.redis import (
+    RedisOp,
+    compact,
+    delete,
+    hdel,
+    hset,
+    sadd,
+    srem,
+)
 from tests import servers as test_servers
 from tests.support.counting import digest
 from tests.support.events import config_set

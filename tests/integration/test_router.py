@@ -15,16 +15,27 @@ import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from contracts.commands import ErrorCode
-from contracts.routing import PinTenant, RegisterVersion, RetireVersion, Rollout, SetDefault
-from contracts.tenants import RegisterTenant
-from services.router.gateway import build_gateway
-from services.router.propagation import TenantMiddleware, current_tenant, routed_client
-from services.router.sdk import Resolver
-from services.runtime.commands import CommandClient
-from services.runtime.errors import InvalidRequest, InvalidTransition, NoRoute, TenantNotFound
-from services.runtime.readyourwrites import wait_applied
-from services.runtime.settings import Settings
+from tenantplane.contracts.commands import ErrorCode
+from tenantplane.contracts.routing import (
+    PinTenant,
+    RegisterVersion,
+    RetireVersion,
+    Rollout,
+    SetDefault,
+)
+from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.router.gateway import build_gateway
+from tenantplane.services.router.propagation import TenantMiddleware, current_tenant, routed_client
+from tenantplane.services.router.sdk import Resolver
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.errors import (
+    InvalidRequest,
+    InvalidTransition,
+    NoRoute,
+    TenantNotFound,
+)
+from tenantplane.services.runtime.readyourwrites import wait_applied
+from tenantplane.services.runtime.settings import Settings
 from tests.support.cli import ACTOR, tenantctl
 from tests.support.running import eventually
 

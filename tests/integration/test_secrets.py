@@ -11,19 +11,19 @@ from nats.aio.client import Client as NATS
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.commands import ErrorCode
-from contracts.config import RevealSecrets, SealedValue, SetConfig
-from contracts.tenants import OffboardTenant, RegisterTenant
-from services.config import service as config_service
-from services.config.sdk import AsyncConfigClient
-from services.config.secrets import SecretBox, SecretUnavailable, new_master_key
-from services.runtime.commands import CommandClient
-from services.runtime.consumers import read_raw
-from services.runtime.database import create_engine
-from services.runtime.errors import InvalidRequest, TenantNotFound
-from services.runtime.readyourwrites import wait_applied
-from services.runtime.settings import Settings
-from services.runtime.stores.redis import as_text
+from tenantplane.contracts.commands import ErrorCode
+from tenantplane.contracts.config import RevealSecrets, SealedValue, SetConfig
+from tenantplane.contracts.tenants import OffboardTenant, RegisterTenant
+from tenantplane.services.config import service as config_service
+from tenantplane.services.config.sdk import AsyncConfigClient
+from tenantplane.services.config.secrets import SecretBox, SecretUnavailable, new_master_key
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.consumers import read_raw
+from tenantplane.services.runtime.database import create_engine
+from tenantplane.services.runtime.errors import InvalidRequest, TenantNotFound
+from tenantplane.services.runtime.readyourwrites import wait_applied
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores.redis import as_text
 from tests.support.cli import ACTOR, send_and_wait, tenantctl
 from tests.support.services import running_service
 

@@ -16,14 +16,14 @@ import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from contracts.config import SetConfig
-from contracts.registry import MAX_EVENT_BYTES
-from contracts.tenants import RegisterTenant
-from services.config.reader import ConfigReader
-from services.runtime.commands import CommandClient
-from services.runtime.errors import TenantplaneError
-from services.runtime.eventlog import EventLog
-from services.runtime.settings import Settings
+from tenantplane.contracts.config import SetConfig
+from tenantplane.contracts.registry import MAX_EVENT_BYTES
+from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.errors import TenantplaneError
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.settings import Settings
 from tests.support.cli import ACTOR, send_and_wait, tenantctl
 from tests.support.events import registered
 from tests.support.reporting import report

@@ -17,17 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from contracts import EVENTS
-from contracts.tenants import RegisterTenant
-from services.config import service as config_service
-from services.config.reader import ConfigReader
-from services.runtime import embedded
-from services.runtime.app import ensure_streams
-from services.runtime.commands import CommandClient
-from services.runtime.connections import connect_nats, connect_redis
-from services.runtime.errors import Unavailable
-from services.runtime.eventlog import EventLog
-from services.runtime.settings import Settings
+from tenantplane.contracts import EVENTS
+from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.config import service as config_service
+from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.runtime import embedded
+from tenantplane.services.runtime.app import ensure_streams
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.connections import connect_nats, connect_redis
+from tenantplane.services.runtime.errors import Unavailable
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.settings import Settings
 from tests.support.reporting import report
 from tests.support.running import eventually
 from tests.support.services import running_service

@@ -12,14 +12,14 @@ from datetime import datetime
 
 import pytest
 
-from contracts import EVENTS
-from contracts.jobs import JobRequested
-from contracts.schedules import DefineSchedule, ScheduleFired
-from services.runtime.connections import connect_nats
-from services.runtime.eventlog import EventLog
-from services.runtime.settings import Settings
-from services.runtime.supervisor import Supervisor
-from services.scheduler.schedules import CronFirer, ScheduleWrites
+from tenantplane.contracts import EVENTS
+from tenantplane.contracts.jobs import JobRequested
+from tenantplane.contracts.schedules import DefineSchedule, ScheduleFired
+from tenantplane.services.runtime.connections import connect_nats
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.supervisor import Supervisor
+from tenantplane.services.scheduler.schedules import CronFirer, ScheduleWrites
 from tests.support.events import registered
 from tests.support.reporting import report
 

@@ -9,13 +9,13 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from services.runtime.commands import CommandClient
-from services.runtime.eventlog import EventLog
-from services.runtime.settings import Settings
-from services.scheduler.client import JobClient
-from services.scheduler.dispatch import Dispatcher
-from services.scheduler.jobs import JobStatus
-from services.worker.pool import run_pool
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.scheduler.client import JobClient
+from tenantplane.services.scheduler.dispatch import Dispatcher
+from tenantplane.services.scheduler.jobs import JobStatus
+from tenantplane.services.worker.pool import run_pool
 from tests.support.jobs import KINDS, Tally, onboard
 from tests.support.ops import scrape, value
 from tests.support.reporting import report

@@ -17,19 +17,19 @@ import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from contracts.config import SetConfig
-from contracts.routing import PinTenant, RegisterVersion, SetDefault
-from contracts.tenants import RegisterTenant
-from services.config.reader import ConfigReader
-from services.config.sdk import AsyncConfigClient
-from services.pools.desired import Plan, PoolSpec
-from services.pools.service import reconciler_for
-from services.runtime.commands import CommandClient
-from services.runtime.eventlog import EventLog
-from services.runtime.readyourwrites import wait_applied
-from services.runtime.settings import Settings
-from services.runtime.stores.redis import as_text
-from services.runtime.supervisor import LoopHandle
+from tenantplane.contracts.config import SetConfig
+from tenantplane.contracts.routing import PinTenant, RegisterVersion, SetDefault
+from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.config.sdk import AsyncConfigClient
+from tenantplane.services.pools.desired import Plan, PoolSpec
+from tenantplane.services.pools.service import reconciler_for
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.readyourwrites import wait_applied
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores.redis import as_text
+from tenantplane.services.runtime.supervisor import LoopHandle
 from tests.support.cli import ACTOR
 from tests.support.reporting import report
 from tests.support.running import eventually

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from contracts.tenants import RegisterTenant
-from services.config import service as config_service
-from services.config.sdk import AsyncConfigClient
-from services.runtime import embedded
-from services.runtime.connections import connect_nats
-from services.runtime.errors import EventLogUnavailable
-from services.runtime.settings import Settings
+from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.config import service as config_service
+from tenantplane.services.config.sdk import AsyncConfigClient
+from tenantplane.services.runtime import embedded
+from tenantplane.services.runtime.connections import connect_nats
+from tenantplane.services.runtime.errors import EventLogUnavailable
+from tenantplane.services.runtime.settings import Settings
 from tests.support.cli import tenantctl
 from tests.support.services import running_service
 from tests.support.tls import Certificates, make_certificates

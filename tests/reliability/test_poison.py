@@ -16,15 +16,15 @@ import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from contracts.config import ConfigValuesSet, SetConfig
-from contracts.discards import DiscardEvent
-from contracts.envelope import Envelope
-from contracts.tenants import RegisterTenant
-from services.config.reader import ConfigReader
-from services.runtime.commands import CommandClient
-from services.runtime.errors import AggregateBlocked, EventTooLarge, InvalidRequest
-from services.runtime.eventlog import EventLog
-from services.runtime.settings import Settings
+from tenantplane.contracts.config import ConfigValuesSet, SetConfig
+from tenantplane.contracts.discards import DiscardEvent
+from tenantplane.contracts.envelope import Envelope
+from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.errors import AggregateBlocked, EventTooLarge, InvalidRequest
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.settings import Settings
 from tests.support.cli import ACTOR, send_and_wait, tenantctl
 from tests.support.reporting import report
 from tests.support.running import eventually

@@ -18,11 +18,11 @@ import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
-from contracts import EVENTS
-from services.runtime import embedded
-from services.runtime.connections import connect_nats
-from services.runtime.eventlog import EventLog
-from services.runtime.settings import Settings
+from tenantplane.contracts import EVENTS
+from tenantplane.services.runtime import embedded
+from tenantplane.services.runtime.connections import connect_nats
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.settings import Settings
 from tests.support.counting import digest
 from tests.support.events import config_set
 from tests.support.reporting import report

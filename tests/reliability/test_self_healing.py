@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from contracts.config import SetConfig
-from contracts.tenants import RegisterTenant
-from services.config.reader import ConfigReader
-from services.runtime.commands import CommandClient
-from services.runtime.eventlog import EventLog
-from services.runtime.settings import Settings
-from services.runtime.stores.redis import RedisStore
-from services.scheduler.client import JobClient
-from services.scheduler.jobs import JobStatus
-from services.scheduler.scheduler import Scheduler
+from tenantplane.contracts.config import SetConfig
+from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores.redis import RedisStore
+from tenantplane.services.scheduler.client import JobClient
+from tenantplane.services.scheduler.jobs import JobStatus
+from tenantplane.services.scheduler.scheduler import Scheduler
 from tests.support.cli import ACTOR
 from tests.support.jobs import wait_for_status
 from tests.support.ops import readyz, scrape, value

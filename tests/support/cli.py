@@ -8,10 +8,10 @@ import sys
 
 import redis.asyncio as aioredis
 
-from contracts.commands import Command
-from services.runtime.commands import CommandClient
-from services.runtime.readyourwrites import wait_applied
-from services.runtime.settings import Settings
+from tenantplane.contracts.commands import Command
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.readyourwrites import wait_applied
+from tenantplane.services.runtime.settings import Settings
 
 ACTOR = {"actor": "ops@test", "reason": "test"}
 
@@ -41,7 +41,7 @@ def tenantctl(
         **(env or {}),
     }
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
+        [sys.executable, "-m", "tenantplane.services.cli", *args],
         env=merged,
         capture_output=True,
         text=True,

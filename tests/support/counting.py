@@ -27,9 +27,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.subjects import Subjects
-from services.runtime.eventlog import StoredEvent
-from services.runtime.stores.redis import RedisOp, as_text
+from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.runtime.eventlog import StoredEvent
+from tenantplane.services.runtime.stores.redis import RedisOp, as_text
 
 
 @dataclass(frozen=True)

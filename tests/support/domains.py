@@ -6,8 +6,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from contracts.domains import AggregateId, Domain, DomainEvent
-from contracts.registry import Upcaster
+from tenantplane.contracts.domains import AggregateId, Domain, DomainEvent
+from tenantplane.contracts.registry import Upcaster
 
 
 class _Ledger(DomainEvent):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from contracts.config import ConfigValuesSet
-from contracts.envelope import Envelope
-from contracts.tenants import TenantRegistered
+from tenantplane.contracts.config import ConfigValuesSet
+from tenantplane.contracts.envelope import Envelope
+from tenantplane.contracts.tenants import TenantRegistered
 
 
 def registered(tenant: str, **fields: Any) -> Envelope:

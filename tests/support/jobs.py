@@ -12,16 +12,16 @@ import redis.asyncio as aioredis
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from contracts.config import SetConfig
-from contracts.tenants import RegisterTenant
-from services.runtime.commands import CommandClient
-from services.runtime.consumers import follow, to_raw
-from services.runtime.eventlog import EventLog
-from services.runtime.settings import Settings
-from services.scheduler.client import JobClient
-from services.scheduler.jobs import Job, JobStatus, evolve
-from services.worker.context import JobContext
-from services.worker.kinds import JobKinds
+from tenantplane.contracts.config import SetConfig
+from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.consumers import follow, to_raw
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.scheduler.client import JobClient
+from tenantplane.services.scheduler.jobs import Job, JobStatus, evolve
+from tenantplane.services.worker.context import JobContext
+from tenantplane.services.worker.kinds import JobKinds
 from tests.support.cli import ACTOR, send_and_wait
 
 KINDS = JobKinds()

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.runtime.ops import ops_server
+from tenantplane.services.runtime.ops import ops_server
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

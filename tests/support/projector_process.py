@@ -11,11 +11,11 @@ import sys
 
 import redis.asyncio as aioredis
 
-from contracts import EVENTS
-from services.runtime.connections import connect_nats
-from services.runtime.projector import Projector
-from services.runtime.settings import Settings
-from services.runtime.stores.redis import RedisStore
+from tenantplane.contracts import EVENTS
+from tenantplane.services.runtime.connections import connect_nats
+from tenantplane.services.runtime.projector import Projector
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores.redis import RedisStore
 from tests.support.counting import CountingProjection
 
 

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from services.runtime.projector import Projector
+from tenantplane.services.runtime.projector import Projector
 
 
 @contextlib.asynccontextmanager

@@ -12,16 +12,16 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from bench.common import tenantctl_process
-from contracts.routing import PinTenant
-from contracts.tenants import RegisterTenant
-from services.config import service as config_service
-from services.router import service as router_service
-from services.runtime.commands import CommandClient
-from services.runtime.connections import connect_nats
-from services.runtime.ops import gather_status
-from services.runtime.settings import Settings
-from services.scheduler import service as scheduler_service
-from services.worker.pool import run_pool
+from tenantplane.contracts.routing import PinTenant
+from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.config import service as config_service
+from tenantplane.services.router import service as router_service
+from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.connections import connect_nats
+from tenantplane.services.runtime.ops import gather_status
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.scheduler import service as scheduler_service
+from tenantplane.services.worker.pool import run_pool
 from tests.support import jobs as test_jobs
 
 

@@ -10,11 +10,11 @@ import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts import EVENTS, Keys
-from services.runtime.projector import Projector
-from services.runtime.settings import Settings
-from services.runtime.stores.redis import RedisOp, RedisStore
-from services.runtime.stores.sql import SqlStore
+from tenantplane.contracts import EVENTS, Keys
+from tenantplane.services.runtime.projector import Projector
+from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores.redis import RedisOp, RedisStore
+from tenantplane.services.runtime.stores.sql import SqlStore
 from tests.support.counting import (
     CountingProjection,
     SqlCountingProjection,

@@ -8,14 +8,14 @@ import pytest
 import redis.exceptions
 from faststream.nats import NatsBroker, TestNatsBroker
 
-from contracts import Subjects
-from contracts.commands import CommandReply, ErrorCode, TenantCommand
-from contracts.config import SetConfig
-from services.config.service import COMMANDS, serve_commands
-from services.runtime.asyncapi import document
-from services.runtime.commands import Outcome
-from services.runtime.errors import TenantNotFound
-from services.runtime.eventlog import Appended
+from tenantplane.contracts import Subjects
+from tenantplane.contracts.commands import CommandReply, ErrorCode, TenantCommand
+from tenantplane.contracts.config import SetConfig
+from tenantplane.services.config.service import COMMANDS, serve_commands
+from tenantplane.services.runtime.asyncapi import document
+from tenantplane.services.runtime.commands import Outcome
+from tenantplane.services.runtime.errors import TenantNotFound
+from tenantplane.services.runtime.eventlog import Appended
 
 SUBJECTS = Subjects("tp")
 SET = SUBJECTS.command("config", SetConfig.name)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts import (
+from tenantplane.contracts import (
     EVENTS,
     DecodeError,
     Envelope,
@@ -26,7 +26,7 @@ from contracts import (
     Upcaster,
     validate_tenant_id,
 )
-from contracts.tenants import TenantRegistered
+from tenantplane.contracts.tenants import TenantRegistered
 from tests.support.events import config_set, registered
 
 

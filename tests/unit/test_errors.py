@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import services
-from contracts.commands import CommandError, ErrorCode
-from services.cli.failures import report
-from services.config.gitops import ApplyError
-from services.runtime.errors import (
+import tenantplane.services as services
+from tenantplane.contracts.commands import CommandError, ErrorCode
+from tenantplane.services.cli.failures import report
+from tenantplane.services.config.gitops import ApplyError
+from tenantplane.services.runtime.errors import (
     ERRORS,
     AggregateBlocked,
     CommandFailed,
@@ -35,7 +35,7 @@ from services.runtime.errors import (
     Unavailable,
     error_from_reply,
 )
-from services.worker.context import JobCancelledError
+from tenantplane.services.worker.context import JobCancelledError
 
 # One raised error per wire code; a new code fails below until it has a class and an example.
 EXAMPLES: dict[ErrorCode, TenantplaneError] = {
@@ -144,7 +144,7 @@ def test_which_connection_failed_stays_in_the_process_that_saw_it() -> None:
 
 
 def _service_modules() -> list[str]:
-    found = pkgutil.walk_packages(services.__path__, prefix="services.")
+    found = pkgutil.walk_packages(services.__path__, prefix="tenantplane.services.")
     # Migration scripts run on import, and `__main__` starts the CLI.
     return [
         m.name for m in found if ".migrations" not in m.name and not m.name.endswith("__main__")

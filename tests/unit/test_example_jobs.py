@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from services.config.sdk import TenantConfig
-from services.worker.context import JobContext
-from services.worker.examples import KINDS
+from tenantplane.services.config.sdk import TenantConfig
+from tenantplane.services.worker.context import JobContext
+from tenantplane.services.worker.examples import KINDS
 
 SEEN: list[dict[str, Any]] = []
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.scheduler.fairness import FairQueue
+from tenantplane.services.scheduler.fairness import FairQueue
 
 
 def drain(queue: FairQueue, count: int, **options: object) -> list[tuple[str, str]]:

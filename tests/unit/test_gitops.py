@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.config.gitops import ApplyError, Current, Desired, load, plan
-from services.config.schema import DEFAULT_SCHEMA
+from tenantplane.services.config.gitops import ApplyError, Current, Desired, load, plan
+from tenantplane.services.config.schema import DEFAULT_SCHEMA
 
 
 def write(directory: Path, name: str, text: str) -> None:

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from contracts.jobs import LeaseRenewal, RunningAttempt
-from contracts.subjects import Subjects, matches
-from services.scheduler.jobs import Job, JobStatus, RetryPolicy
-from services.scheduler.leases import Leases
+from tenantplane.contracts.jobs import LeaseRenewal, RunningAttempt
+from tenantplane.contracts.subjects import Subjects, matches
+from tenantplane.services.scheduler.jobs import Job, JobStatus, RetryPolicy
+from tenantplane.services.scheduler.leases import Leases
 
 
 class Clock:

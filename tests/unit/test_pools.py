@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.pools.desired import Plan, PoolSpec, dedicated_pools, plan
+from tenantplane.services.pools.desired import Plan, PoolSpec, dedicated_pools, plan
 
 SHAPE = PoolSpec("", replicas=1, threads=4)
 

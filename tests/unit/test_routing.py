@@ -6,7 +6,7 @@ from types import MappingProxyType
 
 import pytest
 
-from services.router.table import NoRoute, RoutingTable, VersionInfo, bucket
+from tenantplane.services.router.table import NoRoute, RoutingTable, VersionInfo, bucket
 
 TENANTS = [f"tenant-{i}" for i in range(1000)]
 VERSIONS = MappingProxyType({"v1": VersionInfo("http://v1"), "v2": VersionInfo("http://v2")})

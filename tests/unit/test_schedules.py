@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from contracts.schedules import ScheduleDefined
-from services.scheduler.schedules import Schedule
+from tenantplane.contracts.schedules import ScheduleDefined
+from tenantplane.services.scheduler.schedules import Schedule
 
 T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)
 

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from redis.exceptions import BusyLoadingError
 
-from services.runtime.errors import EventLogUnavailable, InvalidRequest
-from services.runtime.supervisor import Backoff, LoopHandle, Supervisor
-from services.runtime.transient import is_transient
+from tenantplane.services.runtime.errors import EventLogUnavailable, InvalidRequest
+from tenantplane.services.runtime.supervisor import Backoff, LoopHandle, Supervisor
+from tenantplane.services.runtime.transient import is_transient
 
 FAST = Backoff(first_s=0.05, max_s=0.2, stable_after_s=60)
 

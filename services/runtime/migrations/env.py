@@ -6,7 +6,7 @@ from alembic import context
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run migrations through services.runtime.database.migrate")
+    raise RuntimeError("run migrations through tenantplane.services.runtime.database.migrate")
 context.configure(connection=connection)
 with context.begin_transaction():
     context.run_migrations()

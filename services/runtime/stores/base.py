@@ -6,7 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from services.runtime.errors import StoreUnavailable as StoreUnavailable  # also from here
+from tenantplane.services.runtime.errors import (
+    StoreUnavailable as StoreUnavailable,  # also from here
+)
 
 OpT = TypeVar("OpT", contravariant=True)
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from contracts.keys import Keys
-from services.runtime.errors import InvalidTransition, StoreUnavailable
-from services.runtime.stores.base import CommitResult, Position
+from tenantplane.contracts.keys import Keys
+from tenantplane.services.runtime.errors import InvalidTransition, StoreUnavailable
+from tenantplane.services.runtime.stores.base import CommitResult, Position
 
 Arg = str | bytes | int | float
 

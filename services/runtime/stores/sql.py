@@ -26,8 +26,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.runtime.errors import StoreUnavailable
-from services.runtime.stores.base import CommitResult, Position
+from tenantplane.services.runtime.errors import StoreUnavailable
+from tenantplane.services.runtime.stores.base import CommitResult, Position
 
 metadata = MetaData()
 
