@@ -41,7 +41,7 @@ async def fill(log: EventLog, tenants: int, sets: int, keys: int) -> int:
     for t in range(tenants):
         pending += tenant_events(f"t{t}", sets, keys, t)
         if len(pending) >= CHUNK or t == tenants - 1:
-            await log.append_many(pending, window=1024)
+            await log.append_many(pending)
             total += len(pending)
             pending = []
             rate = total / (time.monotonic() - started)

@@ -11,7 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from nats.js import JetStreamContext
@@ -19,14 +19,12 @@ from nats.js.api import StorageType, StreamConfig
 
 from tenantplane.contracts.domains import Domain, DomainEvent
 from tenantplane.contracts.envelope import Envelope
-from tenantplane.contracts.ids import derived_event_id
+from tenantplane.contracts.ids import derived_event_id, new_event_id, validate_tenant_id
 from tenantplane.contracts.subjects import Subjects
 from tenantplane.services.runtime.errors import ConcurrencyConflict, InvalidRequest
 from tenantplane.services.runtime.eventlog import Appended, EventLog, Expected, StoredEvent
 
 S = TypeVar("S")
-# The most appends one batch keeps in flight before it waits for their acks.
-APPEND_WINDOW = 1024
 
 
 @dataclass(frozen=True)
@@ -109,12 +107,28 @@ class DomainStore:
     async def append_many(
         self, batch: Sequence[tuple[str, DomainEvent]], *, actor: str
     ) -> list[Appended]:
-        """Append many events of any tenants and aggregates without expectations, up to
-        `APPEND_WINDOW` in flight: the fast path for imports and high-volume facts."""
-        envelopes = [Envelope.wrap(event, tenant_id=t, actor=actor) for t, event in batch]
-        for envelope in envelopes:
-            self.subjects.for_event(envelope)  # refuse a bad aggregate id before publishing
-        return await self.log.append_many(envelopes, window=APPEND_WINDOW)
+        """Append many events of any tenants and aggregates without expectations, many in
+        flight: the fast path for imports and high-volume facts.
+
+        Raises:
+            InvalidRequest: a tenant id, an aggregate id or the actor is not valid.
+        """
+        if not 1 <= len(actor) <= 256:
+            raise InvalidRequest("actor must be 1-256 characters")
+        domain, tenants, now = self.domain.name, set(), datetime.now(UTC)
+        messages = []
+        for tenant_id, event in batch:
+            if tenant_id not in tenants:
+                validate_tenant_id(tenant_id)
+                tenants.add(tenant_id)
+            subject = self.subjects.domain_event(domain, tenant_id, event.family,
+                                                 event.aggregate_id)  # fmt: skip
+            event_id = new_event_id()
+            payload = Envelope.encode(
+                event, tenant_id=tenant_id, actor=actor, event_id=event_id, occurred_at=now
+            )
+            messages.append((subject, payload, event_id, event.event_type))
+        return await self.log.publish_many(messages)
 
     async def events_of(
         self, tenant_id: str, aggregate_type: str, aggregate_id: str

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from nats.js import JetStreamContext
-from nats.js.api import RawStreamMsg, StorageType, StreamConfig
+from nats.js.api import PubAck, RawStreamMsg, StorageType, StreamConfig
 from nats.js.errors import (
     APIError,
     NotFoundError,
@@ -37,6 +37,8 @@ from tenantplane.services.runtime.transient import NATS_UNAVAILABLE
 WRONG_LAST_SEQUENCE = 10071
 _ACTUAL_SEQ = re.compile(r"wrong last sequence: (\d+)")
 DLQ_MAX_AGE_S = 90 * 24 * 3600
+# An asynchronous publish that got no ack, or an error ack.
+_NO_ACK: tuple[type[Exception], ...] = (*NATS_UNAVAILABLE, APIError)
 JOBS_MAX_AGE_S = 30 * 24 * 3600
 
 
@@ -214,13 +216,48 @@ class EventLog:
         except NATS_UNAVAILABLE as e:
             raise EventLogUnavailable(f"cannot read {subject}: {e!r}") from e
 
-    async def append_many(self, envelopes: Sequence[Envelope], window: int = 256) -> list[Appended]:
-        """Append events without per-event expectations, up to `window` in flight."""
+    async def append_many(self, envelopes: Sequence[Envelope]) -> list[Appended]:
+        """Append events without per-event expectations, many in flight at once.
+
+        Raises:
+            EventTooLarge, EventLogUnavailable: as `append`.
+        """
+        return await self.publish_many(
+            [(self.subjects.for_event(e), e.to_json(), e.event_id, e.type) for e in envelopes]
+        )
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes, str, str]]) -> list[Appended]:
+        """Append encoded events (subject, payload, event id, type), many in flight at once.
+
+        Published asynchronously (nats-py bounds what is in flight and waits for
+        room); an event whose ack failed or timed out is published again the
+        awaited way, which its message id makes safe: it is stored once either way.
+
+        Raises:
+            EventTooLarge, EventLogUnavailable: as `append`.
+        """
+        pending = []
+        for subject, payload, event_id, _ in messages:
+            if len(payload) > MAX_EVENT_BYTES:
+                raise EventTooLarge(subject, len(payload), MAX_EVENT_BYTES)
+            headers = {"Nats-Msg-Id": event_id}
+            pending.append(await self.js.publish_async(subject, payload, headers=headers))
         results: list[Appended] = []
-        for start in range(0, len(envelopes), window):
-            chunk = envelopes[start : start + window]
-            results.extend(await asyncio.gather(*(self.append(e) for e in chunk)))
+        for (subject, payload, event_id, type_), ack in zip(messages, pending, strict=True):
+            try:
+                done = await ack
+            except _NO_ACK:
+                done = await self._publish_awaited(subject, payload, event_id)
+            results.append(Appended(subject, done.seq, bool(done.duplicate), event_id, type_))
         return results
+
+    async def _publish_awaited(self, subject: str, payload: bytes, event_id: str) -> PubAck:
+        try:
+            return await self.js.publish(
+                subject, payload, timeout=10.0, headers={"Nats-Msg-Id": event_id}
+            )
+        except _NO_ACK as e:
+            raise EventLogUnavailable(f"append to {subject} failed: {e!r}") from e
 
     async def last_seq(self, subject: str) -> int:
         """The sequence of the last event on a concrete `subject` (0 when there is none)."""
