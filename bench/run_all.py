@@ -22,7 +22,7 @@ from bench.common import Verdict, summary
 
 BENCHMARKS = [
     "p1_propagation", "p2_rebuild", "p3_sdk_read", "p4_dispatch",
-    "p5_fairness", "p6_commands", "p7_scale",
+    "p5_fairness", "p6_commands", "p7_scale", "p8_domain_append",
 ]  # fmt: skip
 
 
