@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from tenantplane.services.cli import (
+    auth_cmd,
     config_cmd,
     contracts_cmd,
     dev,
@@ -43,6 +44,7 @@ app.add_typer(contracts_cmd.app, name="contracts")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(projection.app, name="projection")
 app.add_typer(secrets_cmd.app, name="secrets")
+app.add_typer(auth_cmd.app, name="auth")
 app.command("status")(ops_cmd.status)
 app.command("serve")(ops_cmd.serve)
 

@@ -29,6 +29,8 @@ def nats_options(settings: Settings, name: str) -> dict[str, Any]:
         options["user"] = settings.nats_user
         if settings.nats_password is not None:
             options["password"] = settings.nats_password.get_secret_value()
+    if settings.nats_inbox_prefix is not None:
+        options["inbox_prefix"] = settings.nats_inbox_prefix
     if settings.nats_creds_file is not None:
         options["user_credentials"] = str(settings.nats_creds_file)
     if settings.nats_nkey_seed_file is not None:

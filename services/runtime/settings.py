@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     nats_user: str | None = None
     nats_password: SecretStr | None = None
     nats_creds_file: Path | None = None
+    # Replies to this process's requests go here; a role's own prefix (`_INBOX_<role>`),
+    # which NATS lets no other user subscribe to (see services/security/roles.py).
+    nats_inbox_prefix: str | None = None
     nats_nkey_seed_file: Path | None = None
     nats_tls_ca_file: Path | None = None
     nats_tls_cert_file: Path | None = None

@@ -30,11 +30,13 @@ async def running_service(
     settings: Settings,
     run: Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]],
     probe: str,
+    probe_settings: Settings | None = None,
 ) -> AsyncIterator[None]:
-    """Run a service in this process until the block ends; `probe` is a subject it serves."""
+    """Run a service in this process until the block ends; `probe` is a subject it serves
+    (asked with `probe_settings`' connection, the service's own by default)."""
     stop = asyncio.Event()
     task = asyncio.create_task(run(settings, stop))
-    nc = await connect_nats(settings, "probe")
+    nc = await connect_nats(probe_settings or settings, "probe")
     try:
         for _ in range(200):
             try:
