@@ -64,21 +64,32 @@ class _ConfigCommand(TenantCommand):
     service: ClassVar[str] = "config"
 
 
-class SetConfig(_ConfigCommand):
+class _ConfigChange(_ConfigCommand):
+    """A change of a tenant's config; with `if_version`, only if nobody changed it since.
+
+    `if_version` is the tenant's config version as read (the sequence of its last
+    config event, `config_version` in the read model; 0 for none): a
+    read-modify-write that lost a race is refused, not applied over the winner.
+    """
+
+    if_version: int | None = Field(default=None, ge=0)
+
+
+class SetConfig(_ConfigChange):
     """Set one or many keys (secret keys are sealed by the service)."""
 
     name: ClassVar[str] = "config.set"
     values: dict[ConfigKey, Any] = Field(min_length=1, max_length=MAX_KEYS_PER_CHANGE)
 
 
-class UnsetConfig(_ConfigCommand):
+class UnsetConfig(_ConfigChange):
     """Remove keys."""
 
     name: ClassVar[str] = "config.unset"
     keys: tuple[ConfigKey, ...] = Field(min_length=1, max_length=MAX_KEYS_PER_CHANGE)
 
 
-class ReplaceConfig(_ConfigCommand):
+class ReplaceConfig(_ConfigChange):
     """Replace the whole config of a tenant."""
 
     name: ClassVar[str] = "config.replace"

@@ -21,6 +21,12 @@ from tenantplane.services.runtime.errors import TenantNotFound
 app = typer.Typer(help="Tenant configuration: get, set, unset, history, apply.")
 app.command()(apply)
 
+IfVersion = typer.Option(
+    None, "--if-version", min=0,
+    help="Apply only if the tenant's config_version is still this (see `tenant show`); "
+    "else refused as concurrency_conflict (exit 1) naming the current version",
+)  # fmt: skip
+
 
 def parse_value(text: str) -> Any:
     """A CLI value: JSON when it parses (5, true, [1], {"a": 1}), else the plain string."""
@@ -36,12 +42,14 @@ def set_values(
     tenant: str,
     assignments: list[str] = typer.Argument(..., metavar="KEY=VALUE...", help="Values are JSON"),
     reason: str = Reason,
+    if_version: int | None = IfVersion,
     wait: bool = Wait,
     output: Format = Output,
 ) -> None:
     """Set one or more keys; every value is checked against the config schema.
 
     Example:  tenantctl config set acme rate_limit=50 features='{"beta": true}' -r "ticket 42"
+    Example:  tenantctl config set acme rate_limit=51 --if-version 42   # read-modify-write
     """
     values: dict[str, Any] = {}
     for item in assignments:
@@ -49,7 +57,10 @@ def set_values(
         if not sep:
             raise typer.BadParameter(f"{item!r} is not KEY=VALUE")
         values[key] = parse_value(text)
-    command = SetConfig(tenant_id=tenant, values=values, actor=default_actor(), reason=reason)
+    command = SetConfig(
+        tenant_id=tenant, values=values, actor=default_actor(), reason=reason,
+        if_version=if_version,
+    )  # fmt: skip
     send_and_report(settings_from(ctx), command, wait, output)
 
 
@@ -59,6 +70,7 @@ def unset(
     tenant: str,
     keys: list[str] = typer.Argument(..., metavar="KEY..."),
     reason: str = Reason,
+    if_version: int | None = IfVersion,
     wait: bool = Wait,
     output: Format = Output,
 ) -> None:
@@ -66,7 +78,10 @@ def unset(
 
     Example:  tenantctl config unset acme rate_limit
     """
-    command = UnsetConfig(tenant_id=tenant, keys=tuple(keys), actor=default_actor(), reason=reason)
+    command = UnsetConfig(
+        tenant_id=tenant, keys=tuple(keys), actor=default_actor(), reason=reason,
+        if_version=if_version,
+    )  # fmt: skip
     send_and_report(settings_from(ctx), command, wait, output)
 
 

@@ -33,6 +33,7 @@ from tenantplane.contracts.tenants import (
 from tenantplane.services.config.schema import ConfigSchema
 from tenantplane.services.config.state import TenantState
 from tenantplane.services.runtime.errors import (
+    ConcurrencyConflict,
     InvalidRequest,
     InvalidTransition,
     TenantExists,
@@ -52,7 +53,8 @@ def decide(
     when unchanged) by the caller, which owns the keys.
 
     Raises:
-        TenantExists, TenantNotFound, InvalidTransition, InvalidConfigValue, InvalidRequest.
+        TenantExists, TenantNotFound, InvalidTransition, InvalidConfigValue, InvalidRequest,
+        ConcurrencyConflict (a config change whose `if_version` is not the config's).
     """
     match command:
         case RegisterTenant(display_name=name, plan=plan, labels=labels):
@@ -80,6 +82,7 @@ def _decide_config(
     state: TenantState, command: Command, schema: ConfigSchema, sealed: Mapping[str, SealedValue]
 ) -> Event | None:
     _existing(state)
+    _check_version(state, command)
     match command:
         case SetConfig(values=values):
             plain = _plain(schema, values)
@@ -101,6 +104,15 @@ def _decide_config(
 
 
 _MISSING = object()
+
+
+def _check_version(state: TenantState, command: Command) -> None:
+    """Refuse a change made on a config version that is no longer the tenant's."""
+    expected = getattr(command, "if_version", None)
+    if expected is not None and expected != state.config_version:
+        raise ConcurrencyConflict(
+            f"the config of {state.tenant_id}", expected, state.config_version
+        )
 
 
 def _plain(schema: ConfigSchema, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -44,7 +44,11 @@ _MISSING = object()
 
 @dataclass(frozen=True)
 class TenantConfig(Mapping[str, Any]):
-    """One tenant's config at `version`, with typed accessors and schema defaults."""
+    """One tenant's config at `version`, with typed accessors and schema defaults.
+
+    `version` is the tenant's last change of any kind; `config_version` its last
+    config change, what a read-modify-write passes as `if_version`.
+    """
 
     tenant_id: str
     status: str
@@ -52,6 +56,7 @@ class TenantConfig(Mapping[str, Any]):
     version: int
     data: Mapping[str, Any]
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    config_version: int = 0
 
     def __getitem__(self, key: str) -> Any:
         if key in self.data:
@@ -213,6 +218,7 @@ class AsyncConfigClient(CachedReader[TenantConfig]):
             status=text.get("status", ""),
             plan=text.get("plan", ""),
             version=int(text.get("version", 0)),
+            config_version=int(text.get("config_version", 0)),
             data=decode_config(raw),
             defaults=self.defaults,
         )

@@ -36,6 +36,8 @@ class TenantState:
     labels: MappingProxyType[str, str] = field(default_factory=lambda: _EMPTY)
     values: MappingProxyType[str, Any] = field(default_factory=lambda: _EMPTY)
     secrets: MappingProxyType[str, SealedValue] = field(default_factory=lambda: _EMPTY)
+    # The sequence of the last config change (0: none); what `if_version` is checked against.
+    config_version: int = 0
 
     @property
     def exists(self) -> bool:
@@ -45,7 +47,11 @@ class TenantState:
 
 def evolve(state: TenantState, stored: StoredEvent) -> TenantState:
     """The state after `stored`."""
-    return _apply(state, stored.envelope.data)
+    data = stored.envelope.data
+    after = _apply(state, data)
+    if isinstance(data, ConfigValuesSet | ConfigKeysUnset | ConfigReplaced):
+        after = replace(after, config_version=stored.seq)
+    return after
 
 
 def _apply(state: TenantState, data: object) -> TenantState:

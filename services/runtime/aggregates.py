@@ -102,16 +102,25 @@ class AggregateWrites(ABC, Generic[S, C]):
             if replay is not None:
                 return Outcome((replay,), replayed=True)
             try:
-                return await self._append(key, tracked, command)
+                change = await self.change_for(tracked.state, command)
+            except ConcurrencyConflict:
+                # The command's own expectation (`if_version`) failed; it is the answer
+                # only if the state decided on was the newest.
+                fresh = await self.refresh(key)
+                if fresh.version == tracked.version:
+                    raise
+                tracked = fresh
+                continue
+            if change is None:
+                return Outcome(())
+            try:
+                return await self._append(key, tracked, command, change)
             except ConcurrencyConflict:
                 await asyncio.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
                 tracked = await self.refresh(key)
         raise ConcurrencyConflict(self.boundary(key), tracked.version)
 
-    async def _append(self, key: str, tracked: Tracked[S], command: C) -> Outcome:
-        change = await self.change_for(tracked.state, command)
-        if change is None:
-            return Outcome(())
+    async def _append(self, key: str, tracked: Tracked[S], command: C, change: Change) -> Outcome:
         idempotency_key = command.idempotency_key
         envelope = Envelope.wrap(
             change.data,
