@@ -13,8 +13,10 @@ from pydantic import Field, JsonValue, StringConstraints
 
 from tenantplane.contracts.commands import TenantCommand
 from tenantplane.contracts.envelope import Event, Message
+from tenantplane.contracts.ids import NAME_PATTERN
 from tenantplane.contracts.subjects import Subjects
 
+PoolName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConfigKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")]
 MAX_KEYS_PER_CHANGE = 1000
 
@@ -97,13 +99,20 @@ class ReplaceConfig(_ConfigChange):
 
 
 class RevealSecrets(_ConfigCommand):
-    """Decrypt a tenant's secret values (all, or `keys`) for that tenant's own reader."""
+    """Decrypt a tenant's secret values (all, or `keys`) for a pool that serves the tenant.
+
+    The reply is sealed to `public_key`, a one-time X25519 key of the requester
+    (base64), so nothing on the wire sees plaintext; every reveal is audited.
+    """
 
     name: ClassVar[str] = "secret.reveal"
     keys: tuple[ConfigKey, ...] = ()
+    pool: PoolName
+    public_key: str = Field(pattern=r"^[A-Za-z0-9_-]{43}=$")
+    job_id: str | None = Field(default=None, max_length=128)
 
     def subject(self, subjects: Subjects) -> str:
-        return subjects.secret_reveal(self.tenant_id)
+        return subjects.secret_reveal(self.tenant_id, self.pool)
 
     @classmethod
     def served_on(cls, subjects: Subjects) -> str:

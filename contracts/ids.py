@@ -13,6 +13,8 @@ from tenantplane.contracts.errors import InvalidTenantId
 TENANT_ID_MAX = 63
 _TENANT_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?")
+# A name used inside subjects (service, projection, pool), as a pattern schemas can carry.
+NAME_PATTERN = f"^{_NAME.pattern}$"
 _EVENT_ID_NAMESPACE = uuid.UUID("6c1a3f5e-8a4f-4f0b-9a59-6f7e2d1c0b3a")
 
 

@@ -17,7 +17,8 @@ every tenant" are each a single filter:
     <root>.chg.<projection>.<tenant>    "projection applied up to seq N" notifications
     <root>.dlq.<projection>.<tenant>    dead letters of a projection
     <root>.ctl.<projection>.<action>    requests to a running projector (redrive)
-    <root>.secret.<tenant>.reveal       a tenant's decrypted secrets, for its own readers
+    <root>.secret.<tenant>.<pool>.reveal  a tenant's secrets, sealed to the asking pool's key
+    <root>.audit.<tenant>.<action>      who revealed which secrets (audit stream)
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ class Subjects:
         """The stream holding `subject` (or every subject of a filter)."""
         if subject.startswith(f"{self.root}.job."):
             return self.jobs_stream
+        if subject.startswith(f"{self.root}.audit."):
+            return self.audit_stream
         if subject.startswith(f"{self.root}.dom."):
             return self.domain_stream(subject.split(".")[2])
         return self.control_stream
@@ -278,13 +281,35 @@ class Subjects:
         """The request/reply subject of one command of one service."""
         return f"{self.root}.cmd.{validate_name(service, 'service')}.{command}"
 
-    def secret_reveal(self, tenant_id: str) -> str:
-        """Where a tenant's secrets are revealed; per tenant, so NATS permissions can scope it."""
-        return f"{self.root}.secret.{validate_tenant_id(tenant_id)}.reveal"
+    def secret_reveal(self, tenant_id: str, pool: str) -> str:
+        """Where a pool asks for a tenant's secrets: tenant and pool in the subject, so
+        NATS permissions scope who may ask, and the service checks the body agrees."""
+        return (
+            f"{self.root}.secret.{validate_tenant_id(tenant_id)}"
+            f".{validate_name(pool, 'pool')}.reveal"
+        )
+
+    def pool_secret_reveals(self, pool: str) -> str:
+        """Every reveal subject one pool may ask on."""
+        return f"{self.root}.secret.*.{validate_name(pool, 'pool')}.reveal"
 
     def all_secret_reveals(self) -> str:
-        """Every tenant's reveal subject (served by the config service)."""
-        return f"{self.root}.secret.*.reveal"
+        """Every reveal subject (served by the config service)."""
+        return f"{self.root}.secret.*.*.reveal"
+
+    @property
+    def audit_stream(self) -> str:
+        """The stream recording who revealed which tenant's secrets."""
+        return f"{self._stream_prefix}_AUDIT"
+
+    def audit(self, tenant_id: str, action: str) -> str:
+        """An audit record of one tenant (`reveal`)."""
+        return f"{self.root}.audit.{validate_tenant_id(tenant_id)}.{validate_name(action)}"
+
+    def all_audit(self, tenant_id: str | None = None) -> str:
+        """Every audit record (of one tenant)."""
+        tenant = "*" if tenant_id is None else validate_tenant_id(tenant_id)
+        return f"{self.root}.audit.{tenant}.*"
 
     # Projections -----------------------------------------------------------
     def changes(self, projection: str, tenant_id: str) -> str:

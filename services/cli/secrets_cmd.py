@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 import typer
 
-from tenantplane.services.cli.context import run, settings_from
-from tenantplane.services.cli.output import out
+from tenantplane.services.cli.context import connected, run, settings_from
+from tenantplane.services.cli.output import Format, emit, out
 from tenantplane.services.config.secrets import SecretBox, new_master_key
 from tenantplane.services.runtime.database import migrated_database
 from tenantplane.services.runtime.errors import InvalidRequest
 from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.security.audit import RevealAudit
 
-app = typer.Typer(help="Secrets: master keys and their rotation.", no_args_is_help=True)
+app = typer.Typer(
+    help="Secrets: master keys and their rotation, and who revealed what.", no_args_is_help=True
+)
+
+
+@app.command()
+def audit(
+    ctx: typer.Context,
+    tenant: str = typer.Option(None, "--tenant", "-t", help="Only this tenant's reveals"),
+    output: Format = typer.Option(Format.TABLE, "--output", "-o"),
+) -> None:
+    """List every reveal of tenants' secrets: when, who (actor and pool), which keys, which job.
+
+    A reveal is recorded before the secrets leave the config service, and kept a
+    year and a month.
+
+    Example:  tenantctl secrets audit --tenant acme -o json
+    """
+    emit(run(_audit(settings_from(ctx), tenant)), output, "reveals")
+
+
+async def _audit(settings: Settings, tenant: str | None) -> list[dict[str, Any]]:
+    async with connected(settings) as (nc, _):
+        reveals = RevealAudit(nc.jetstream(), settings.subjects).reveals(tenant)
+        return [asdict(r) async for r in reveals]
 
 
 @app.command("new-key")

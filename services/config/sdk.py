@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
@@ -31,10 +32,16 @@ from tenantplane.services.config.schema import DEFAULT_SCHEMA, ConfigSchema
 from tenantplane.services.runtime.cache import CachedReader, PushCache
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.connections import connect_nats, connect_redis
-from tenantplane.services.runtime.errors import InvalidConfigValue, TenantNotFound, TenantSuspended
+from tenantplane.services.runtime.errors import (
+    InvalidConfigValue,
+    InvalidRequest,
+    TenantNotFound,
+    TenantSuspended,
+)
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.redis import as_text
 from tenantplane.services.runtime.transient import unavailable_raised
+from tenantplane.services.security.sealing import OneTimeKey
 
 PROJECTION = "config"
 
@@ -118,7 +125,10 @@ class AsyncConfigClient(CachedReader[TenantConfig]):
         schema: ConfigSchema = DEFAULT_SCHEMA,
         max_staleness_s: float = 30.0,
         owns_connections: bool = False,
+        pool: str = "default",
+        actor: str = "config-sdk",
     ) -> None:
+        """`pool`: the worker pool this client reveals secrets for (only its tenants')."""
         cache: PushCache[TenantConfig] = PushCache(
             nc, subjects, PROJECTION, self._load, lambda c: c.version,
             load_many=self._load_many, max_staleness_s=max_staleness_s,
@@ -126,12 +136,14 @@ class AsyncConfigClient(CachedReader[TenantConfig]):
         super().__init__(nc, redis, cache, owns_connections=owns_connections)
         self.subjects = subjects
         self.keys = keys
+        self.pool, self.actor = pool, actor
         self.defaults = {k: s.default for k, s in schema.keys.items() if s.default is not None}
 
     @classmethod
     async def connect(cls, settings: Settings, **options: Any) -> AsyncConfigClient:
         """A started client with its own connections."""
         nc = await connect_nats(settings, "tenantplane-config-sdk")
+        options.setdefault("pool", settings.default_pool)
         client = cls(
             nc,
             connect_redis(settings),
@@ -144,16 +156,26 @@ class AsyncConfigClient(CachedReader[TenantConfig]):
         await client.start()
         return client
 
-    async def secrets(self, tenant_id: str, *keys: str) -> dict[str, Any]:
-        """A tenant's decrypted secrets (all, or `keys`), asked of the config service.
+    async def secrets(
+        self, tenant_id: str, *keys: str, job_id: str | None = None
+    ) -> dict[str, Any]:
+        """A tenant's decrypted secrets (all, or `keys`), asked of the config service for
+        this client's pool (refused unless the pool serves the tenant).
 
-        Never cached: each call asks, so shredding or rotation takes effect at once.
+        The reply is sealed to a key made for this call alone, so nothing on the wire
+        sees plaintext. Never cached: each call asks, so shredding or rotation takes
+        effect at once, and each reveal is audited.
         """
+        key = OneTimeKey.new()
         command = RevealSecrets(
-            tenant_id=tenant_id, keys=keys, actor="config-sdk", reason="reveal for own use"
-        )
+            tenant_id=tenant_id, keys=keys, pool=self.pool, public_key=key.public,
+            job_id=job_id, actor=self.actor, reason="reveal for a job" if job_id else "",
+        )  # fmt: skip
         reply = await CommandClient(self.nc, self.subjects).send(command)
-        revealed: dict[str, Any] = (reply.result or {}).get("secrets", {})
+        sealed = (reply.result or {}).get("sealed")
+        if not isinstance(sealed, dict):
+            raise InvalidRequest("the config service answered a reveal without a sealed reply")
+        revealed: dict[str, Any] = orjson.loads(key.open(sealed))
         return revealed
 
     async def warm_up(self, tenants: Iterable[str] | None = None) -> int:

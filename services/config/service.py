@@ -20,6 +20,7 @@ from tenantplane.services.runtime.database import migrated_database
 from tenantplane.services.runtime.discarding import EventDiscarding
 from tenantplane.services.runtime.handlers import Handler, register
 from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.security.audit import RevealAudit
 
 COMMANDS = (*TENANT_COMMANDS, *CONFIG_COMMANDS)
 
@@ -37,9 +38,12 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         box = SecretBox(engine, settings.namespace, keys) if keys else None
         async with service_runtime(settings, "config") as runtime:
             schema = ConfigSchema.load(settings.config_schema_file)
-            serve_commands(
-                runtime.broker, settings.subjects, TenantWrites(runtime.log, schema, box).handle
+            audit = RevealAudit(runtime.log.js, settings.subjects)
+            await runtime.log.ensure_stream(audit.stream_config(settings.replicas))
+            writes = TenantWrites(
+                runtime.log, schema, box, audit=audit, default_pool=settings.default_pool
             )
+            serve_commands(runtime.broker, settings.subjects, writes.handle)
             register(
                 runtime.broker,
                 settings.subjects,

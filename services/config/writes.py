@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from tenantplane.contracts.commands import TenantCommand
 from tenantplane.contracts.config import ReplaceConfig, RevealSecrets, SealedValue, SetConfig
 from tenantplane.contracts.tenants import OffboardTenant
@@ -15,6 +17,8 @@ from tenantplane.services.runtime.aggregates import AggregateWrites, Change
 from tenantplane.services.runtime.commands import Outcome
 from tenantplane.services.runtime.errors import InvalidRequest, SecretUnavailable, TenantNotFound
 from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
+from tenantplane.services.security.audit import RevealAudit
+from tenantplane.services.security.sealing import seal_to
 
 
 class TenantWrites(AggregateWrites[TenantState, TenantCommand]):
@@ -23,10 +27,21 @@ class TenantWrites(AggregateWrites[TenantState, TenantCommand]):
     The aggregate is the tenant: its lifecycle and config subjects together.
     """
 
-    def __init__(self, log: EventLog, schema: ConfigSchema, box: SecretBox | None = None) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        schema: ConfigSchema,
+        box: SecretBox | None = None,
+        *,
+        audit: RevealAudit | None = None,
+        default_pool: str = "default",
+    ) -> None:
         super().__init__(log)
         self.schema = schema
         self.box = box
+        self.audit = audit
+        # Tenants with no `jobs.pool` of their own are served by this pool.
+        self.default_pool = default_pool
 
     def key_of(self, command: TenantCommand) -> str:
         return command.tenant_id
@@ -43,7 +58,7 @@ class TenantWrites(AggregateWrites[TenantState, TenantCommand]):
     async def handle(self, command: TenantCommand) -> Outcome:
         """Apply a tenant command; a reveal of secrets is answered, not appended."""
         if isinstance(command, RevealSecrets):
-            return await self._reveal((await self.refresh(command.tenant_id)).state, command.keys)
+            return await self._reveal((await self.refresh(command.tenant_id)).state, command)
         return await super().handle(command)
 
     async def change_for(self, state: TenantState, command: TenantCommand) -> Change | None:
@@ -81,18 +96,29 @@ class TenantWrites(AggregateWrites[TenantState, TenantCommand]):
             )
         return self.box
 
-    async def _reveal(self, state: TenantState, keys: tuple[str, ...]) -> Outcome:
+    async def _reveal(self, state: TenantState, command: RevealSecrets) -> Outcome:
+        """The tenant's secrets for a pool that serves it, sealed to the requester's key,
+        recorded in the audit stream before they leave."""
         if not state.exists:
             raise TenantNotFound(f"no tenant {state.tenant_id}", tenant_id=state.tenant_id)
-        wanted = keys or tuple(state.secrets)
+        serving = str(state.values.get("jobs.pool") or self.default_pool)
+        if command.pool != serving:
+            raise InvalidRequest(
+                f"pool {command.pool} does not serve tenant {state.tenant_id}; "
+                "its secrets are revealed only to its own pool"
+            )
+        wanted = command.keys or tuple(state.secrets)
         missing = [k for k in wanted if k not in state.secrets]
         if missing:
             raise InvalidRequest(f"no secret {', '.join(missing)} for {state.tenant_id}")
-        if not wanted:
-            return Outcome(result={"secrets": {}})
         box = self._box()
         values = {k: await box.open(state.tenant_id, state.secrets[k]) for k in wanted}
-        return Outcome(result={"secrets": values})
+        if self.audit is not None:
+            await self.audit.record(
+                actor=command.actor, tenant_id=state.tenant_id, pool=command.pool,
+                keys=wanted, job_id=command.job_id,
+            )  # fmt: skip
+        return Outcome(result={"sealed": seal_to(command.public_key, orjson.dumps(values))})
 
 
 async def _opens_to(box: SecretBox, tenant_id: str, sealed: SealedValue, value: Any) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import structlog
@@ -41,9 +42,9 @@ def register(
 ) -> None:
     """Serve `command_cls` on its subject, in the owning service's queue group."""
 
-    async def serve(body: bytes) -> bytes:
+    async def serve(request: Request) -> bytes:
         started = time.perf_counter()
-        reply = await _handle(command_cls, handler, body)
+        reply = await _handle(command_cls, handler, request, subjects)
         outcome = "ok" if reply.error is None else reply.error.code.value
         COMMAND_DURATION.labels(command_cls.name, outcome).observe(time.perf_counter() - started)
         return reply.model_dump_json().encode()
@@ -56,23 +57,41 @@ def register(
         # queue on its lock (aggregates.py), so ordering per aggregate holds.
         max_workers=max_concurrency,
         # The raw body: the command model parses it once (no JSON decode before it).
-        decoder=_raw_body,
+        decoder=_request,
         title=subject,
         description=(command_cls.__doc__ or "").strip(),
     )(serve)
 
 
-async def _raw_body(message: NatsMessage) -> bytes:
-    return message.body
+@dataclass(frozen=True)
+class Request:
+    """A command request as it arrived: where it was sent, and its raw body."""
+
+    subject: str
+    body: bytes
 
 
-async def _handle(command_cls: type[C], handler: Handler[C], body: bytes) -> CommandReply:
+async def _request(message: NatsMessage) -> Request:
+    return Request(message.raw_message.subject, message.body)
+
+
+async def _handle(
+    command_cls: type[C], handler: Handler[C], request: Request, subjects: Subjects
+) -> CommandReply:
+    body = request.body
     if len(body) > MAX_EVENT_BYTES:
         return reply_error(ErrorCode.INVALID_REQUEST, f"request of {len(body)} bytes is too big")
     try:
         command = command_cls.model_validate_json(body)
     except ValidationError as e:
         return reply_error(ErrorCode.INVALID_REQUEST, describe(e))
+    if command.subject(subjects) != request.subject:
+        # The subject is what NATS permissions scope (a tenant, a pool): a body that
+        # names something else is refused, never served.
+        return reply_error(
+            ErrorCode.INVALID_REQUEST,
+            f"sent on {request.subject}, but the request is for {command.subject(subjects)}",
+        )
     context = {
         "command": command_cls.name,
         "correlation_id": command.correlation_id or command.idempotency_key,

@@ -114,7 +114,8 @@ class RoleBook:
     def config(self) -> Role:
         """The config service: tenant lifecycle and config, discards, secrets."""
         s, grants = self.s, self._service("config", ["config"])
-        grants.publish += [s.kind("lifecycle"), s.kind("config"), s.all_discards()]
+        grants.publish += [s.kind("lifecycle"), s.kind("config"), s.all_discards(), s.all_audit()]
+        grants.read(s.audit_stream).manage(s.audit_stream)
         grants.subscribe.append(s.all_secret_reveals())
         return grants.role("config", responds=True)
 
@@ -140,7 +141,7 @@ class RoleBook:
         """One worker pool: its jobs' events, its heartbeats, its tenants' secrets."""
         s = self.s
         grants = _Grants(
-            publish=[s.all_jobs(), s.job_leases(pool), s.all_secret_reveals()],
+            publish=[s.all_jobs(), s.job_leases(pool), s.pool_secret_reveals(pool)],
             subscribe=[s.all_changes("config"), s.control("services", "status")],
         ).read(s.jobs_stream, s.control_stream)
         return grants.role(f"pool-{pool}", responds=True)
@@ -157,7 +158,7 @@ class RoleBook:
         """Operators (`tenantctl`): every command and control request, every stream read;
         never a tenant's secrets."""
         s = self.s
-        streams = [s.control_stream, s.jobs_stream, s.dead_letter_stream]
+        streams = [s.control_stream, s.jobs_stream, s.dead_letter_stream, s.audit_stream]
         streams += [s.domain_stream(d.domain) for d in self.domains]
         grants = _Grants(
             publish=[f"{s.root}.cmd.>", f"{s.root}.ctl.>"],

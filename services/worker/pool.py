@@ -32,9 +32,9 @@ async def run_pool(
     """Run `pool`'s jobs with `threads` worker threads until `stop` is set."""
     nc = await connect_nats(settings, f"tenantplane-worker-{pool}")
     redis = connect_redis(settings)
-    config = AsyncConfigClient(nc, redis, settings.subjects, settings.keys)
-    await config.start()
     name = f"{pool}@{socket.gethostname()}:{os.getpid()}"
+    config = AsyncConfigClient(nc, redis, settings.subjects, settings.keys, pool=pool, actor=name)
+    await config.start()
     runner = JobRunner(
         asyncio.get_running_loop(),
         EventLog(nc.jetstream(), settings.subjects, EVENTS),

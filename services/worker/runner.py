@@ -203,7 +203,7 @@ class JobRunner:
             job_id=job.job_id,
             attempt=job.attempt,
             config=config,
-            _secrets=lambda: self._wait(self.config.secrets(job.tenant_id)),
+            _secrets=lambda: self._wait(self.config.secrets(job.tenant_id, job_id=job.job_id)),
             _progress=progress,
             _cancelled=cancelled,
         )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import orjson
 import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,6 +26,7 @@ from tenantplane.services.runtime.errors import InvalidRequest, TenantNotFound
 from tenantplane.services.runtime.readyourwrites import wait_applied
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.redis import as_text
+from tenantplane.services.security.sealing import OneTimeKey
 from tests.support.cli import ACTOR, send_and_wait, tenantctl
 from tests.support.services import running_service
 
@@ -144,8 +147,7 @@ async def test_cli_rewrap_moves_data_keys_to_the_new_master_key(
     assert done.returncode == 0, done.stderr
     assert "re-wrapped 1 data keys" in done.stdout
     # Then a box holding only the new master key opens the stored secret
-    applied = await client.send(RevealSecrets(tenant_id="acme", **ACTOR))
-    assert applied.result == {"secrets": {"secret.k": PLAIN}}
+    assert await reveal(client, "acme") == {"secret.k": PLAIN}
     await wait_applied(nc, redis, settings.subjects, settings.keys, "config", 2)
     stored = await redis.hget(settings.keys.tenant_config("acme"), "secret.k")
     assert stored is not None
@@ -171,7 +173,7 @@ async def test_a_secret_the_service_cannot_open_reaches_callers_as_secret_unavai
     rekeyed = settings.model_copy(update={"secrets_master_keys": SecretStr(new_master_key())})
     async with running_service(rekeyed, config_service.run, probe):
         with pytest.raises(SecretUnavailable, match="no configured master key") as raised:
-            await client.send(RevealSecrets(tenant_id="acme", **ACTOR))
+            await reveal(client, "acme")
         sdk = await AsyncConfigClient.connect(settings)
         try:
             with pytest.raises(SecretUnavailable):
@@ -181,3 +183,55 @@ async def test_a_secret_the_service_cannot_open_reaches_callers_as_secret_unavai
     # Then the caller catches SecretUnavailable by name, not an internal error
     assert raised.value.code is ErrorCode.SECRET_UNAVAILABLE
     assert raised.value.details == {"tenant_id": "acme"}
+
+
+async def reveal(client: CommandClient, tenant: str, pool: str = "default") -> dict[str, Any]:
+    """A tenant's secrets as a pool asks for them: sealed to a one-time key, opened here."""
+    key = OneTimeKey.new()
+    command = RevealSecrets(tenant_id=tenant, pool=pool, public_key=key.public, **ACTOR)
+    reply = await client.send(command)
+    assert reply.result is not None
+    opened: dict[str, Any] = orjson.loads(key.open(reply.result["sealed"]))
+    return opened
+
+
+async def test_a_reveal_is_sealed_on_the_wire_scoped_to_its_pool_and_audited(
+    client: CommandClient, nc: NATS, redis: aioredis.Redis, settings: Settings
+) -> None:
+    # Given a tenant with a secret, served by the default pool, and a passive listener
+    # on every inbox
+    await send_and_wait(
+        client, redis, settings, RegisterTenant(tenant_id="acme", display_name="A", **ACTOR)
+    )
+    await client.send(SetConfig(tenant_id="acme", values={"secret.k": PLAIN}, **ACTOR))
+    captured: list[bytes] = []
+
+    async def capture(msg: Msg) -> None:
+        captured.append(msg.data)
+
+    spy = await nc.subscribe("_INBOX.>", cb=capture)
+    # When its pool asks
+    assert await reveal(client, "acme", pool="default") == {"secret.k": PLAIN}
+    await nc.flush()
+    await spy.unsubscribe()
+    # Then the reply on the wire carries no plaintext
+    assert captured
+    assert not any(PLAIN.encode() in data for data in captured)
+    # And another pool, or a body whose tenant disagrees with its subject, gets nothing
+    with pytest.raises(InvalidRequest, match="does not serve tenant acme"):
+        await reveal(client, "acme", pool="other")
+    key = OneTimeKey.new()
+    forged = RevealSecrets(tenant_id="acme", pool="default", public_key=key.public, **ACTOR)
+    other_subject = settings.subjects.secret_reveal("beta", "default")
+    answer = await nc.request(other_subject, forged.model_dump_json().encode(), timeout=5)
+    assert b"invalid_request" in answer.data
+    assert PLAIN.encode() not in answer.data
+    # And the reveal is in the audit, with who and which keys
+    listed = await asyncio.to_thread(
+        tenantctl, settings, "secrets", "audit", "--tenant", "acme", "-o", "json"
+    )
+    assert listed.returncode == 0, listed.stderr
+    (record,) = orjson.loads(listed.stdout)
+    assert record["pool"] == "default"
+    assert record["keys"] == ["secret.k"]
+    assert record["actor"] == ACTOR["actor"]
