@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from tenantplane.services.config.sdk import TenantConfig
+from tenantplane.services.worker.channel import Requests
 
 
 class JobCancelledError(Exception):
@@ -19,26 +19,28 @@ class JobContext:
 
     `config` is a snapshot of the job's own tenant's config taken at start;
     `secrets()` reveals only that tenant's secrets. A job cannot name another
-    tenant: nothing here takes a tenant id.
+    tenant: nothing here takes a tenant id, and everything it asks of its worker
+    goes through `_requests` (see `channel.py`), from which no object leads to
+    the worker, its connections or other tenants' data.
     """
 
     tenant_id: str
     job_id: str
     attempt: int
     config: TenantConfig
-    _secrets: Callable[[], dict[str, Any]]
-    _progress: Callable[[float, str], None]
-    _cancelled: Callable[[], bool]
+    _requests: Requests
 
     def secrets(self) -> dict[str, Any]:
         """This tenant's decrypted secrets."""
-        return self._secrets()
+        revealed: dict[str, Any] = self._requests.ask({"ask": "secrets"})
+        return revealed
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report progress (0..1); published as a JobProgressed event."""
-        self._progress(min(max(fraction, 0.0), 1.0), message)
+        fraction = min(max(fraction, 0.0), 1.0)
+        self._requests.ask({"ask": "progress", "fraction": fraction, "message": message})
 
     def check_cancelled(self) -> None:
         """Stop here if the job was cancelled (raises JobCancelledError)."""
-        if self._cancelled():
+        if self._requests.ask({"ask": "cancelled"}):
             raise JobCancelledError(f"job {self.job_id} was cancelled")

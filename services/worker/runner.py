@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -29,13 +29,19 @@ from tenantplane.contracts.jobs import (
 )
 from tenantplane.contracts.tenants import TenantStatus
 from tenantplane.services.config.sdk import AsyncConfigClient, TenantConfig
-from tenantplane.services.runtime.errors import ConcurrencyConflict, TenantplaneError, Unavailable
+from tenantplane.services.runtime.errors import (
+    ConcurrencyConflict,
+    InvalidRequest,
+    TenantplaneError,
+    Unavailable,
+)
 from tenantplane.services.runtime.eventlog import EventLog, Expected
 from tenantplane.services.runtime.metrics import JOB_DURATION, JOBS_FINISHED
 from tenantplane.services.runtime.transient import describe_error, is_transient
 from tenantplane.services.scheduler.client import JobClient
 from tenantplane.services.scheduler.dispatch import from_snapshot
 from tenantplane.services.scheduler.jobs import Job, JobStatus, RetryPolicy
+from tenantplane.services.worker.channel import ChannelServer, JobChannel
 from tenantplane.services.worker.context import JobCancelledError, JobContext
 from tenantplane.services.worker.kinds import JobKinds
 
@@ -118,7 +124,14 @@ class JobRunner:
 
     def _run(self, job: Job, config: TenantConfig) -> str:
         """Run a started attempt to its end; returns the outcome for the metrics."""
-        ctx = self._context(job, config)
+        server, channel = self._wait(self._open_channel(job))
+        try:
+            ctx = JobContext(job.tenant_id, job.job_id, job.attempt, config, channel)
+            return self._attempt(job, ctx)
+        finally:
+            self._wait(self._close_channel(server))
+
+    def _attempt(self, job: Job, ctx: JobContext) -> str:
         started = time.perf_counter()
         try:
             result = self.kinds.run(ctx, job.kind, job.args)
@@ -186,27 +199,33 @@ class JobRunner:
             return f"tenant {tenant_id} is {config.status}", config
         return "", config
 
-    def _context(self, job: Job, config: TenantConfig) -> JobContext:
+    def _serve(self, job: Job) -> Callable[[dict[str, Any]], Awaitable[Any]]:
+        """What answers one job's requests: for its own tenant and job, nothing else."""
         progressed = iter(range(_PROGRESS * 1000, 10**9))
 
-        def progress(fraction: float, message: str) -> None:
-            data = JobProgressed(
-                job_id=job.job_id, attempt=job.attempt, progress=fraction, message=message
-            )
-            self._wait(self._record(job, next(progressed), data))
+        async def serve(request: dict[str, Any]) -> Any:
+            match request.get("ask"):
+                case "secrets":
+                    return await self.config.secrets(job.tenant_id, job_id=job.job_id)
+                case "progress":
+                    data = JobProgressed(
+                        job_id=job.job_id, attempt=job.attempt,
+                        progress=float(request["fraction"]), message=str(request["message"]),
+                    )  # fmt: skip
+                    await self._record(job, next(progressed), data)
+                    return None
+                case "cancelled":
+                    return (await self.jobs.get(job.tenant_id, job.job_id)).cancel_requested
+            raise InvalidRequest(f"a job cannot ask {request.get('ask')!r}")
 
-        def cancelled() -> bool:
-            return self._wait(self.jobs.get(job.tenant_id, job.job_id)).cancel_requested
+        return serve
 
-        return JobContext(
-            tenant_id=job.tenant_id,
-            job_id=job.job_id,
-            attempt=job.attempt,
-            config=config,
-            _secrets=lambda: self._wait(self.config.secrets(job.tenant_id, job_id=job.job_id)),
-            _progress=progress,
-            _cancelled=cancelled,
-        )
+    async def _open_channel(self, job: Job) -> tuple[ChannelServer, JobChannel]:
+        server = ChannelServer(asyncio.get_running_loop(), self._serve(job))
+        return server, server.open()
+
+    async def _close_channel(self, server: ChannelServer) -> None:
+        server.close()
 
     async def _failed(self, job: Job, error: str) -> None:
         failed, dead = self.retry.failed(job, error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter, defaultdict
 from types import TracebackType
@@ -35,6 +36,59 @@ def noop(ctx: JobContext) -> None:
 @KINDS.job("echo.config")
 def echo_config(ctx: JobContext, key: str) -> dict[str, Any]:
     return {"tenant": ctx.tenant_id, "value": ctx.config.get(key), "secrets": ctx.secrets()}
+
+
+@KINDS.job("snoop")
+def snoop(ctx: JobContext, looking_for: list[str]) -> dict[str, Any]:
+    """Walk every object reachable from the context (attributes, slots, closures, bound
+    methods, containers) and say what it found: values sought, and the kinds of the
+    objects reached."""
+    found, kinds = reachable(ctx, set(looking_for))
+    return {"found": sorted(found), "kinds": sorted(kinds), "secrets": ctx.secrets()}
+
+
+def reachable(root: object, sought: set[str], limit: int = 20_000) -> tuple[set[str], set[str]]:
+    """(values of `sought` met, qualified type names met) walking from `root`."""
+    seen: set[int] = set()
+    todo: list[object] = [root]
+    found: set[str] = set()
+    kinds: set[str] = set()
+    while todo and len(seen) < limit:
+        obj = todo.pop()
+        if id(obj) in seen or isinstance(obj, type):
+            continue
+        seen.add(id(obj))
+        kinds.add(f"{type(obj).__module__}.{type(obj).__qualname__}")
+        if isinstance(obj, str | bytes):
+            text = obj if isinstance(obj, str) else obj.decode(errors="ignore")
+            found |= {s for s in sought if s in text}
+            continue
+        todo.extend(_children(obj))
+    return found, kinds
+
+
+def _children(obj: object) -> list[object]:
+    children: list[object] = []
+    if isinstance(obj, dict):
+        children += [*obj.keys(), *obj.values()]
+    elif isinstance(obj, list | tuple | set | frozenset):
+        children += list(obj)
+    mapping = getattr(obj, "__dict__", None)
+    if isinstance(mapping, dict):
+        children.append(mapping)
+    for slot in getattr(type(obj), "__slots__", ()):
+        if hasattr(obj, slot):
+            children.append(getattr(obj, slot))
+    for attribute in ("__self__", "__func__", "__wrapped__", "__closure__", "cell_contents"):
+        with contextlib.suppress(Exception):
+            value = getattr(obj, attribute, None)
+            if value is not None:
+                children.append(value)
+    for name in dir(type(obj)):  # properties and bound methods
+        with contextlib.suppress(Exception):
+            if callable(getattr(type(obj), name, None)) and not name.startswith("__"):
+                children.append(getattr(obj, name))
+    return children
 
 
 @KINDS.job("flaky")

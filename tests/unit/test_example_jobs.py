@@ -19,14 +19,24 @@ from tenantplane.services.worker.examples import KINDS
 SEEN: list[dict[str, Any]] = []
 
 
+class Worker:
+    """Answers a job's requests as a worker would (these tests are about the job kinds)."""
+
+    def __init__(self, progress: list[float]) -> None:
+        self.progress = progress
+
+    def ask(self, request: dict[str, Any]) -> Any:
+        if request["ask"] == "secrets":
+            return {"secret.token": "t0k"}
+        if request["ask"] == "progress":
+            self.progress.append(request["fraction"])
+            return None
+        return False  # not cancelled
+
+
 def context(progress: list[float]) -> JobContext:
     config = TenantConfig("acme", "active", "gold", 7, {"rate_limit": 5})
-    return JobContext(
-        tenant_id="acme", job_id="j-1", attempt=1, config=config,
-        _secrets=lambda: {"secret.token": "t0k"},
-        _progress=lambda fraction, _: progress.append(fraction),
-        _cancelled=lambda: False,
-    )  # fmt: skip
+    return JobContext("acme", "j-1", 1, config, Worker(progress))
 
 
 @pytest.fixture
