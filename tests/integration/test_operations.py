@@ -26,7 +26,7 @@ from tenantplane.services.scheduler.client import JobClient
 from tenantplane.services.scheduler.jobs import JobStatus
 from tests.support.cli import ACTOR, tenantctl
 from tests.support.jobs import wait_for_status
-from tests.support.ops import Samples, scrape, value
+from tests.support.ops import Samples, readyz, scrape, value
 from tests.support.running import eventually, running
 
 pytestmark = pytest.mark.integration
@@ -76,11 +76,18 @@ async def _applied(url: str, before: Samples, projection: str, count: int) -> bo
 async def test_readyz_lists_the_services_and_healthz_answers(ops_url: str, worker: None) -> None:
     async with httpx.AsyncClient() as http:
         assert (await http.get(f"{ops_url}/healthz")).status_code == 200
-        ready = await http.get(f"{ops_url}/readyz")
         missing = await http.get(f"{ops_url}/nothing")
-    assert ready.status_code == 200, ready.text
-    assert {"config", "scheduler", "worker-default"} <= set(ready.json()["services"])
+    # Ready once every service has replayed what it follows (the scheduler its jobs).
+    await eventually(lambda: _ready(ops_url), timeout=10, interval=0.1)
+    status, report = await readyz(ops_url)
+    assert status == 200, report
+    assert {"config", "scheduler", "worker-default"} <= set(report["services"])
     assert missing.status_code == 404
+
+
+async def _ready(url: str) -> bool:
+    status, _ = await readyz(url)
+    return status == 200
 
 
 async def test_a_projection_is_not_ready_until_it_has_replayed(
