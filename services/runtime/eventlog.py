@@ -28,6 +28,7 @@ from tenantplane.services.runtime.consumers import (
 from tenantplane.services.runtime.discards import Discards
 from tenantplane.services.runtime.errors import (
     AggregateBlocked,
+    CommandFailed,
     ConcurrencyConflict,
     EventLogUnavailable,
     EventTooLarge,
@@ -37,8 +38,9 @@ from tenantplane.services.runtime.transient import NATS_UNAVAILABLE
 WRONG_LAST_SEQUENCE = 10071
 _ACTUAL_SEQ = re.compile(r"wrong last sequence: (\d+)")
 DLQ_MAX_AGE_S = 90 * 24 * 3600
-# An asynchronous publish that got no ack, or an error ack.
-_NO_ACK: tuple[type[Exception], ...] = (*NATS_UNAVAILABLE, APIError)
+# How long an asynchronous publish waits for its ack before publishing again, awaited
+# (its message id makes a second copy harmless).
+ASYNC_ACK_TIMEOUT_S = 5.0
 JOBS_MAX_AGE_S = 30 * 24 * 3600
 
 
@@ -166,21 +168,38 @@ class EventLog:
             # Refused here, with the same limit decoding enforces: it would be parked
             # by every reader and block its aggregate.
             raise EventTooLarge(subject, len(payload), MAX_EVENT_BYTES)
+        try:
+            ack = await self._publish(subject, payload, headers, timeout)
+        except _Refused as refused:
+            error = _conflict_or_unavailable(refused.error, subject, expected)
+            if refused.attempts > 1 and isinstance(error, ConcurrencyConflict):
+                landed = await self._landed(subject, envelope)
+                if landed is not None:
+                    return landed
+            raise error from refused.error
+        return Appended(subject, ack.seq, bool(ack.duplicate), envelope.event_id, envelope.type)
+
+    async def _publish(
+        self, subject: str, payload: bytes, headers: dict[str, str], timeout: float
+    ) -> PubAck:
+        """Publish and wait for the ack, retrying what got no answer until `timeout`.
+
+        Raises:
+            _Refused: JetStream answered with an error (after how many attempts).
+            EventLogUnavailable: no answer within `timeout`.
+        """
         loop = asyncio.get_running_loop()
         deadline, attempt = loop.time() + timeout, 0
         while True:
             attempt += 1
             remaining = deadline - loop.time()
             try:
-                ack = await self.js.publish(
+                return await self.js.publish(
                     subject,
                     payload,
                     timeout=max(0.05, min(attempt * 1.0, remaining)),
                     stream=self.subjects.stream_for(subject),
                     headers=headers,
-                )
-                return Appended(
-                    subject, ack.seq, bool(ack.duplicate), envelope.event_id, envelope.type
                 )
             except NATS_UNAVAILABLE as e:
                 # No answer, or no stream leader yet (a cluster electing one): try again.
@@ -188,12 +207,7 @@ class EventLog:
                     raise EventLogUnavailable(f"append to {subject} timed out: {e!r}") from e
                 await asyncio.sleep(min(0.05 * attempt, 0.5))
             except APIError as e:
-                error = _conflict_or_unavailable(e, subject, expected)
-                if attempt > 1 and isinstance(error, ConcurrencyConflict):
-                    landed = await self._landed(subject, envelope)
-                    if landed is not None:
-                        return landed
-                raise error from e
+                raise _Refused(e, attempt) from e
 
     async def _landed(self, subject: str, envelope: Envelope) -> Appended | None:
         """Where `envelope` is stored, if it is the last event on `subject`."""
@@ -242,22 +256,27 @@ class EventLog:
                 raise EventTooLarge(subject, len(payload), MAX_EVENT_BYTES)
             headers = {"Nats-Msg-Id": event_id}
             pending.append(await self.js.publish_async(subject, payload, headers=headers))
+        if pending:
+            # An ack lost to a reconnect never comes: wait a bounded time for them all.
+            await asyncio.wait(pending, timeout=ASYNC_ACK_TIMEOUT_S)
         results: list[Appended] = []
         for (subject, payload, event_id, type_), ack in zip(messages, pending, strict=True):
-            try:
-                done = await ack
-            except _NO_ACK:
-                done = await self._publish_awaited(subject, payload, event_id)
+            if ack.done() and ack.exception() is None:
+                done = ack.result()
+            else:
+                ack.cancel()
+                done = await self._publish_again(subject, payload, event_id)
             results.append(Appended(subject, done.seq, bool(done.duplicate), event_id, type_))
         return results
 
-    async def _publish_awaited(self, subject: str, payload: bytes, event_id: str) -> PubAck:
+    async def _publish_again(self, subject: str, payload: bytes, event_id: str) -> PubAck:
+        """Publish the awaited way an event whose asynchronous ack failed or never came."""
         try:
-            return await self.js.publish(
-                subject, payload, timeout=10.0, headers={"Nats-Msg-Id": event_id}
-            )
-        except _NO_ACK as e:
-            raise EventLogUnavailable(f"append to {subject} failed: {e!r}") from e
+            return await self._publish(subject, payload, {"Nats-Msg-Id": event_id}, 10.0)
+        except _Refused as refused:
+            raise EventLogUnavailable(
+                f"JetStream refused the append to {subject}: {refused.error}"
+            ) from refused.error
 
     async def last_seq(self, subject: str) -> int:
         """The sequence of the last event on a concrete `subject` (0 when there is none)."""
@@ -392,6 +411,14 @@ class EventLog:
         envelope = self.registry.decode(raw.data)
         self.subjects.check(raw.subject, envelope)
         return StoredEvent(raw.seq, raw.subject, envelope)
+
+
+class _Refused(CommandFailed):
+    """JetStream answered a publish with an error."""
+
+    def __init__(self, error: APIError, attempts: int) -> None:
+        super().__init__(f"JetStream refused: {error}")
+        self.error, self.attempts = error, attempts
 
 
 def _headers(envelope: Envelope, expected: Expected | None) -> dict[str, str]:
