@@ -10,6 +10,7 @@ import typer
 from tenantplane.contracts import COMMANDS, EVENTS
 from tenantplane.contracts.commands import TenantCommand
 from tenantplane.contracts.schema import export as export_schemas
+from tenantplane.contracts.schema import schemas
 from tenantplane.services.cli.context import settings_from
 from tenantplane.services.cli.output import out
 from tenantplane.services.config.service import COMMANDS as CONFIG_COMMANDS
@@ -27,7 +28,7 @@ def export(directory: Path = typer.Argument(..., help="Directory to write the sc
 
     Example:  tenantctl contracts export ./schemas
     """
-    count = export_schemas(directory, EVENTS, COMMANDS)
+    count = export_schemas(directory, schemas(EVENTS, COMMANDS))
     out.print(f"wrote {count} schemas to {directory}/")
 
 
