@@ -13,6 +13,7 @@ from tenantplane.contracts.schema import export as export_schemas
 from tenantplane.contracts.schema import schemas
 from tenantplane.services.cli.context import settings_from
 from tenantplane.services.cli.output import out
+from tenantplane.services.config.schema import ConfigSchema
 from tenantplane.services.config.service import COMMANDS as CONFIG_COMMANDS
 from tenantplane.services.config.service import serve_commands
 from tenantplane.services.runtime.app import build_broker
@@ -23,12 +24,19 @@ app = typer.Typer(help="Inspect and export the wire contracts.", no_args_is_help
 
 
 @app.command()
-def export(directory: Path = typer.Argument(..., help="Directory to write the schemas to")) -> None:
+def export(
+    ctx: typer.Context,
+    directory: Path = typer.Argument(..., help="Directory to write the schemas to"),
+) -> None:
     """Write the JSON Schema of every event (in its envelope) and command.
+
+    The config commands carry the keys of the config schema (TENANTPLANE_CONFIG_SCHEMA_FILE).
 
     Example:  tenantctl contracts export ./schemas
     """
-    count = export_schemas(directory, schemas(EVENTS, COMMANDS))
+    found = schemas(EVENTS, COMMANDS)
+    found.update(ConfigSchema.load(settings_from(ctx).config_schema_file).command_schemas())
+    count = export_schemas(directory, found)
     out.print(f"wrote {count} schemas to {directory}/")
 
 
