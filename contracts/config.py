@@ -7,14 +7,15 @@ data key) in `secrets`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import Field, JsonValue, StringConstraints
+from pydantic import Field, StringConstraints
 
 from tenantplane.contracts.commands import TenantCommand
 from tenantplane.contracts.envelope import Event, Message
 from tenantplane.contracts.ids import NAME_PATTERN
 from tenantplane.contracts.subjects import Subjects
+from tenantplane.contracts.values import JsonData
 
 PoolName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConfigKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")]
@@ -36,7 +37,7 @@ class ConfigValuesSet(_Config):
     """Keys were set to new values."""
 
     event_type: ClassVar[str] = "config.values_set"
-    values: dict[ConfigKey, JsonValue] = Field(default_factory=dict, max_length=MAX_KEYS_PER_CHANGE)
+    values: dict[ConfigKey, JsonData] = Field(default_factory=dict, max_length=MAX_KEYS_PER_CHANGE)
     secrets: dict[ConfigKey, SealedValue] = Field(
         default_factory=dict, max_length=MAX_KEYS_PER_CHANGE
     )
@@ -53,7 +54,7 @@ class ConfigReplaced(_Config):
     """The whole config was replaced: keys not named are removed."""
 
     event_type: ClassVar[str] = "config.replaced"
-    values: dict[ConfigKey, JsonValue] = Field(default_factory=dict, max_length=MAX_KEYS_PER_CHANGE)
+    values: dict[ConfigKey, JsonData] = Field(default_factory=dict, max_length=MAX_KEYS_PER_CHANGE)
     secrets: dict[ConfigKey, SealedValue] = Field(
         default_factory=dict, max_length=MAX_KEYS_PER_CHANGE
     )
@@ -81,7 +82,7 @@ class SetConfig(_ConfigChange):
     """Set one or many keys (secret keys are sealed by the service)."""
 
     name: ClassVar[str] = "config.set"
-    values: dict[ConfigKey, Any] = Field(min_length=1, max_length=MAX_KEYS_PER_CHANGE)
+    values: dict[ConfigKey, JsonData] = Field(min_length=1, max_length=MAX_KEYS_PER_CHANGE)
 
 
 class UnsetConfig(_ConfigChange):
@@ -95,7 +96,7 @@ class ReplaceConfig(_ConfigChange):
     """Replace the whole config of a tenant."""
 
     name: ClassVar[str] = "config.replace"
-    values: dict[ConfigKey, Any] = Field(max_length=MAX_KEYS_PER_CHANGE)
+    values: dict[ConfigKey, JsonData] = Field(max_length=MAX_KEYS_PER_CHANGE)
 
 
 class RevealSecrets(_ConfigCommand):

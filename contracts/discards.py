@@ -25,6 +25,7 @@ class EventDiscarded(Event):
 
     event_type: ClassVar[str] = "event.discarded"
     family: ClassVar[str] = "discard"
+    platform_scoped: ClassVar[bool] = True
     stream: str = Field(pattern=r"^(control|jobs)$")
     seq: int = Field(ge=1)
     subject: str = Field(min_length=1, max_length=512)

@@ -26,18 +26,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, ClassVar
-
-from pydantic import StringConstraints
+from typing import ClassVar
 
 from tenantplane.contracts.envelope import Event
+from tenantplane.contracts.ids import AggregateId
 from tenantplane.contracts.registry import EventRegistry, Upcaster
 
 __all__ = ["AggregateId", "Domain", "DomainEvent", "validate_domain_name"]
 
 _DOMAIN_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}[a-z0-9]")
-# Aggregate ids stand in subjects: letters, digits, '-' and '_' only.
-AggregateId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
 # Names reserved for the control plane's own families.
 _RESERVED = frozenset({"tp", "tenantplane", "config", "tenant", "route", "job", "schedule"})
 

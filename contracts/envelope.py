@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SerializeAsAny, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    create_model,
+    model_validator,
+)
 
-from tenantplane.contracts.ids import Scope, new_event_id
+from tenantplane.contracts.ids import PLATFORM, Scope, TenantId, new_event_id
 
 
 class Message(BaseModel):
-    """Base of every wire model: immutable, strict about unknown fields."""
+    """Base of every wire model: immutable, strict about unknown fields and numbers.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    NaN and the infinities are refused: JSON cannot carry them, and pydantic would
+    write them as `null`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Event(Message):
@@ -24,6 +37,9 @@ class Event(Message):
     schema_version: ClassVar[int] = 1
     # The aggregate family the event belongs to; subjects.py turns it into a subject.
     family: ClassVar[str]
+    # Whether its envelope may name the platform scope instead of a tenant (subjects.py
+    # builds a subject for it then); every other event is about one tenant.
+    platform_scoped: ClassVar[bool] = False
 
 
 class Envelope(Message):
@@ -56,6 +72,8 @@ class Envelope(Message):
                 f"envelope says {self.type}@v{self.schema_version} but data is "
                 f"{self.data.event_type}@v{self.data.schema_version}"
             )
+        if self.tenant_id == PLATFORM and not self.data.platform_scoped:
+            raise ValueError(f"{self.type} is about one tenant, not {PLATFORM}")
         return self
 
     @classmethod
@@ -119,3 +137,26 @@ class Envelope(Message):
         """A JSON-compatible dict of this envelope (for CLI output)."""
         result: dict[str, Any] = orjson.loads(self.to_json())
         return result
+
+
+@functools.cache
+def typed_envelope(event_cls: type[Event]) -> type[Envelope]:
+    """`Envelope` narrowed to `event_cls`: its type, version, data and tenant scope.
+
+    What the base class checks after validation, this one's fields say, so pydantic
+    validates the whole envelope in one pass and its JSON Schema states every rule.
+    Its instances are `Envelope`s, and equal to an `Envelope` with the same fields.
+    """
+    scope: Any = Scope if event_cls.platform_scoped else TenantId
+    event_type: Any = Literal[event_cls.event_type]
+    version: Any = Literal[event_cls.schema_version]
+    typed: type[Envelope] = create_model(
+        f"Envelope[{event_cls.__name__}]",
+        __base__=Envelope,
+        __doc__=Envelope.__doc__,
+        type=(event_type, ...),
+        schema_version=(version, ...),
+        tenant_id=(scope, ...),
+        data=(event_cls, ...),
+    )
+    return typed

@@ -1,4 +1,10 @@
-"""Identifiers: tenant ids, event ids, idempotency keys."""
+"""Identifiers: tenant ids, names, job and aggregate ids, event ids.
+
+Each rule is one regular expression here: the validators match it and the
+exported JSON Schemas show it as their `pattern`, so a publisher in another
+language checks exactly what the services check. Patterns are anchored
+(`^...$`) because JSON Schema patterns are searched, not matched whole.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,23 @@ import re
 import uuid
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, StringConstraints, WithJsonSchema
 
 from tenantplane.contracts.errors import InvalidTenantId
 
 TENANT_ID_MAX = 63
-_TENANT_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-_NAME = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?")
-# A name used inside subjects (service, projection, pool), as a pattern schemas can carry.
-NAME_PATTERN = f"^{_NAME.pattern}$"
+_TENANT_ID_BODY = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+TENANT_ID_PATTERN = rf"^{_TENANT_ID_BODY}$"
+# Names inside subjects and keys: services, schedule ids, pools, projections.
+NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$"
+# Job ids stand in subjects too, without '_' (they are UUIDs when tenantplane makes them).
+JOB_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+# The id of a domain's aggregate: the last token of its subjects.
+AGGREGATE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+
+_TENANT_ID = re.compile(TENANT_ID_PATTERN)
+_NAME = re.compile(NAME_PATTERN)
+_JOB_ID = re.compile(JOB_ID_PATTERN)
 _EVENT_ID_NAMESPACE = uuid.UUID("6c1a3f5e-8a4f-4f0b-9a59-6f7e2d1c0b3a")
 
 
@@ -45,12 +59,33 @@ def validate_name(value: str, what: str = "name") -> str:
     return value
 
 
-TenantId = Annotated[str, AfterValidator(validate_tenant_id)]
+def validate_job_id(value: str) -> str:
+    """Validate a job id: 1-63 lowercase letters, digits and inner hyphens."""
+    if _JOB_ID.fullmatch(value) is None:
+        raise ValueError(
+            f"invalid job id {value[:80]!r}: use 1-63 lowercase letters, digits and inner hyphens"
+        )
+    return value
+
+
+def _pattern_schema(pattern: str, description: str) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "pattern": pattern, "description": description})
+
+
+TenantId = Annotated[
+    str,
+    AfterValidator(validate_tenant_id),
+    _pattern_schema(TENANT_ID_PATTERN, "1-63 lowercase letters, digits and inner hyphens"),
+]
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+JobId = Annotated[str, StringConstraints(pattern=JOB_ID_PATTERN)]
+AggregateId = Annotated[str, StringConstraints(pattern=AGGREGATE_ID_PATTERN)]
 
 # The scope of events about the platform rather than one tenant (a service's
 # versions, default, rollout). It can never be a tenant id: those start with a
 # letter or digit.
 PLATFORM = "_platform"
+SCOPE_PATTERN = rf"^(?:{PLATFORM}|{_TENANT_ID_BODY})$"
 
 
 def validate_scope(value: str) -> str:
@@ -58,7 +93,11 @@ def validate_scope(value: str) -> str:
     return value if value == PLATFORM else validate_tenant_id(value)
 
 
-Scope = Annotated[str, AfterValidator(validate_scope)]
+Scope = Annotated[
+    str,
+    AfterValidator(validate_scope),
+    _pattern_schema(SCOPE_PATTERN, f"a tenant id, or {PLATFORM} for the platform itself"),
+]
 
 
 def new_event_id() -> str:

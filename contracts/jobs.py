@@ -14,14 +14,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, ClassVar
 
-from pydantic import AwareDatetime, Field, JsonValue, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints
 
 from tenantplane.contracts.envelope import Event, Message
-from tenantplane.contracts.ids import TenantId
+from tenantplane.contracts.ids import JobId, Name, TenantId
+from tenantplane.contracts.values import JsonData
 
-JobId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Kind = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
-Pool = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")]
+Pool = Name
 Priority = Annotated[int, Field(ge=0, le=9, description="higher runs first within a tenant")]
 
 
@@ -35,7 +35,7 @@ class JobRequested(_Job):
 
     event_type: ClassVar[str] = "job.requested"
     kind: Kind
-    args: dict[str, JsonValue] = Field(default_factory=dict)
+    args: dict[str, JsonData] = Field(default_factory=dict)
     priority: Priority = 5
     not_before: AwareDatetime | None = None
     max_attempts: int = Field(default=3, ge=1, le=50)
@@ -72,7 +72,7 @@ class JobSucceeded(_Job):
 
     event_type: ClassVar[str] = "job.succeeded"
     attempt: int = Field(ge=1)
-    result: dict[str, JsonValue] = Field(default_factory=dict)
+    result: dict[str, JsonData] = Field(default_factory=dict)
 
 
 class JobFailed(_Job):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from pydantic import ValidationError, create_model
+from pydantic import ValidationError
 
-from tenantplane.contracts.envelope import Envelope, Event
+from tenantplane.contracts.envelope import Envelope, Event, typed_envelope
 from tenantplane.contracts.errors import (
     InvalidEvent,
     MalformedMessage,
@@ -92,22 +91,13 @@ class EventRegistry:
         try:
             if version == event_cls.schema_version:
                 # Current version (the common case): one validation of the whole envelope.
-                return _envelope_of(event_cls).model_validate(doc)
+                return typed_envelope(event_cls).model_validate(doc)
             typed = event_cls.model_validate(self.upcast(event_type, version, data))
             return Envelope.model_validate(
                 {**doc, "schema_version": event_cls.schema_version, "data": typed}
             )
         except ValidationError as e:
             raise InvalidEvent(f"{event_type}@v{version}: {describe(e)}") from e
-
-
-@functools.cache
-def _envelope_of(event_cls: type[Event]) -> type[Envelope]:
-    """`Envelope` with `data` typed as `event_cls`, so pydantic validates both in one pass.
-
-    Its instances are `Envelope`s, and equal to an `Envelope` with the same fields.
-    """
-    return create_model(f"Envelope[{event_cls.__name__}]", __base__=Envelope, data=event_cls)
 
 
 def _parse_object(raw: bytes) -> dict[str, Any]:

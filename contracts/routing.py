@@ -12,8 +12,8 @@ from pydantic import Field, StringConstraints
 
 from tenantplane.contracts.commands import Command, TenantCommand
 from tenantplane.contracts.envelope import Event
+from tenantplane.contracts.ids import Name
 
-Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")]
 Version = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})$")]
 Upstream = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 Labels = Annotated[dict[Name, Annotated[str, Field(max_length=256)]], Field(max_length=32)]
@@ -22,6 +22,7 @@ Percent = Annotated[float, Field(ge=0, le=100)]
 
 class _Route(Event):
     family: ClassVar[str] = "route"
+    platform_scoped: ClassVar[bool] = True
     service: Name
 
 

@@ -8,19 +8,42 @@ scheduler replicas record it once.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+import functools
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import available_timezones
 
 from croniter import croniter
-from pydantic import AfterValidator, AwareDatetime, Field, JsonValue
+from pydantic import AfterValidator, AwareDatetime, Field, GetJsonSchemaHandler, WithJsonSchema
+from pydantic_core import CoreSchema
 
 from tenantplane.contracts.commands import TenantCommand
 from tenantplane.contracts.envelope import Event, Message
-from tenantplane.contracts.jobs import JobId, Kind, Priority
+from tenantplane.contracts.ids import JobId, Name
+from tenantplane.contracts.jobs import Kind, Priority
+from tenantplane.contracts.values import JsonData
 
-ScheduleId = Annotated[str, Field(pattern=r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")]
+ScheduleId = Name
 Overlap = Literal["skip", "allow"]
 CatchUp = Literal["skip", "once", "all"]
+
+
+def _cron_field(value: str) -> str:
+    step = r"/[1-9][0-9]?"
+    item = rf"(?:\*(?:{step})?|(?:{value})(?:-(?:{value}))?(?:{step})?)"
+    return rf"{item}(?:,{item})*"
+
+
+_SIXTY = _cron_field(r"[0-5]?[0-9]")
+_HOUR = _cron_field(r"[01]?[0-9]|2[0-3]")
+_DAY = _cron_field(r"0?[1-9]|[12][0-9]|3[01]")
+_MONTH = _cron_field(r"0?[1-9]|1[0-2]|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec")
+_WEEKDAY = _cron_field(r"[0-7]|sun|mon|tue|wed|thu|fri|sat")
+_MACRO = r"@(?:yearly|annually|monthly|weekly|daily|midnight|hourly)"
+# The portable cron the exported schema promises: minute hour day month weekday, seconds
+# last when there are six fields, or a macro. Every expression it matches is one croniter
+# takes; croniter also takes more (L, W, #, H, upper-case names), which the code keeps
+# accepting so that schedules defined with them still replay.
+CRON_PATTERN = rf"^(?:{_MACRO}|{_SIXTY} {_HOUR} {_DAY} {_MONTH} {_WEEKDAY}(?: {_SIXTY})?)$"
 
 
 def _cron(expression: str) -> str:
@@ -29,14 +52,39 @@ def _cron(expression: str) -> str:
     return expression
 
 
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
 def _zone(name: str) -> str:
-    if name not in available_timezones():
+    if name not in _zones():
         raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin)")
     return name
 
 
-Cron = Annotated[str, AfterValidator(_cron)]
-TimeZone = Annotated[str, AfterValidator(_zone)]
+class _ZoneNames:
+    """The JSON Schema of a time zone: the names this installation knows, as an enum."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        return {"type": "string", "enum": sorted(_zones())}
+
+
+Cron = Annotated[
+    str,
+    AfterValidator(_cron),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": CRON_PATTERN,
+            "description": "minute hour day month weekday [second], or @hourly, @daily, ...",
+        }
+    ),
+]
+TimeZone = Annotated[str, AfterValidator(_zone), _ZoneNames()]
 
 
 class ScheduleSpec(Message):
@@ -45,7 +93,7 @@ class ScheduleSpec(Message):
     cron: Cron
     timezone: TimeZone = "UTC"
     kind: Kind
-    args: dict[str, JsonValue] = Field(default_factory=dict)
+    args: dict[str, JsonData] = Field(default_factory=dict)
     priority: Priority = 5
     overlap: Overlap = "skip"
     catch_up: CatchUp = "once"

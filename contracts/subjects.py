@@ -30,13 +30,19 @@ from dataclasses import dataclass
 from tenantplane.contracts.domains import DomainEvent, validate_domain_name
 from tenantplane.contracts.envelope import Envelope
 from tenantplane.contracts.errors import SubjectMismatch
-from tenantplane.contracts.ids import validate_name, validate_scope, validate_tenant_id
+from tenantplane.contracts.ids import (
+    AGGREGATE_ID_PATTERN,
+    validate_job_id,
+    validate_name,
+    validate_scope,
+    validate_tenant_id,
+)
 
 DEFAULT_ROOT = "tp"
 # The tenant token of the change notification a projection sends after a rebuild is
 # swapped in: every cached tenant of that projection may have changed.
 REBUILT = "_rebuilt"
-_AGGREGATE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_AGGREGATE_ID = re.compile(AGGREGATE_ID_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -172,7 +178,7 @@ class Subjects:
 
     def job(self, tenant_id: str, job_id: str) -> str:
         """One job's lifecycle (in the jobs stream)."""
-        return f"{self.root}.job.{validate_tenant_id(tenant_id)}.{validate_name(job_id, 'job id')}"
+        return f"{self.root}.job.{validate_tenant_id(tenant_id)}.{validate_job_id(job_id)}"
 
     def all_jobs(self) -> str:
         """Every job event of every tenant."""

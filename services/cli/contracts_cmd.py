@@ -9,26 +9,54 @@ import typer
 
 from tenantplane.contracts import COMMANDS, EVENTS
 from tenantplane.contracts.commands import TenantCommand
+from tenantplane.contracts.domains import Domain
 from tenantplane.contracts.schema import export as export_schemas
+from tenantplane.contracts.schema import schemas
 from tenantplane.services.cli.context import settings_from
 from tenantplane.services.cli.output import out
+from tenantplane.services.config.schema import ConfigSchema
 from tenantplane.services.config.service import COMMANDS as CONFIG_COMMANDS
 from tenantplane.services.config.service import serve_commands
 from tenantplane.services.runtime.app import build_broker
 from tenantplane.services.runtime.asyncapi import document
 from tenantplane.services.runtime.commands import Outcome
+from tenantplane.services.runtime.domain_refs import load_domain
 
 app = typer.Typer(help="Inspect and export the wire contracts.", no_args_is_help=True)
 
 
 @app.command()
-def export(directory: Path = typer.Argument(..., help="Directory to write the schemas to")) -> None:
-    """Write the JSON Schema of every event (in its envelope) and command.
+def export(
+    ctx: typer.Context,
+    directory: Path = typer.Argument(..., help="Directory to write the schemas to"),
+    domain: list[str] = typer.Option(
+        [],
+        "--domain",
+        help="A service's domain, module:ATTR (repeatable; also TENANTPLANE_DOMAINS)",
+    ),
+) -> None:
+    """Write the JSON Schema of every event (in its envelope), command and domain event.
 
-    Example:  tenantctl contracts export ./schemas
+    The config commands carry the keys of the config schema (TENANTPLANE_CONFIG_SCHEMA_FILE).
+
+    Example:  tenantctl contracts export ./schemas --domain billing.events:BILLING
     """
-    count = export_schemas(directory, EVENTS, COMMANDS)
+    settings = settings_from(ctx)
+    domains = _domains([*settings.domains, *domain])
+    found = schemas(EVENTS, COMMANDS, domains)
+    found.update(ConfigSchema.load(settings.config_schema_file).command_schemas())
+    count = export_schemas(directory, found)
     out.print(f"wrote {count} schemas to {directory}/")
+
+
+def _domains(references: list[str]) -> list[Domain]:
+    """The domains `references` name, each once; two different domains of one name are refused."""
+    found: dict[str, Domain] = {}
+    for reference in references:
+        loaded = load_domain(reference)
+        if found.setdefault(loaded.name, loaded) is not loaded:
+            raise ValueError(f"domain {reference!r}: another domain named {loaded.name} is listed")
+    return list(found.values())
 
 
 @app.command("list")

@@ -30,6 +30,7 @@ from tenantplane.contracts.config import ConfigKey
 from tenantplane.contracts.errors import InvalidTenantId, describe
 from tenantplane.contracts.ids import validate_tenant_id
 from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.contracts.values import JsonData
 from tenantplane.services.config.schema import ConfigSchema
 from tenantplane.services.runtime.errors import InvalidConfigValue, InvalidRequest
 
@@ -230,7 +231,10 @@ def _desired(
         merged.update({k: v for k, v in layer.values.items() if k != RESERVED})
     for key, value in merged.items():
         try:
+            _JSON_VALUE.validate_python(value)
             schema.check({key: value})
+        except ValidationError as e:
+            problems.append(f"{_line_of(key, files, parsed)}: {key}: {_why(e)}")
         except InvalidConfigValue as e:
             problems.append(f"{_line_of(key, files, parsed)}: {e.message}")
     return _registration(tenant, meta, merged, where, problems)
@@ -264,6 +268,13 @@ def _registration(
 
 
 _CONFIG_KEY = TypeAdapter(ConfigKey)
+# YAML reads `2026-01-01` as a date and `.nan` as NaN: neither is a JSON value a key can hold.
+_JSON_VALUE: TypeAdapter[JsonData] = TypeAdapter(JsonData)
+
+
+def _why(error: ValidationError) -> str:
+    """The last reason pydantic gives (the first ones name each JSON type it is not)."""
+    return error.errors(include_url=False)[-1]["msg"].removeprefix("Value error, ")
 
 
 def _valid_key(key: str) -> bool:

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tenantplane.contracts.config import ReplaceConfig, SetConfig
+from tenantplane.contracts.schema import INT_MAX, INT_MIN, command_path, command_schema
 from tenantplane.services.runtime.errors import InvalidConfigValue
 
 KeyType = Literal["bool", "int", "float", "string", "json"]
@@ -18,6 +20,7 @@ _PYTHON: dict[str, tuple[type, ...]] = {
     "float": (int, float),
     "string": (str,),
 }
+_JSON_TYPE = {"bool": "boolean", "int": "integer", "float": "number", "string": "string"}
 
 
 # A pool's name becomes part of queue and Kubernetes object names.
@@ -71,6 +74,31 @@ class KeySpec(BaseModel):
             )
         return value
 
+    def json_schema(self) -> dict[str, Any]:
+        """What `check` takes, as JSON Schema (of the key's value alone).
+
+        Two rules JSON Schema cannot say: an `int` key refuses `3.0` (JSON Schema's
+        `integer` takes it), and a pattern on a value that is not a string is checked
+        against its text.
+        """
+        schema: dict[str, Any] = {"type": _JSON_TYPE[self.type]} if self.type != "json" else {}
+        low, high = self.minimum, self.maximum
+        if self.type == "int":
+            # What JSON carries into an int exactly (a float beyond is refused as a float).
+            low = INT_MIN if low is None else max(low, INT_MIN)
+            high = INT_MAX if high is None else min(high, INT_MAX)
+        bounds = {
+            "minimum": low,
+            "maximum": high,
+            "enum": None if self.choices is None else list(self.choices),
+            "maxLength": self.max_length,
+            "pattern": None if self.pattern is None else f"^(?:{self.pattern})$",
+            "default": self.default,
+            "description": self.description or None,
+        }
+        schema.update({k: v for k, v in bounds.items() if v is not None})
+        return schema
+
 
 class ConfigSchema(BaseModel):
     """Declared keys, and what to do with keys nobody declared."""
@@ -99,6 +127,30 @@ class ConfigSchema(BaseModel):
                 continue
             spec.check(key, value)
         return values
+
+    def command_schemas(self) -> dict[str, dict[str, Any]]:
+        """The schemas of `config.set` and `config.replace` with this schema's keys in them.
+
+        By export path (`contracts.schema.command_path`): they replace the generic ones,
+        whose values may be any JSON. Declared keys get their type and bounds; other
+        keys stay open unless `unknown` is `reject`.
+        """
+        return {
+            command_path(cls): self._with_keys(command_schema(cls))
+            for cls in (SetConfig, ReplaceConfig)
+        }
+
+    def _with_keys(self, schema: dict[str, Any]) -> dict[str, Any]:
+        values = schema["properties"]["values"]
+        item = values["additionalProperties"]
+        declared = {key: {"allOf": [item, spec.json_schema()]} for key, spec in self.keys.items()}
+        rest = item if self.unknown == "allow" else False
+        schema["properties"]["values"] = {
+            **values,
+            "properties": declared,
+            "additionalProperties": rest,
+        }
+        return schema
 
     def is_secret(self, key: str) -> bool:
         """Whether values of `key` are sealed before they enter the log."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tenantplane.contracts.keys import Keys
 from tenantplane.contracts.subjects import Subjects
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     nats_tls_cert_file: Path | None = None
     nats_tls_key_file: Path | None = None
     config_schema_file: Path | None = None
+    # Services' domains, as `module:ATTR` references to `Domain` objects, comma-separated
+    # (`examples.billing.events:BILLING`): `tenantctl contracts export` writes their schemas.
+    domains: Annotated[tuple[str, ...], NoDecode] = ()
     # Master keys that wrap tenants' data keys, newest first, comma-separated; or a file
     # holding them one per line. Only the config service needs them.
     secrets_master_keys: SecretStr | None = None
@@ -83,6 +87,13 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: str = Field(default="console", pattern="^(console|json)$")
 
+    @field_validator("domains", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
     def master_keys(self) -> list[str]:
         """The secrets master keys, newest first (empty when none are configured)."""
         if self.secrets_master_keys is not None:
@@ -104,6 +115,8 @@ class Settings(BaseSettings):
                 value = value.get_secret_value()
             elif isinstance(value, dict):
                 value = json.dumps(value)
+            elif isinstance(value, tuple):
+                value = ",".join(value)
             env[f"TENANTPLANE_{name.upper()}"] = str(value)
         return env
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+from urllib.parse import unquote
+
 import nats.errors
 import orjson
 import pytest
@@ -111,3 +115,25 @@ def test_asyncapi_document_lists_every_command_with_its_schema(broker: NatsBroke
     assert addresses == {c.served_on(SUBJECTS) for c in COMMANDS}
     payloads = [m["payload"] for m in spec["components"]["messages"].values()]
     assert any(p.get("title") == "config.config.set" for p in payloads)
+
+
+def test_asyncapi_payloads_are_the_exported_schemas_with_every_ref_inside_the_document(
+    broker: NatsBroker,
+) -> None:
+    # Given the AsyncAPI document of the config service's commands
+    spec = document(broker, SUBJECTS, COMMANDS, "0.1.0")
+    payloads = {
+        m["payload"]["title"]: m["payload"] for m in spec["components"]["messages"].values()
+    }
+    # Then each payload is the exported schema, its definitions among the document's components
+    shared = spec["components"]["schemas"]
+    assert "JsonData" in shared
+    values = payloads["config.config.set"]["properties"]["values"]
+    assert values["propertyNames"]["pattern"] == r"^[a-z0-9][a-z0-9_.-]{0,127}$"
+    assert values["additionalProperties"] == {"$ref": "#/components/schemas/JsonData"}
+    # And every reference resolves inside the document
+    refs = re.findall(r'"\$ref": "#/([^"]+)"', json.dumps(spec))
+    for ref in refs:
+        node = spec
+        for part in ref.split("/"):
+            node = node[unquote(part)]

@@ -49,6 +49,18 @@ def test_every_problem_is_reported_with_file_and_line(tmp_path: Path) -> None:
     assert "nothing applied" in str(raised.value)
 
 
+def test_values_json_cannot_carry_are_problems_with_file_and_line(tmp_path: Path) -> None:
+    # Given YAML that reads as a date and as NaN
+    write(tmp_path, "acme.yaml", "rate_limit: 5\nstarts: 2026-01-01\nratio: .nan\n")
+    # When the directory is loaded
+    with pytest.raises(ApplyError) as raised:
+        load(tmp_path, DEFAULT_SCHEMA)
+    # Then each is a problem at its line, never a value stored as something else
+    problems = "\n".join(raised.value.problems)
+    assert f"{tmp_path}/acme.yaml:2: starts: input was not a valid JSON value" in problems
+    assert f"{tmp_path}/acme.yaml:3: ratio: nan is not a JSON number" in problems
+
+
 def test_plan_creates_sets_changes_and_prunes_only_differences() -> None:
     desired = load_one("acme", {"a": 1, "b": 2})
     assert plan(desired, {"acme": Current("standard", {"a": 1, "b": 2})}, prune=True)[0].empty
