@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -117,6 +119,7 @@ async def test_an_unreachable_database_is_unavailable(kind: str, tmp_path: Path)
             await select_one(engine)
     finally:
         await engine.dispose()
+        await _aiosqlite_threads_done()
     # One line: the driver's hints on further lines are joined
     assert "\n" not in raised.value.message
     assert raised.value.server == "database"
@@ -129,4 +132,13 @@ async def test_a_missing_table_is_a_bug_not_an_outage(tmp_path: Path) -> None:
             await select_one(engine, "SELECT * FROM no_such_table")
     finally:
         await engine.dispose()
+        await _aiosqlite_threads_done()
     assert unavailable_from(raised.value) is None
+
+
+async def _aiosqlite_threads_done() -> None:
+    """Let aiosqlite's connection threads end while this test's loop still runs: a thread
+    of a failed connection otherwise answers into the closed loop during the next test."""
+    for thread in threading.enumerate():
+        if "_connection_worker_thread" in thread.name:
+            await asyncio.to_thread(thread.join, 2.0)
