@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import IO
 
 from nats.aio.client import Client as NATS
 
@@ -142,11 +143,19 @@ def progress(message: str) -> None:
 
 
 @contextlib.contextmanager
-def tenantctl_process(settings: Settings, *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """`tenantctl ARGS` in its own process (its own core and event loop), e.g. a service."""
+def tenantctl_process(
+    settings: Settings, *args: str, output: IO[bytes] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`tenantctl ARGS` in its own process (its own core and event loop), e.g. a service;
+    its output goes to `output` when given (else to this process's)."""
     env = {**os.environ, **settings.to_env(), "TENANTPLANE_OPS_PORT": "0"}
     env["TENANTPLANE_LOG_LEVEL"] = "warning"
-    process = subprocess.Popen([sys.executable, "-m", "tenantplane.services.cli", *args], env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tenantplane.services.cli", *args],
+        env=env,
+        stdout=output,
+        stderr=output,
+    )
     try:
         yield process
     finally:

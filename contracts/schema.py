@@ -25,6 +25,7 @@ from tenantplane.contracts.commands import Command, CommandReply
 from tenantplane.contracts.domains import Domain
 from tenantplane.contracts.envelope import Event, typed_envelope
 from tenantplane.contracts.registry import EventRegistry
+from tenantplane.contracts.values import INT_MAX, INT_MIN
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # RFC 3339 as pydantic reads it: years 0001-9999, no leap second (:60), an offset.
@@ -35,9 +36,6 @@ DATE_TIME_PATTERN = (
     r"[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?"
     r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
 )
-# The integers pydantic reads into an `int` field from JSON: 64 bits, signed (it refuses
-# a float beyond, and the decoder reads an integer beyond 64 bits as a float).
-INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
 class ContractJsonSchema(GenerateJsonSchema):

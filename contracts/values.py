@@ -1,41 +1,47 @@
 """JSON values inside events and commands (config values, job args and results).
 
-Any JSON value, with numbers as JSON can carry them: finite. Pydantic would take
-NaN or Infinity (from Python, or as the non-standard `NaN` token in JSON) and
-write it back as `null`; here it is refused instead, so a value is stored
-exactly or not at all. The exported schema says the same with number bounds,
-which a non-finite number (JSON's `1e400`) breaks.
+Any JSON value, with numbers as the log carries them exactly: finite, and
+within the 64-bit integers' range. Pydantic would take NaN or Infinity (from
+Python, or as the non-standard `NaN` token in JSON) and write it back as
+`null`, and take an integer of any size, which the log's encoder cannot write;
+both are refused instead, so a value is stored exactly or not at all. The bound
+holds for fractional numbers too because JSON cannot tell `1e19` from
+`10000000000000000000`: one rule for every number is what a JSON Schema can
+state, and the exported schema states it with number bounds.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from typing import Annotated, Any, Union
 
 from pydantic import AfterValidator, Field, GetJsonSchemaHandler, JsonValue, TypeAdapter
 from pydantic_core import CoreSchema
 from typing_extensions import TypeAliasType
 
-_DOUBLE_MAX = sys.float_info.max
-_Finite = Annotated[float, Field(ge=-_DOUBLE_MAX, le=_DOUBLE_MAX)]
+# The integers the log stores exactly (and pydantic reads into an `int` field): 64 bits.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+# The same bounds as floats can state them (2^63 - 1 is no float; the next one below is).
+_Bounded = Annotated[float, Field(ge=float(INT_MIN), le=math.nextafter(2.0**63, 0))]
 # The shape of a JSON value, for the JSON Schema only: validating with it would be
 # several times slower than pydantic's `JsonValue` and report one error per branch.
 # (mypy reads a recursive alias only under its own name; the schema's is JsonData.)
 _Shape = TypeAliasType(  # type: ignore[misc]
     "JsonData",
-    Union[bool, int, _Finite, str, list["_Shape"], dict[str, "_Shape"], None],  # type: ignore[misc]  # noqa: UP007
+    Union[bool, int, _Bounded, str, list["_Shape"], dict[str, "_Shape"], None],  # type: ignore[misc]  # noqa: UP007
 )
 _SHAPE: TypeAdapter[Any] = TypeAdapter(_Shape)  # type: ignore[arg-type]
 
 
-def _finite(value: JsonValue) -> JsonValue:
-    """Refuse NaN and the infinities anywhere inside `value`."""
+def _exact(value: JsonValue) -> JsonValue:
+    """Refuse NaN, the infinities and numbers beyond 64 bits anywhere inside `value`."""
     stack: list[JsonValue] = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, float) and not math.isfinite(item):
             raise ValueError(f"{item} is not a JSON number: numbers must be finite")
+        if isinstance(item, int | float) and not INT_MIN <= item <= INT_MAX:
+            raise ValueError(f"{item} is beyond 64 bits: numbers must lie in [-2^63, 2^63 - 1]")
         if isinstance(item, list):
             stack.extend(item)
         elif isinstance(item, dict):
@@ -53,4 +59,4 @@ class _ShapeSchema:
         return handler(_SHAPE.core_schema)
 
 
-JsonData = Annotated[JsonValue, AfterValidator(_finite), _ShapeSchema()]
+JsonData = Annotated[JsonValue, AfterValidator(_exact), _ShapeSchema()]

@@ -9,8 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tenantplane.contracts.commands import Command
 from tenantplane.contracts.config import ReplaceConfig, SetConfig
-from tenantplane.contracts.schema import INT_MAX, INT_MIN, command_path, command_schema
+from tenantplane.contracts.schema import command_path, command_schema
+from tenantplane.contracts.values import INT_MAX, INT_MIN
 from tenantplane.services.runtime.errors import InvalidConfigValue
 
 KeyType = Literal["bool", "int", "float", "string", "json"]
@@ -151,6 +153,12 @@ class ConfigSchema(BaseModel):
             "additionalProperties": rest,
         }
         return schema
+
+    def secrets_of(self, command: Command) -> list[Any]:
+        """The secret values a command carries (those of secret keys it sets)."""
+        if not isinstance(command, SetConfig | ReplaceConfig):
+            return []
+        return [v for k, v in command.values.items() if self.is_secret(k)]
 
     def is_secret(self, key: str) -> bool:
         """Whether values of `key` are sealed before they enter the log."""

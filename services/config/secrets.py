@@ -5,7 +5,12 @@
 - Values enter the log only as ciphertext (`SealedValue`), tagged with the id
   of the data key that sealed them.
 - Destroying a tenant's data keys (offboarding with shredding) makes its
-  secrets unreadable in every copy of the log, without rewriting it.
+  secrets unreadable in every copy of the log, without rewriting it. The
+  destroyed rows leave nothing behind in the database's files: SQLite
+  overwrites freed pages (`secure_delete`) and truncates its write-ahead log;
+  PostgreSQL rewrites the key table (`VACUUM FULL`), so the dead row's bytes
+  leave the table's files. Backups taken before keep the key; see
+  docs/reliability.md for how long.
 - Master keys rotate: the first key wraps, the others still unwrap, and
   `rewrap()` moves every data key to the first.
 """
@@ -85,11 +90,23 @@ class SecretBox:
             ) from e
 
     async def shred(self, tenant_id: str) -> int:
-        """Destroy every data key of a tenant; returns how many."""
+        """Destroy every data key of a tenant, on disk too; returns how many."""
         async with self.engine.begin() as conn:
             done = await conn.execute(delete(tenant_keys).where(*self._of(tenant_id)))
         self._keys = {k: f for k, f in self._keys.items() if not k.startswith(f"{tenant_id}/")}
+        await self._scrub()
         return int(done.rowcount)
+
+    async def _scrub(self) -> None:
+        """Leave no copy of deleted rows in the database's files."""
+        async with self.engine.connect() as conn:
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            if self.engine.dialect.name == "sqlite":
+                # Freed pages were zeroed (`secure_delete`, set on every connection);
+                # the WAL still holds the page as it was before: fold it in and cut it.
+                await autocommit.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            else:
+                await autocommit.exec_driver_sql(f"VACUUM FULL {tenant_keys.name}")
 
     async def rewrap(self) -> int:
         """Re-wrap every data key with the first master key (after a rotation)."""

@@ -11,7 +11,7 @@ from tenantplane.contracts.config import COMMANDS as CONFIG_COMMANDS
 from tenantplane.contracts.discards import DiscardEvent
 from tenantplane.contracts.subjects import Subjects
 from tenantplane.contracts.tenants import COMMANDS as TENANT_COMMANDS
-from tenantplane.services.config.schema import ConfigSchema
+from tenantplane.services.config.schema import DEFAULT_SCHEMA, ConfigSchema
 from tenantplane.services.config.secrets import SecretBox
 from tenantplane.services.config.writes import TenantWrites
 from tenantplane.services.projections import PROJECTIONS
@@ -25,10 +25,16 @@ from tenantplane.services.security.audit import RevealAudit
 COMMANDS = (*TENANT_COMMANDS, *CONFIG_COMMANDS)
 
 
-def serve_commands(broker: NatsBroker, subjects: Subjects, handle: Handler[TenantCommand]) -> None:
-    """Register every command of the config service on `broker`."""
+def serve_commands(
+    broker: NatsBroker,
+    subjects: Subjects,
+    handle: Handler[TenantCommand],
+    schema: ConfigSchema = DEFAULT_SCHEMA,
+) -> None:
+    """Register every command of the config service on `broker`; the secret values of
+    `schema` are kept out of its logs and error texts."""
     for command_cls in COMMANDS:
-        register(broker, subjects, command_cls, handle)
+        register(broker, subjects, command_cls, handle, secrets=schema.secrets_of)
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
@@ -43,7 +49,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             writes = TenantWrites(
                 runtime.log, schema, box, audit=audit, default_pool=settings.default_pool
             )
-            serve_commands(runtime.broker, settings.subjects, writes.handle)
+            serve_commands(runtime.broker, settings.subjects, writes.handle, schema)
             register(
                 runtime.broker,
                 settings.subjects,

@@ -15,10 +15,18 @@ from tenantplane.services.config.secrets import SecretBox
 from tenantplane.services.config.state import TenantState, evolve
 from tenantplane.services.runtime.aggregates import AggregateWrites, Change
 from tenantplane.services.runtime.commands import Outcome
-from tenantplane.services.runtime.errors import InvalidRequest, SecretUnavailable, TenantNotFound
+from tenantplane.services.runtime.errors import (
+    InvalidConfigValue,
+    InvalidRequest,
+    SecretUnavailable,
+    TenantNotFound,
+)
 from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
 from tenantplane.services.security.audit import RevealAudit
 from tenantplane.services.security.sealing import seal_to
+
+# One secret value, as JSON. Sealed, it takes about 1.4 times as much of its event.
+MAX_SECRET_BYTES = 64 * 1024
 
 
 class TenantWrites(AggregateWrites[TenantState, TenantCommand]):
@@ -65,9 +73,13 @@ class TenantWrites(AggregateWrites[TenantState, TenantCommand]):
         data = decide(state, command, self.schema, await self._sealed(state, command))
         if data is None:
             return None
+        return Change(data, state.tenant_id)
+
+    async def settle(self, state: TenantState, command: TenantCommand) -> None:
+        """Shred an offboarded tenant's data keys, only once the offboarding is in the log:
+        a failed append leaves the tenant active with its secrets intact."""
         if isinstance(command, OffboardTenant) and command.shred_secrets and self.box is not None:
             await self.box.shred(state.tenant_id)
-        return Change(data, state.tenant_id)
 
     async def _sealed(self, state: TenantState, command: TenantCommand) -> dict[str, SealedValue]:
         """The command's secret values, sealed; a set leaves out those that did not change."""
@@ -78,6 +90,14 @@ class TenantWrites(AggregateWrites[TenantState, TenantCommand]):
             return {}
         box = self._box()
         self.schema.check(secret)
+        for key, value in secret.items():
+            size = len(orjson.dumps(value))
+            if size > MAX_SECRET_BYTES:
+                raise InvalidConfigValue(
+                    f"{key}: a secret holds at most {MAX_SECRET_BYTES} bytes of JSON; "
+                    f"this one has {size}",
+                    key=key,
+                )
         sealed = {}
         for key, value in secret.items():
             current = state.secrets.get(key)

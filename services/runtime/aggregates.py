@@ -12,6 +12,7 @@ the rest, identically for every aggregate:
   state after a short random pause;
 - an event of the aggregate that cannot be read blocks it: every command
   answers `AggregateBlocked` until an operator discards the event;
+- effects outside the log (`settle`) follow the append, never precede it;
 - every event records its command's idempotency key (`causation_id`); the last
   keys are remembered per aggregate, so a repeated command returns its first
   result long after JetStream's duplicate window.
@@ -100,6 +101,8 @@ class AggregateWrites(ABC, Generic[S, C]):
         for attempt in range(MAX_ATTEMPTS):
             replay = tracked.commands.get(command.idempotency_key)
             if replay is not None:
+                # A retry finishes what a crash after the append may have left undone.
+                await self.settle(tracked.state, command)
                 return Outcome((replay,), replayed=True)
             try:
                 change = await self.change_for(tracked.state, command)
@@ -120,6 +123,14 @@ class AggregateWrites(ABC, Generic[S, C]):
                 tracked = await self.refresh(key)
         raise ConcurrencyConflict(self.boundary(key), tracked.version)
 
+    async def settle(self, state: S, command: C) -> None:
+        """Act on what `command` appended, once its event is in the log (default: nothing).
+
+        For effects outside the log that must not happen unless the event did, such
+        as destroying a key. Runs again when the command is retried, so it must be
+        idempotent.
+        """
+
     async def _append(self, key: str, tracked: Tracked[S], command: C, change: Change) -> Outcome:
         idempotency_key = command.idempotency_key
         envelope = Envelope.wrap(
@@ -136,9 +147,10 @@ class AggregateWrites(ABC, Generic[S, C]):
         appended = await self.log.append(
             envelope, Expected(tracked.version, over=self.boundary(key))
         )
-        self._tracked[key] = self._track(
+        self._tracked[key] = settled = self._track(
             tracked, StoredEvent(appended.seq, appended.subject, envelope)
         )
+        await self.settle(settled.state, command)
         return Outcome((appended,))
 
     async def refresh(self, key: str) -> Tracked[S]:

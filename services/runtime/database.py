@@ -46,6 +46,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted content is overwritten, not left in free pages (destroyed keys must go).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

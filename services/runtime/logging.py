@@ -1,4 +1,8 @@
-"""Structured logging (structlog): console lines for people, JSON for machines."""
+"""Structured logging (structlog): console lines for people, JSON for machines.
+
+Tracebacks are rendered as plain text, never with local variables (a frame's
+variables may hold a secret), and every event then passes `redaction.scrub`.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,17 @@ import logging
 
 import structlog
 
+from tenantplane.services.runtime.redaction import scrub
+
 
 def configure(level: str = "info", fmt: str = "console") -> None:
     """Set up structlog and the standard library's logging once per process."""
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     structlog.configure(
@@ -20,6 +28,9 @@ def configure(level: str = "info", fmt: str = "console") -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # The traceback as text (no locals), so that the scrub sees it.
+            structlog.processors.format_exc_info,
+            scrub,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -11,6 +13,7 @@ import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pydantic import SecretStr
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantplane.contracts.commands import ErrorCode
@@ -18,11 +21,16 @@ from tenantplane.contracts.config import RevealSecrets, SealedValue, SetConfig
 from tenantplane.contracts.tenants import OffboardTenant, RegisterTenant
 from tenantplane.services.config import service as config_service
 from tenantplane.services.config.sdk import AsyncConfigClient
-from tenantplane.services.config.secrets import SecretBox, SecretUnavailable, new_master_key
+from tenantplane.services.config.secrets import (
+    SecretBox,
+    SecretUnavailable,
+    new_master_key,
+    tenant_keys,
+)
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.consumers import read_raw
 from tenantplane.services.runtime.database import create_engine
-from tenantplane.services.runtime.errors import InvalidRequest, TenantNotFound
+from tenantplane.services.runtime.errors import InvalidRequest, TenantNotFound, TenantplaneError
 from tenantplane.services.runtime.readyourwrites import wait_applied
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.redis import as_text
@@ -51,6 +59,54 @@ async def test_shredding_a_tenants_keys_makes_its_secrets_unreadable(
     assert await box.shred("acme") == 1
     with pytest.raises(SecretUnavailable, match="destroyed"):
         await box.open("acme", sealed)
+
+
+async def test_shredding_leaves_no_copy_of_the_wrapped_key_in_the_databases_files(
+    sql_engine: AsyncEngine,
+) -> None:
+    box = SecretBox(sql_engine, "ns", [new_master_key()])
+    await box.seal("acme", PLAIN)
+    async with sql_engine.connect() as conn:
+        wrapped = (await conn.execute(select(tenant_keys.c.wrapped))).scalar_one().encode()
+    if sql_engine.dialect.name == "sqlite":
+        files = Path(str(sql_engine.url.database)).parent.glob("read.db*")
+        assert any(wrapped in f.read_bytes() for f in files)  # the check can see it
+        await box.shred("acme")
+        for file in Path(str(sql_engine.url.database)).parent.glob("read.db*"):
+            assert wrapped not in file.read_bytes(), file
+    else:
+        # PostgreSQL's files are the server's own; that the table was rewritten into
+        # a new file (which holds only live rows) is what can be seen from here.
+        filenode = text(f"SELECT pg_relation_filenode('{tenant_keys.name}')")
+        async with sql_engine.connect() as conn:
+            before = (await conn.execute(filenode)).scalar_one()
+        await box.shred("acme")
+        async with sql_engine.connect() as conn:
+            assert (await conn.execute(filenode)).scalar_one() != before
+            assert (await conn.execute(select(tenant_keys))).all() == []
+
+
+async def test_an_offboarding_the_log_refuses_keeps_the_key_and_the_tenant(
+    settings: Settings, service: None, nc: NATS, client: CommandClient, redis: aioredis.Redis
+) -> None:
+    register = RegisterTenant(tenant_id="acme", display_name="Acme", **ACTOR)
+    await send_and_wait(client, redis, settings, register)
+    secret = SetConfig(tenant_id="acme", values={"secret.api_token": PLAIN}, **ACTOR)
+    await send_and_wait(client, redis, settings, secret)
+    # Given a log that takes no more events (a sealed stream refuses every append)
+    js = nc.jetstream()
+    config = (await js.stream_info(settings.subjects.control_stream)).config
+    await js.update_stream(replace(config, sealed=True))
+    # When the tenant is offboarded with shredding, the append fails
+    with pytest.raises(TenantplaneError):
+        await client.send(OffboardTenant(tenant_id="acme", shred_secrets=True, **ACTOR))
+    # Then the tenant is still active and its secrets still open
+    sdk = await AsyncConfigClient.connect(settings)
+    try:
+        assert (await sdk.get_config("acme")).status == "active"
+        assert await sdk.secrets("acme") == {"secret.api_token": PLAIN}
+    finally:
+        await sdk.close()
 
 
 async def test_master_key_rotation_rewraps_every_data_key(sql_engine: AsyncEngine) -> None:

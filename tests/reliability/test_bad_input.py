@@ -86,6 +86,53 @@ async def test_an_invalid_config_value_is_refused_with_the_key_named(
     assert await event_log.head() == before
 
 
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        (b"NaN", "must be finite"),
+        (b"-Infinity", "must be finite"),
+        (b"1e400", "must be finite"),
+        (b'[1, {"deep": 100000000000000000000000}]', "beyond 64 bits"),
+        (b"-9223372036854775809", "beyond 64 bits"),
+    ],
+)
+async def test_a_number_the_log_cannot_keep_exactly_is_refused(
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    event_log: EventLog,
+    value: bytes,
+    fragment: str,
+) -> None:
+    register = RegisterTenant(tenant_id="acme", display_name="Acme", **ACTOR)
+    await send_and_wait(client, redis, settings, register)
+    before = await event_log.head()
+    body = b'{"tenant_id": "acme", "actor": "t", "values": {"x": ' + value + b"}}"
+    reply = await client.nc.request(
+        client.subjects.command("config", SetConfig.name), body, timeout=5
+    )
+    error = orjson.loads(reply.data)["error"]
+    assert error["code"] == "invalid_request"
+    assert "values.x" in error["message"]
+    assert fragment in error["message"]
+    assert await event_log.head() == before
+
+
+async def test_a_secret_too_big_is_refused_naming_key_and_limit_never_the_value(
+    client: CommandClient, redis: aioredis.Redis, settings: Settings, event_log: EventLog
+) -> None:
+    register = RegisterTenant(tenant_id="acme", display_name="Acme", **ACTOR)
+    await send_and_wait(client, redis, settings, register)
+    before = await event_log.head()
+    big = "s3cr3t" * 12_000
+    with pytest.raises(TenantplaneError) as refused:
+        await client.send(SetConfig(tenant_id="acme", values={"secret.blob": big}, **ACTOR))
+    assert refused.value.code == "invalid_config_value"
+    assert str(refused.value).startswith("secret.blob: a secret holds at most 65536 bytes")
+    assert "s3cr3t" not in str(refused.value)
+    assert await event_log.head() == before
+
+
 async def test_an_oversize_command_is_refused_before_parsing(client: CommandClient) -> None:
     body = b'{"tenant_id": "acme", "values": {"k": "' + b"x" * (MAX_EVENT_BYTES + 1) + b'"}}'
     reply = await client.nc.request(
