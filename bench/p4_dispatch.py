@@ -50,7 +50,7 @@ from tenantplane.services.runtime.connections import connect_nats
 from tenantplane.services.runtime.consumers import follow
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.scheduler.client import JobClient, job_id_for
+from tenantplane.services.scheduler.client import JobLog, job_id_for
 from tenantplane.services.worker.context import JobContext
 from tenantplane.services.worker.kinds import JobKinds
 
@@ -83,7 +83,7 @@ async def latencies(settings: Settings, count: int) -> list[float]:
     """ms from JobRequested (created) to the body's start, jobs requested at 100/s."""
     nc = await connect_nats(settings, "bench-p4-lat")
     log = EventLog(nc.jetstream(), settings.subjects, EVENTS)
-    jobs = JobClient(log, actor="bench")
+    jobs = JobLog(log, actor="bench")
     try:
         ids = []
         for i in range(count + 20):

@@ -42,7 +42,7 @@ from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.localstate import resolve_redis_url
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.scheduler import service as scheduler_service
-from tenantplane.services.scheduler.client import JobClient, job_id_for
+from tenantplane.services.scheduler.client import JobLog, job_id_for
 from tenantplane.services.worker.context import JobContext
 from tenantplane.services.worker.kinds import JobKinds
 from tenantplane.services.worker.pool import run_pool
@@ -71,7 +71,7 @@ async def tenantplane(settings: Settings, flood: int, seconds: float) -> list[fl
         await _onboard(CommandClient(nc, settings.subjects), ["noisy", *QUIET])
         services.append(asyncio.create_task(run_pool(settings, stop, "default", KINDS, THREADS)))
         await _flood(log, flood)
-        jobs = JobClient(log)
+        jobs = JobLog(log)
         quiet = await _every_second(seconds, lambda: _submit_quiet(jobs))
         return await _waits(log, set(quiet))
     finally:
@@ -99,7 +99,7 @@ async def _flood(log: EventLog, count: int) -> None:
         ])  # fmt: skip
 
 
-async def _submit_quiet(jobs: JobClient) -> list[str]:
+async def _submit_quiet(jobs: JobLog) -> list[str]:
     return [(await jobs.submit(t, "work")).job_id for t in QUIET]
 
 

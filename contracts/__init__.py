@@ -36,6 +36,7 @@ COMMANDS: tuple[type[Command], ...] = (
     *tenants.COMMANDS,
     *config.COMMANDS,
     *routing.COMMANDS,
+    *jobs.COMMANDS,
     *schedules.COMMANDS,
     *discards.COMMANDS,
 )

@@ -16,6 +16,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
+from tenantplane.contracts.commands import TenantCommand
 from tenantplane.contracts.envelope import Event, Message
 from tenantplane.contracts.ids import JobId, Name, TenantId
 from tenantplane.contracts.values import JsonData
@@ -30,16 +31,21 @@ class _Job(Event):
     job_id: JobId
 
 
-class JobRequested(_Job):
-    """A job was asked for."""
+class JobSpec(Message):
+    """What a job is: its kind and arguments, and how it is run."""
 
-    event_type: ClassVar[str] = "job.requested"
     kind: Kind
     args: dict[str, JsonData] = Field(default_factory=dict)
     priority: Priority = 5
     not_before: AwareDatetime | None = None
     max_attempts: int = Field(default=3, ge=1, le=50)
     timeout_s: float = Field(default=300.0, gt=0, le=86_400)
+
+
+class JobRequested(_Job, JobSpec):
+    """A job was asked for."""
+
+    event_type: ClassVar[str] = "job.requested"
 
 
 class JobScheduled(_Job):
@@ -106,6 +112,28 @@ class JobCancelled(_Job):
 
     event_type: ClassVar[str] = "job.cancelled"
     attempt: int = Field(ge=0)
+
+
+class _JobCommand(TenantCommand):
+    service: ClassVar[str] = "scheduler"
+
+
+class SubmitJob(_JobCommand, JobSpec):
+    """Ask for a job; its id is derived from the tenant and the idempotency key, so a
+    retried submit never makes a second job. The reply's result names the job."""
+
+    name: ClassVar[str] = "job.submit"
+
+
+class CancelJob(_JobCommand):
+    """Ask for a job to stop: before it starts it never will; while it runs, at its
+    next check."""
+
+    name: ClassVar[str] = "job.cancel"
+    job_id: JobId
+
+
+COMMANDS: tuple[type[TenantCommand], ...] = (SubmitJob, CancelJob)
 
 
 class RunningAttempt(Message):

@@ -25,3 +25,9 @@ SERVICES: list[tuple[str, Service]] = [
     ("worker", _default_pool),
     ("pools", pools_service.run_local),
 ]
+
+
+def role_of(name: str, settings: Settings) -> str:
+    """The NATS user (role, see services/security/roles.py) service `name` connects as."""
+    roles = {"worker": f"pool-{settings.default_pool}", "pools": "reconciler"}
+    return roles.get(name, name)

@@ -38,17 +38,10 @@ def nats_config(
     """
     settings = settings_from(ctx)
     pools = pool or list(settings.pools)
-    book = RoleBook(settings.subjects, pools, [_grant(d) for d in domain])
+    book = RoleBook(settings.subjects, pools, [DomainGrant.parse(d) for d in domain])
     roles = book.roles()
     path = credentials or settings.data_dir / "nats-credentials.json"
-    known = Credentials.load(path) if path.exists() else Credentials({})
-    kept = known.with_roles(roles)
-    kept.save(path)
+    kept = Credentials.kept(path, roles)
     # Written as is: a console would wrap the long lines of a configuration file.
     typer.echo(authorization(roles, kept), nl=False)
     err.print(f"passwords of {len(roles)} roles in {path}")
-
-
-def _grant(text: str) -> DomainGrant:
-    name, _, projections = text.partition(":")
-    return DomainGrant(name, tuple(p for p in projections.split(",") if p))

@@ -9,7 +9,7 @@ import typer
 
 from tenantplane.contracts.ids import validate_tenant_id
 from tenantplane.services.cli.config_cmd import parse_value
-from tenantplane.services.cli.context import run, session, settings_from
+from tenantplane.services.cli.context import Session, default_actor, run, session, settings_from
 from tenantplane.services.cli.options import Output
 from tenantplane.services.cli.output import Format, emit
 from tenantplane.services.config.history import parse_point
@@ -62,7 +62,7 @@ def submit(
 
     async def go() -> Submitted:
         async with session(settings_from(ctx)) as s:
-            return await JobClient(s.log, actor="tenantctl").submit(
+            return await _jobs(s).submit(
                 tenant, kind, args, priority=priority, idempotency_key=key,
                 max_attempts=attempts, timeout_s=timeout,
             )  # fmt: skip
@@ -80,7 +80,7 @@ def show(ctx: typer.Context, tenant: str, job_id: str, output: Format = Output) 
     async def go() -> dict[str, Any]:
         settings = settings_from(ctx)
         async with session(settings) as s:
-            job = await JobClient(s.log).get(validate_tenant_id(tenant), job_id)
+            job = await _jobs(s).get(validate_tenant_id(tenant), job_id)
         found = await _history(settings, lambda h: h.show(tenant, job_id))
         return {**_job_row(job), "transitions": (found or {}).get("transitions", [])}
 
@@ -111,6 +111,14 @@ def list_jobs(
     emit([{k: row[k] for k in shown} for row in rows], output, "jobs")
 
 
+def _jobs(s: Session) -> JobClient:
+    """Jobs by command, as the acting operator."""
+    settings = s.settings
+    return JobClient(
+        s.nc, settings.subjects, actor=default_actor(), timeout=settings.request_timeout_s
+    )
+
+
 async def _history(settings: Settings, query: Callable[[JobHistory], Awaitable[T]]) -> T:
     async with migrated_database(settings) as engine:
         return await query(JobHistory(engine))
@@ -122,7 +130,7 @@ def cancel(ctx: typer.Context, tenant: str, job_id: str, output: Format = Output
 
     async def go() -> dict[str, Any]:
         async with session(settings_from(ctx)) as s:
-            return _job_row(await JobClient(s.log, actor="tenantctl").cancel(tenant, job_id))
+            return _job_row(await _jobs(s).cancel(tenant, job_id))
 
     emit(run(go()), output, "cancel requested")
 
@@ -133,7 +141,7 @@ def retry(ctx: typer.Context, tenant: str, job_id: str, output: Format = Output)
 
     async def go() -> dict[str, Any]:
         async with session(settings_from(ctx)) as s:
-            jobs = JobClient(s.log, actor="tenantctl")
+            jobs = _jobs(s)
             job = await jobs.get(tenant, job_id)
             if not job.finished:
                 raise InvalidTransition(f"job {job_id} is {job.status}; only finished jobs retry")

@@ -146,7 +146,7 @@ def reconcile(
     else:
 
         def make() -> PoolBackend:
-            return LocalPools(settings.to_env(), kinds)
+            return LocalPools(settings, kinds)
 
     if dry_run:
         emit(run(_plan(settings, make())), output, "plan")

@@ -63,11 +63,23 @@ class PoolTemplate:
         container["args"] = _with_option(
             _with_option(container["args"], "--pool", spec.name), "--threads", str(spec.threads)
         )
+        # The pool's own NATS user, its inbox and its password's key (see the chart).
+        for variable in container.get("env", []):
+            if "value" in variable:
+                variable["value"] = _for_pool(variable["value"], spec.name)
+            secret = variable.get("valueFrom", {}).get("secretKeyRef")
+            if secret is not None:
+                secret["key"] = _for_pool(secret["key"], spec.name)
         return d
 
     def selector(self) -> str:
         """Label selector of the Deployments this reconciler manages."""
         return f"{MANAGED_BY}={MANAGER},app.kubernetes.io/instance={self.instance},{POOL_LABEL}"
+
+
+def _for_pool(text: str, pool: str) -> str:
+    """`text` with the template's pool role (`pool-POOL`) made pool `pool`'s."""
+    return text.replace(f"pool-{PLACEHOLDER}", f"pool-{pool}")
 
 
 def spec_of(deployment: dict[str, Any]) -> PoolSpec:

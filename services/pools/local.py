@@ -7,11 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable
 
 import structlog
 
 from tenantplane.services.pools.desired import Plan, PoolSpec
+from tenantplane.services.runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
 STOP_TIMEOUT_S = 15.0
@@ -20,12 +21,13 @@ STOP_TIMEOUT_S = 15.0
 class LocalPools:
     """Starts `tenantctl worker run` processes per pool; a process that died is started again.
 
-    `env` is the environment of the worker processes (how they reach NATS and
-    Redis); each serves its operations endpoint on a free port.
+    `settings` are those of the worker processes (how they reach NATS and Redis),
+    or a function giving each pool's (its own NATS user, say); each process
+    serves its operations endpoint on a free port.
     """
 
-    def __init__(self, env: Mapping[str, str], kinds: str) -> None:
-        self.env = {**os.environ, **env, "TENANTPLANE_OPS_PORT": "0"}
+    def __init__(self, settings: Settings | Callable[[str], Settings], kinds: str) -> None:
+        self.settings_of = settings if callable(settings) else lambda pool: settings
         self.kinds = kinds
         self._running: dict[str, tuple[PoolSpec, list[subprocess.Popen[bytes]]]] = {}
 
@@ -53,9 +55,10 @@ class LocalPools:
 
     def _start(self, spec: PoolSpec) -> subprocess.Popen[bytes]:
         args = ["--pool", spec.name, "--threads", str(spec.threads), "--kinds", self.kinds]
+        env = {**os.environ, **self.settings_of(spec.name).to_env(), "TENANTPLANE_OPS_PORT": "0"}
         return subprocess.Popen(
             [sys.executable, "-m", "tenantplane.services.cli", "worker", "run", *args],
-            env=self.env,
+            env=env,
             stdin=subprocess.DEVNULL,
         )
 

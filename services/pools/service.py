@@ -87,6 +87,12 @@ async def run_reconciler(
         await nc.close()
 
 
-async def run_local(settings: Settings, stop: asyncio.Event) -> None:
-    """Dedicated pools as local worker processes, with the example job kinds."""
-    await run_reconciler(settings, stop, LocalPools(settings.to_env(), EXAMPLE_KINDS), 5.0)
+async def run_local(
+    settings: Settings,
+    stop: asyncio.Event,
+    pool_settings: Callable[[str], Settings] | None = None,
+) -> None:
+    """Dedicated pools as local worker processes, with the example job kinds; each
+    pool's processes get `pool_settings(pool)` (default: `settings`)."""
+    backend = LocalPools(pool_settings or settings, EXAMPLE_KINDS)
+    await run_reconciler(settings, stop, backend, 5.0)

@@ -13,10 +13,12 @@ from nats.aio.client import Client as NATS
 from tenantplane.services.runtime.errors import EventLogUnavailable
 from tenantplane.services.runtime.localstate import resolve_nats_url, resolve_redis_url
 from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.security.localauth import local_login
 
 
 def nats_options(settings: Settings, name: str) -> dict[str, Any]:
     """Keyword arguments for `nats.connect` (or FastStream's `NatsBroker`)."""
+    settings = local_login(settings)
     options: dict[str, Any] = {
         "servers": [u.strip() for u in resolve_nats_url(settings).split(",")],
         "name": name,

@@ -6,6 +6,7 @@ the same binaries the same way.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -127,6 +128,11 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.kill()
 
+    def reload(self) -> None:
+        """Make the server read its configuration file again (SIGHUP), without a restart."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGHUP)
+
     def kill(self) -> None:
         """Kill at once (SIGKILL), as a crash would."""
         if self.process is not None and self.process.poll() is None:
@@ -140,20 +146,32 @@ def nats_server(
     *,
     name: str = "nats",
     extra: list[str] | None = None,
+    include: Path | None = None,
+    cluster: str = "",
 ) -> ServerProcess:
-    """A JetStream-enabled nats-server storing in `data_dir` (not yet started)."""
+    """A JetStream-enabled nats-server storing in `data_dir` (not yet started).
+
+    Its settings go into a configuration file, `data_dir/<name>.conf`, so that the
+    server can reload it (`ServerProcess.reload`): with `include`, that file takes in
+    another (an `authorization` block, say), read again on every reload. `cluster`
+    is a `cluster { ... }` block; `extra` are command-line flags, which a reload keeps.
+    """
     port = port or free_port()
     monitor = free_port()
-    args = [
-        nats_server_binary(),
-        "--jetstream",
-        "--store_dir", str(data_dir / "jetstream"),
-        "--addr", "127.0.0.1",
-        "--port", str(port),
-        "--http_port", str(monitor),
-        "--server_name", name,
-        *(extra or []),
-    ]  # fmt: skip
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = data_dir / f"{name}.conf"
+    lines = [
+        f"server_name: {json.dumps(name)}",
+        f'listen: "127.0.0.1:{port}"',
+        f'http: "127.0.0.1:{monitor}"',
+        f"jetstream {{ store_dir: {json.dumps(str(data_dir / 'jetstream'))} }}",
+        cluster,
+    ]
+    if include is not None:
+        # nats-server resolves an include against the including file's directory.
+        lines.append(f"include {json.dumps(os.path.relpath(include, data_dir))}")
+    config.write_text("\n".join(line for line in lines if line) + "\n")
+    args = [nats_server_binary(), "--config", str(config), *(extra or [])]
     ready = f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true"
     return ServerProcess(name, args, port, ready, data_dir / f"{name}.log")
 
@@ -181,27 +199,37 @@ class NatsCluster:
         """The node whose server name is `server_name`."""
         return next(n for n in self.nodes if n.name == server_name)
 
+    def reload(self) -> None:
+        """Make every node read its configuration file again."""
+        for node in self.nodes:
+            node.reload()
+
     def stop(self) -> None:
         """Stop every node."""
         for node in self.nodes:
             node.stop()
 
 
-def nats_cluster(data_dir: Path, size: int = 3, *, cluster: str = "tenantplane") -> NatsCluster:
-    """`size` JetStream nodes on loopback, routed to each other (not yet started)."""
+def nats_cluster(
+    data_dir: Path,
+    size: int = 3,
+    *,
+    cluster: str = "tenantplane",
+    include: Path | None = None,
+) -> NatsCluster:
+    """`size` JetStream nodes on loopback, routed to each other (not yet started); each
+    node's configuration takes in `include` (see `nats_server`)."""
     routes = [free_port() for _ in range(size)]
     nodes = []
     for i, port in enumerate(routes):
-        others = ",".join(f"nats-route://127.0.0.1:{p}" for j, p in enumerate(routes) if j != i)
+        others = [f"nats-route://127.0.0.1:{p}" for j, p in enumerate(routes) if j != i]
+        block = (
+            f'cluster {{ name: {json.dumps(cluster)}, listen: "127.0.0.1:{port}", '
+            f"routes: {json.dumps(others)} }}"
+        )
         node = nats_server(
-            data_dir / f"n{i + 1}",
-            name=f"nats-n{i + 1}",
-            extra=[
-                "--cluster_name", cluster,
-                "--cluster", f"nats://127.0.0.1:{port}",
-                "--routes", others,
-            ],
-        )  # fmt: skip
+            data_dir / f"n{i + 1}", name=f"nats-n{i + 1}", include=include, cluster=block
+        )
         # A cluster node is ready once JetStream is current, not merely enabled.
         node.ready_url = (node.ready_url or "").removesuffix("?js-enabled-only=true")
         nodes.append(node)

@@ -22,6 +22,8 @@ class LocalSystem:
     database_url: str
     pid: int
     ops_url: str = ""
+    # The NATS passwords of its users; empty when its NATS takes anyone.
+    nats_credentials: str = ""
 
     def write(self, data_dir: Path) -> None:
         """Record this system in `data_dir`."""

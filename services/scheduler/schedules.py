@@ -39,7 +39,7 @@ from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
 from tenantplane.services.runtime.follower import Intake
 from tenantplane.services.runtime.supervisor import LoopHandle
 from tenantplane.services.runtime.tenants import require_tenant
-from tenantplane.services.scheduler.client import JobClient, JobNotFound
+from tenantplane.services.scheduler.client import JobLog, JobNotFound
 
 log = structlog.get_logger(__name__)
 MAX_CATCH_UP = 1000
@@ -183,7 +183,7 @@ class CronFirer:
 
     def __init__(self, log: EventLog, *, tick_s: float = 0.25, tolerance_s: float = 2.0) -> None:
         self.log = log
-        self.jobs = JobClient(log, actor="cron")
+        self.jobs = JobLog(log, actor="cron")
         self.tick_s, self.tolerance_s = tick_s, tolerance_s
         self.schedules: dict[str, Schedule] = {}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tenantplane.contracts.jobs import COMMANDS as JOB_COMMANDS
 from tenantplane.contracts.schedules import COMMANDS as SCHEDULE_COMMANDS
 from tenantplane.services.config.sdk import AsyncConfigClient
 from tenantplane.services.runtime.app import serve, service_runtime
@@ -13,6 +14,7 @@ from tenantplane.services.runtime.localstate import resolve_redis_url
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.sql import SqlStore
 from tenantplane.services.scheduler import history
+from tenantplane.services.scheduler.client import JobCommands, JobLog
 from tenantplane.services.scheduler.dispatch import Dispatcher, make_broker
 from tenantplane.services.scheduler.jobs import RetryPolicy
 from tenantplane.services.scheduler.leases import LeaseListener
@@ -49,6 +51,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         runtime.sources.append(scheduler.samples)
         for command_cls in SCHEDULE_COMMANDS:
             register(runtime.broker, settings.subjects, command_cls, writes.handle)
+        jobs = JobCommands(JobLog(runtime.log))
+        for command_cls in JOB_COMMANDS:
+            register(runtime.broker, settings.subjects, command_cls, jobs.handle)
         runtime.supervise("scheduler", scheduler.run)
         runtime.supervise(
             "leases", LeaseListener(runtime.nc, settings.subjects, scheduler.leases).run

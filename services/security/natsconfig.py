@@ -40,6 +40,14 @@ class Credentials:
         with os.fdopen(descriptor, "w") as file:
             json.dump(self.passwords, file, indent=2)
 
+    @classmethod
+    def kept(cls, path: Path, roles: list[Role]) -> Credentials:
+        """The passwords saved in `path`, with new ones for roles that have none, saved."""
+        known = cls.load(path) if path.exists() else cls({})
+        kept = known.with_roles(roles)
+        kept.save(path)
+        return kept
+
     def with_roles(self, roles: list[Role]) -> Credentials:
         """These passwords, plus new ones for roles that have none."""
         fresh = Credentials.new([r for r in roles if r.name not in self.passwords])

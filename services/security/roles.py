@@ -57,6 +57,12 @@ class DomainGrant:
     domain: str
     projections: tuple[str, ...] = ()
 
+    @classmethod
+    def parse(cls, text: str) -> DomainGrant:
+        """`DOMAIN[:PROJECTION,...]`, as the CLI takes it."""
+        name, _, projections = text.partition(":")
+        return cls(name, tuple(p for p in projections.split(",") if p))
+
 
 @dataclass
 class _Grants:

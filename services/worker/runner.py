@@ -38,7 +38,7 @@ from tenantplane.services.runtime.errors import (
 from tenantplane.services.runtime.eventlog import EventLog, Expected
 from tenantplane.services.runtime.metrics import JOB_DURATION, JOBS_FINISHED
 from tenantplane.services.runtime.transient import describe_error, is_transient
-from tenantplane.services.scheduler.client import JobClient
+from tenantplane.services.scheduler.client import JobLog
 from tenantplane.services.scheduler.dispatch import from_snapshot
 from tenantplane.services.scheduler.jobs import Job, JobStatus, RetryPolicy
 from tenantplane.services.worker.channel import ChannelServer, JobChannel
@@ -66,7 +66,7 @@ class JobRunner:
         backoff_max_s: float = 300.0,
     ) -> None:
         self.loop, self.log, self.config, self.kinds = loop, log, config, kinds
-        self.jobs = JobClient(log, actor=worker)
+        self.jobs = JobLog(log, actor=worker)
         self.pool, self.worker = pool, worker
         self.retry = RetryPolicy(backoff_base_s, backoff_max_s)
         # Attempts started here and not yet over, by (tenant, job): what heartbeats renew.

@@ -122,6 +122,35 @@ def test_dedicated_pool_deployments_come_from_the_charts_template() -> None:
     ]  # fmt: skip
 
 
+def test_with_a_users_secret_each_container_connects_as_its_own_role() -> None:
+    objects = render({"nats": {"usersSecret": "tp-nats-users"}})
+    validate(objects)
+    deployments = by_kind(objects, "Deployment")
+    template_map = by_kind(objects, "ConfigMap")["tp-tenantplane-pool-template"]
+    dedicated = PoolTemplate(yaml.safe_load(template_map["data"]["deployment.yaml"])).manifest(
+        PoolSpec("gold", replicas=1, threads=4)
+    )
+    kubernetes_validate.validate(dedicated, KUBERNETES, strict=True)
+    expected = {
+        "tp-tenantplane-config": "config",
+        "tp-tenantplane-router": "router",
+        "tp-tenantplane-scheduler": "scheduler",
+        "tp-tenantplane-reconciler": "reconciler",
+        "tp-tenantplane-pool-default": "pool-default",
+        "tp-tenantplane-pool-gold": "pool-gold",
+    }
+    deployments["tp-tenantplane-pool-gold"] = dedicated
+    for name, role in expected.items():
+        env = {e["name"]: e for e in container(deployments[name])["env"]}
+        assert env["TENANTPLANE_NATS_USER"]["value"] == role, name
+        assert env["TENANTPLANE_NATS_INBOX_PREFIX"]["value"] == f"_INBOX_{role}", name
+        password = env["TENANTPLANE_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert password == {"name": "tp-nats-users", "key": role}, name
+    # Without the secret, no container names a user
+    plain = by_kind(render(), "Deployment")["tp-tenantplane-config"]
+    assert "TENANTPLANE_NATS_USER" not in json.dumps(plain)
+
+
 def test_missing_required_values_fail_with_the_key_named() -> None:
     with pytest.raises(helm_python.HelmError, match=r"nats\.url is required"):
         render({"nats": {"url": ""}})

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantplane.contracts.commands import ErrorCode
@@ -34,7 +35,7 @@ from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.sql import SqlStore
 from tenantplane.services.scheduler import history
 from tenantplane.services.scheduler import service as scheduler_service
-from tenantplane.services.scheduler.client import JobClient, job_id_for
+from tenantplane.services.scheduler.client import JobClient, JobLog, job_id_for
 from tenantplane.services.scheduler.dispatch import Dispatcher, make_broker
 from tenantplane.services.scheduler.history import JobHistory, JobHistoryProjection
 from tenantplane.services.scheduler.jobs import JobStatus
@@ -62,7 +63,7 @@ async def test_a_queue_message_delivered_again_does_not_run_the_job_twice(
 ) -> None:
     """The message carries the scheduled job; a stale copy must not start it again."""
     await onboard(client, redis, settings, "acme")
-    jobs = JobClient(event_log)
+    jobs = JobLog(event_log)
     submitted = await jobs.submit("acme", "noop")
     await wait_for_status(jobs, "acme", submitted.job_id, JobStatus.SUCCEEDED)
     scheduled = [
@@ -93,7 +94,7 @@ async def test_a_job_runs_with_its_tenants_config_and_each_transition_is_an_even
 ) -> None:
     await onboard(client, redis, settings, "acme", rate_limit=7)
     await client.send(SetConfig(tenant_id="acme", values={"secret.token": "t0k"}, **ACTOR))
-    jobs = JobClient(event_log)
+    jobs = JobLog(event_log)
     submitted = await jobs.submit("acme", "echo.config", {"key": "rate_limit"})
     job = await wait_for_status(jobs, "acme", submitted.job_id, *DONE)
     assert job.status is JobStatus.SUCCEEDED
@@ -119,7 +120,7 @@ async def test_the_same_idempotency_key_never_makes_a_second_job(
     event_log: EventLog,
 ) -> None:
     await onboard(client, redis, settings, "acme")
-    jobs = JobClient(event_log)
+    jobs = JobLog(event_log)
     first = await jobs.submit("acme", "noop", idempotency_key="nightly-2026-11-23")
     again = await jobs.submit("acme", "noop", idempotency_key="nightly-2026-11-23")
     assert (again.job_id, again.duplicate) == (first.job_id, True)
@@ -135,7 +136,7 @@ async def test_retries_then_success_show_each_attempt_and_endless_failure_is_dea
     event_log: EventLog,
 ) -> None:
     await onboard(client, redis, settings, "acme")
-    jobs = JobClient(event_log)
+    jobs = JobLog(event_log)
     recovers = await jobs.submit("acme", "flaky", {"fail_times": 2}, max_attempts=3)
     hopeless = await jobs.submit("acme", "flaky", {"fail_times": 9}, max_attempts=2)
     ok = await wait_for_status(jobs, "acme", recovers.job_id, *DONE)
@@ -154,7 +155,7 @@ async def test_cancelling_a_queued_job_prevents_it_and_a_running_one_stops_at_it
     event_log: EventLog,
 ) -> None:
     await onboard(client, redis, settings, "acme", **{"jobs.max_concurrency": 1})
-    jobs = JobClient(event_log)
+    jobs = JobLog(event_log)
     running = await jobs.submit("acme", "slow", {"seconds": 30})
     queued = await jobs.submit("acme", "noop")  # waits: the tenant runs one job at a time
     await wait_for_status(jobs, "acme", running.job_id, JobStatus.RUNNING)
@@ -177,7 +178,7 @@ async def test_a_suspended_tenants_jobs_are_not_run(
 ) -> None:
     # Given jobs queued while no worker runs, then the tenant is suspended
     await onboard(client, redis, settings, "acme")
-    jobs = JobClient(event_log)
+    jobs = JobLog(event_log)
     queued = [await jobs.submit("acme", "noop") for _ in range(12)]
     await wait_for_status(jobs, "acme", queued[0].job_id, JobStatus.SCHEDULED)
     await send_and_wait(client, redis, settings, SuspendTenant(tenant_id="acme", **ACTOR))
@@ -204,7 +205,7 @@ async def test_a_noisy_tenants_flood_does_not_hold_back_a_quiet_tenant(
     # Given a tenant that floods 5,000 jobs, then a quiet tenant that submits 10
     limits = {"jobs.max_concurrency": 8, "jobs.rate_per_minute": 1_000_000}
     await onboard(client, redis, settings, "noisy", "quiet", **limits)
-    jobs = JobClient(event_log)
+    jobs = JobLog(event_log)
     flood = [
         Envelope.wrap(
             JobRequested(job_id=job_id_for("noisy", f"n{i}"), kind="noop"),
@@ -238,7 +239,7 @@ async def test_cli_submits_a_job_and_history_shows_each_transition(
     )
     assert submitted.returncode == 0, submitted.stderr
     job_id = json.loads(submitted.stdout)["job_id"]
-    await wait_for_status(JobClient(event_log), "acme", job_id, *DONE)
+    await wait_for_status(JobLog(event_log), "acme", job_id, *DONE)
 
     async def history_complete() -> bool:
         shown = await asyncio.to_thread(
@@ -315,7 +316,7 @@ async def test_job_history_projects_the_same_on_every_database(
 
 
 async def test_one_idempotency_key_used_by_two_tenants_makes_two_jobs(event_log: EventLog) -> None:
-    jobs = JobClient(event_log)
+    jobs = JobLog(event_log)
     acme = await jobs.submit("acme", "noop", idempotency_key="nightly")
     beta = await jobs.submit("beta", "noop", idempotency_key="nightly")
     assert acme.job_id != beta.job_id
@@ -378,7 +379,7 @@ async def test_a_scheduler_restart_mid_flow_loses_and_doubles_nothing(
     event_log: EventLog,
 ) -> None:
     await onboard(client, redis, settings, "acme", **{"jobs.rate_per_minute": 1_000_000})
-    jobs = JobClient(event_log)
+    jobs = JobLog(event_log)
     submitted = [await jobs.submit("acme", "noop") for _ in range(150)]
     async with in_background(lambda stop: run_pool(job_settings, stop, "default", KINDS, 4)):
         # The scheduler runs, is stopped mid-flow, and a new one takes over
@@ -403,20 +404,49 @@ async def test_an_attempt_over_its_time_limit_is_interrupted_and_fails(
     event_log: EventLog,
 ) -> None:
     await onboard(client, redis, settings, "acme")
-    jobs = JobClient(event_log)
+    jobs = JobLog(event_log)
     submitted = await jobs.submit("acme", "slow", {"seconds": 30}, timeout_s=0.5, max_attempts=1)
     job = await wait_for_status(jobs, "acme", submitted.job_id, *DONE)
     assert job.status is JobStatus.DEAD
     assert job.error == "timed out after 0.5s"
 
 
+async def test_submit_and_cancel_are_commands_and_a_retried_submit_makes_one_job(
+    scheduler: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    nc: NATS,
+    event_log: EventLog,
+) -> None:
+    await onboard(client, redis, settings, "acme")
+    jobs = JobClient(nc, settings.subjects, actor="billing@test")
+    # When a submit is sent twice with one idempotency key (no worker runs the job)
+    first = await jobs.submit("acme", "slow", {"seconds": 30}, idempotency_key="nightly-1")
+    again = await jobs.submit("acme", "slow", {"seconds": 30}, idempotency_key="nightly-1")
+    # Then it is one job, requested once, by the caller
+    assert (again.job_id, again.seq, again.duplicate) == (first.job_id, first.seq, True)
+    assert not first.duplicate
+    history = [e async for e in event_log.read(event_log.subjects.job("acme", first.job_id))]
+    assert [e.envelope.type for e in history].count("job.requested") == 1
+    assert history[0].envelope.actor == "billing@test"
+    # And a cancel, also a command, is recorded once however often it is asked for
+    assert (await jobs.cancel("acme", first.job_id, reason="not needed")).cancel_requested
+    assert (await jobs.cancel("acme", first.job_id)).cancel_requested
+    history = [e async for e in event_log.read(event_log.subjects.job("acme", first.job_id))]
+    assert [e.envelope.type for e in history].count("job.cancel_requested") == 1
+    # And a malformed one never leaves the client
+    with pytest.raises(ValidationError, match="kind"):
+        await jobs.submit("acme", "No Such Kind")
+
+
 async def test_an_unknown_job_is_job_not_found_for_the_client_and_the_cli(
-    event_log: EventLog, settings: Settings
+    scheduler: None, event_log: EventLog, settings: Settings
 ) -> None:
     # Given no job j-404 for acme
     # When it is asked for, through the job client and the CLI
     with pytest.raises(JobNotFound) as raised:
-        await JobClient(event_log).get("acme", "j-404")
+        await JobLog(event_log).get("acme", "j-404")
     shown = await asyncio.to_thread(tenantctl, settings, "job", "show", "acme", "j-404")
     cancelled = await asyncio.to_thread(tenantctl, settings, "job", "cancel", "acme", "j-404")
     # Then it is job_not_found by name, with what was asked for, and the CLI refuses

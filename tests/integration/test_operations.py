@@ -22,7 +22,7 @@ from tenantplane.services.runtime.ops import OpsPortInUse, ops_server
 from tenantplane.services.runtime.projector import Projector
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.redis import RedisStore
-from tenantplane.services.scheduler.client import JobClient
+from tenantplane.services.scheduler.client import JobLog
 from tenantplane.services.scheduler.jobs import JobStatus
 from tests.support.cli import ACTOR, tenantctl
 from tests.support.jobs import wait_for_status
@@ -41,7 +41,7 @@ async def test_metrics_show_a_workload(
     await client.send(SetConfig(tenant_id="acme", values={"rate_limit": 5}, **ACTOR))
     with pytest.raises(TenantplaneError):
         await client.send(SetConfig(tenant_id="nobody", values={"rate_limit": 5}, **ACTOR))
-    jobs = JobClient(event_log)
+    jobs = JobLog(event_log)
     submitted = await jobs.submit("acme", "noop", {})
     done = await wait_for_status(jobs, "acme", submitted.job_id, JobStatus.SUCCEEDED)
     assert done.status is JobStatus.SUCCEEDED

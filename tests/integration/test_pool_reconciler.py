@@ -23,7 +23,7 @@ from tenantplane.services.runtime.errors import TenantplaneError
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.supervisor import LoopHandle
-from tenantplane.services.scheduler.client import JobClient
+from tenantplane.services.scheduler.client import JobLog
 from tenantplane.services.scheduler.jobs import JobStatus
 from tests.support.cli import ACTOR, send_and_wait
 from tests.support.jobs import wait_for_status
@@ -44,7 +44,7 @@ async def test_a_dedicated_pool_runs_while_a_tenant_is_assigned_to_it(
     for tenant in ("acme", "beta"):
         command = RegisterTenant(tenant_id=tenant, display_name=tenant, **ACTOR)
         await send_and_wait(client, redis, job_settings, command)
-    backend = LocalPools(job_settings.to_env(), EXAMPLE_KINDS)
+    backend = LocalPools(job_settings, EXAMPLE_KINDS)
     reconciler = reconciler_for(
         job_settings, ConfigReader(redis, job_settings.keys), backend, interval_s=60
     )
@@ -70,7 +70,7 @@ async def test_a_dedicated_pool_runs_while_a_tenant_is_assigned_to_it(
         assert (await reconciler.plan()).empty
 
         # acme's jobs run in its own pool's process; beta stays in the shared pool.
-        jobs = JobClient(event_log)
+        jobs = JobLog(event_log)
         submitted = await jobs.submit("acme", "noop", {})
         done = await wait_for_status(jobs, "acme", submitted.job_id, JobStatus.SUCCEEDED)
         assert done.pool == "dedicated-acme"

@@ -17,7 +17,7 @@ from tenantplane.contracts.tenants import RegisterTenant
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.scheduler.client import JobClient
+from tenantplane.services.scheduler.client import JobLog
 from tenantplane.services.scheduler.jobs import JobStatus
 from tenantplane.services.worker.pool import run_pool
 from tests.support import jobs as test_jobs
@@ -43,7 +43,7 @@ async def _tenants(client: CommandClient, redis: aioredis.Redis, settings: Setti
 
 
 async def _snoop(event_log: EventLog) -> dict[str, object]:
-    jobs = JobClient(event_log)
+    jobs = JobLog(event_log)
     submitted = await jobs.submit("ta", "snoop", {"looking_for": [B_SECRET, B_VALUE]})
     await wait_for_status(jobs, "ta", submitted.job_id, JobStatus.SUCCEEDED, timeout=30)
     subject = event_log.subjects.job("ta", submitted.job_id)

@@ -15,7 +15,7 @@ from nats.aio.client import Client as NATS
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.scheduler.client import JobClient
+from tenantplane.services.scheduler.client import JobLog
 from tenantplane.services.scheduler.jobs import JobStatus
 from tenantplane.services.worker.pool import run_pool
 from tests.support.jobs import KINDS, Tally, onboard
@@ -57,7 +57,7 @@ async def test_a_killed_workers_jobs_end_within_a_lease_and_its_capacity_comes_b
     # Given 20 jobs running in one worker process, half of them with a second attempt left,
     # and another worker process of the same pool idle
     await onboard(client, redis, settings, "acme", **{"jobs.max_concurrency": JOBS})
-    jobs = JobClient(event_log)
+    jobs = JobLog(event_log)
     before = await scrape(ops_url)
     async with Tally(event_log) as tally:
         with worker_process(job_settings, threads=JOBS) as doomed:
@@ -113,7 +113,7 @@ async def test_heartbeats_keep_a_job_running_for_several_leases(
 ) -> None:
     # Given a short lease
     await onboard(client, redis, settings, "acme")
-    jobs = JobClient(event_log)
+    jobs = JobLog(event_log)
     async with (
         Tally(event_log) as tally,
         in_background(lambda stop: run_pool(job_settings, stop, "default", KINDS, threads=2)),

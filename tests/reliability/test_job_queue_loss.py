@@ -12,7 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.scheduler.client import JobClient
+from tenantplane.services.scheduler.client import JobLog
 from tenantplane.services.scheduler.dispatch import Dispatcher
 from tenantplane.services.scheduler.jobs import JobStatus
 from tenantplane.services.worker.pool import run_pool
@@ -39,7 +39,7 @@ async def test_attempts_whose_queue_was_wiped_run_once_when_a_worker_comes(
 ) -> None:
     # Given 20 jobs and no worker: as many as the pool's capacity are queued
     await onboard(client, redis, settings, "acme", **{"jobs.max_concurrency": 20})
-    jobs = JobClient(event_log)
+    jobs = JobLog(event_log)
     before = await scrape(ops_url)
     async with Tally(event_log) as tally:
         submitted = [await jobs.submit("acme", "noop") for _ in range(20)]
@@ -79,7 +79,7 @@ async def test_an_attempt_whose_enqueue_failed_is_queued_by_the_audit(
     await onboard(client, redis, settings, "acme")
     fault = OneFault()
     monkeypatch.setattr(Dispatcher, "_enqueue", fault.wrap(Dispatcher._enqueue))
-    jobs = JobClient(event_log)
+    jobs = JobLog(event_log)
     async with Tally(event_log) as tally:
         # When a job is submitted
         submitted = await jobs.submit("acme", "noop")

@@ -17,7 +17,7 @@ from tenantplane.services.runtime import embedded
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.scheduler.client import JobClient
+from tenantplane.services.scheduler.client import JobLog
 from tenantplane.services.scheduler.jobs import JobStatus
 from tests.support.jobs import Tally, onboard
 from tests.support.ops import readyz
@@ -68,7 +68,7 @@ async def test_jobs_in_flight_when_redis_is_killed_each_run_once_after_it_return
     # Given 300 jobs of 0.2 s going through a worker process, a fifth of them done
     limits = {"jobs.max_concurrency": 2 * THREADS, "jobs.rate_per_minute": 1_000_000}
     await onboard(client, redis, settings, "acme", **limits)
-    jobs = JobClient(event_log)
+    jobs = JobLog(event_log)
     down_s = 15.0 if long else 5.0
     async with Tally(event_log) as tally:
         with worker_process(job_settings, threads=THREADS) as worker:

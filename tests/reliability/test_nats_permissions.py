@@ -94,7 +94,7 @@ def authorized_nats(
     root.mkdir(parents=True, exist_ok=True)
     config = root / "nats.conf"
     config.write_text(authorization(roles, credentials))
-    server = embedded.nats_server(root, name="nats-authorized", extra=["-c", str(config)])
+    server = embedded.nats_server(root, name="nats-authorized", include=config)
     server.start()
     try:
         yield server, credentials
@@ -235,7 +235,7 @@ async def test_the_printed_authorization_starts_nats_and_keeps_its_passwords(
     # And nats-server runs with it: the operator connects with its stored password
     config = tmp_path / "nats.conf"
     config.write_text(first.stdout)
-    server = embedded.nats_server(tmp_path / "nats", extra=["-c", str(config)]).start()
+    server = embedded.nats_server(tmp_path / "nats", include=config).start()
     try:
         password = Credentials.load(stored).passwords["operator"]
         nc = await nats.connect(server.url, user="operator", password=password)

@@ -16,7 +16,7 @@ from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.redis import RedisStore
-from tenantplane.services.scheduler.client import JobClient
+from tenantplane.services.scheduler.client import JobLog
 from tenantplane.services.scheduler.jobs import JobStatus
 from tenantplane.services.scheduler.scheduler import Scheduler
 from tests.support.cli import ACTOR
@@ -67,7 +67,7 @@ async def test_a_crashed_scheduler_loop_restarts_and_runs_every_job_once(
 ) -> None:
     # Given a running system with a job done, and a fault armed in the scheduler's step
     await client.send(RegisterTenant(tenant_id="acme", display_name="Acme", **ACTOR))
-    jobs = JobClient(event_log)
+    jobs = JobLog(event_log)
     first = await jobs.submit("acme", "noop", {})
     await wait_for_status(jobs, "acme", first.job_id, JobStatus.SUCCEEDED)
     before = await scrape(ops_url)

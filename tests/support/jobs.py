@@ -19,7 +19,7 @@ from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.consumers import follow, to_raw
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.scheduler.client import JobClient
+from tenantplane.services.scheduler.client import JobLog
 from tenantplane.services.scheduler.jobs import Job, JobStatus, evolve
 from tenantplane.services.worker.context import JobContext
 from tenantplane.services.worker.kinds import JobKinds
@@ -183,7 +183,7 @@ class Tally:
 
 
 async def wait_for_status(
-    jobs: JobClient, tenant: str, job_id: str, *statuses: JobStatus, timeout: float = 20
+    jobs: JobLog, tenant: str, job_id: str, *statuses: JobStatus, timeout: float = 20
 ) -> Job:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

@@ -99,7 +99,8 @@ startupProbe:
 {{- end -}}
 
 {{/* The pod template shared by every Deployment:
-     dict "root" $ "component" "config" "args" (list ...) "resources" (dict) "extraVolumes" bool */}}
+     dict "root" $ "component" "config" "role" "config" "args" (list ...) "resources" (dict) ...
+     ("role": the NATS user it connects as, with nats.usersSecret) */}}
 {{- define "tenantplane.podTemplate" -}}
 {{- $root := .root -}}
 metadata:
@@ -139,6 +140,17 @@ spec:
         {{- if .masterKeys }}
         - name: TENANTPLANE_SECRETS_MASTER_KEY_FILE
           value: /etc/tenantplane/master-keys/master-keys
+        {{- end }}
+        {{- if and $root.Values.nats.usersSecret .role }}
+        - name: TENANTPLANE_NATS_USER
+          value: {{ .role | quote }}
+        - name: TENANTPLANE_NATS_INBOX_PREFIX
+          value: {{ printf "_INBOX_%s" .role | quote }}
+        - name: TENANTPLANE_NATS_PASSWORD
+          valueFrom:
+            secretKeyRef:
+              name: {{ $root.Values.nats.usersSecret }}
+              key: {{ .role | quote }}
         {{- end }}
       {{- include "tenantplane.probes" $root | nindent 6 }}
       resources:
@@ -203,5 +215,5 @@ spec:
       tenantplane.io/pool: {{ $pool.name | quote }}
   template:
     {{- $args := list "worker" "run" "--pool" $pool.name "--threads" (toString $pool.threads) "--kinds" $pool.kinds }}
-    {{- include "tenantplane.podTemplate" (dict "root" $root "component" "worker" "args" $args "resources" $pool.resources "extraLabels" (dict "tenantplane.io/pool" $pool.name)) | nindent 4 }}
+    {{- include "tenantplane.podTemplate" (dict "root" $root "component" "worker" "args" $args "resources" $pool.resources "extraLabels" (dict "tenantplane.io/pool" $pool.name) "role" (printf "pool-%s" $pool.name)) | nindent 4 }}
 {{- end -}}

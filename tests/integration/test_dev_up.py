@@ -1,0 +1,121 @@
+"""`tenantctl dev up`, the README's first command: the whole system, least privilege on.
+
+Started as a user would, in its own process with nothing but a data dir; then
+driven with `tenantctl --data-dir`, which finds the system and logs in as the
+operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+from nats.errors import Error as NatsError
+
+from tenantplane.services.runtime.localstate import STATE_FILE
+from tenantplane.services.security.natsconfig import Credentials
+
+pytestmark = pytest.mark.integration
+
+
+def _env() -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TENANTPLANE_")}
+    return {**clean, "TENANTPLANE_OPS_PORT": "0", "TENANTPLANE_ACTOR": "ops@test"}
+
+
+@pytest.fixture
+def dev_up(tmp_path: Path) -> Iterator[Path]:
+    """`tenantctl dev up` on a fresh data dir, until the test ends; yields the data dir."""
+    data = tmp_path / "tp"
+    log = (tmp_path / "dev-up.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tenantplane.services.cli", "dev", "up", "--data-dir", str(data)],
+        env=_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (data / STATE_FILE).exists():
+            assert process.poll() is None, (tmp_path / "dev-up.log").read_text()
+            assert time.monotonic() < deadline, "dev up did not come up in 60 s"
+            time.sleep(0.2)
+        yield data
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _tenantctl(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tenantplane.services.cli", "--data-dir", str(data), *args],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_dev_up_admits_only_its_users_and_runs_jobs_in_dedicated_pools(
+    dev_up: Path,
+) -> None:
+    state = json.loads((dev_up / STATE_FILE).read_text())
+    # A client without credentials is refused by NATS itself
+    anonymous = NATS()
+    try:
+        with pytest.raises(NatsError, match="Authorization Violation"):
+            await anonymous.connect(state["nats_url"], allow_reconnect=False, connect_timeout=2)
+    finally:
+        await anonymous.close()
+    # And a user may not step outside its role: the read-only reader cannot append
+    credentials = Credentials.load(Path(state["nats_credentials"]))
+    assert (dev_up / "nats-credentials.json").stat().st_mode & 0o777 == 0o600
+    reader = await nats.connect(
+        state["nats_url"], user="reader", password=credentials.passwords["reader"]
+    )
+    try:
+        with pytest.raises(Exception, match=r"timeout|Permissions|no responders"):
+            await reader.jetstream().publish("tp.evt.acme.config", b"{}", timeout=1)
+    finally:
+        await reader.close()
+    # The operator's tenantctl works: a tenant in a dedicated pool, and a job in it
+    steps = [
+        ("tenant", "create", "acme"),
+        ("config", "set", "acme", "jobs.pool=gold", "secret.token=s3cr3t-value"),
+    ]
+    for step in steps:
+        done = await asyncio.to_thread(_tenantctl, dev_up, *step)
+        assert done.returncode == 0, done.stderr
+    submitted = await asyncio.to_thread(
+        _tenantctl, dev_up, "job", "submit", "acme", "noop", "-o", "json"
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = json.loads(submitted.stdout)["job_id"]
+    # The reconciler starts gold's worker as gold's own NATS user (made and loaded live)
+    deadline = time.monotonic() + 45
+    while True:
+        shown = await asyncio.to_thread(
+            _tenantctl, dev_up, "job", "show", "acme", job_id, "-o", "json"
+        )
+        job = json.loads(shown.stdout) if shown.returncode == 0 else {}
+        if job.get("status") == "succeeded":
+            break
+        assert time.monotonic() < deadline, f"job not done: {shown.stdout} {shown.stderr}"
+        await asyncio.sleep(0.5)
+    assert job["pool"] == "gold"
+    assert "pool-gold" in Credentials.load(Path(state["nats_credentials"])).passwords
