@@ -60,7 +60,7 @@ class RedisRebuild:
         catches up again and the switch is retried.
         """
         started = time.monotonic()
-        shadow_keys = Keys(self.keys.root + SHADOW_SUFFIX)
+        shadow_keys = self.shadow_keys()
         shadow = self._store(shadow_keys)
         await shadow.reset()
         projection, _ = self.make(shadow_keys)
@@ -103,6 +103,12 @@ class RedisRebuild:
             await projector.stop()
             await task
         return projector.position.checkpoint
+
+    def shadow_keys(self) -> Keys:
+        """The key root the rebuild replays into: its own per projection, so rebuilds of
+        different projections at once never empty or swap in each other's keys."""
+        name = self.make(self.keys)[0].name
+        return Keys(f"{self.keys.root}{SHADOW_SUFFIX}-{name}")
 
     def _store(self, keys: Keys) -> RedisStore:
         projection, owns = self.make(keys)
