@@ -56,6 +56,10 @@ class BalanceProjection:
         """The keys only this projection writes."""
         return [f"{self.keys.root}:billing:*"]
 
+    def tenant_patterns(self, tenant_id: str) -> list[str]:
+        """The keys of one tenant (to rebuild that tenant alone)."""
+        return [f"{self.keys.root}:billing:{tenant_id}:*"]
+
     def apply(self, event: tp.StoredEvent) -> Sequence[tp.RedisOp]:
         """The Redis writes of one event."""
         key = balance_key(self.keys, event.envelope.tenant_id)
