@@ -79,11 +79,13 @@ async def gather_status(nc: NATS, settings: Settings, wait: float) -> list[dict[
 
 async def _stored_status(s: Session, settings: Settings, info: ProjectionInfo) -> dict[str, Any]:
     position = await RedisStore(s.redis, settings.keys, info.name).load()
+    filters = info.filters(settings.subjects)
+    exists = await s.log.stream_exists(settings.subjects.stream_for(filters[0]))
     return {
         "projection": info.name,
         "store": "redis",
         "checkpoint": position.checkpoint,
-        "lag": await s.log.pending(info.filters(settings.subjects), position.checkpoint),
+        "lag": await s.log.pending(filters, position.checkpoint) if exists else 0,
         "parked": position.parked,
         "blocked_subjects": len(position.blocked),
         "running": False,

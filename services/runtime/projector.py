@@ -29,7 +29,6 @@ import orjson
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.js.errors import NotFoundError
 
 from tenantplane.contracts.registry import EventRegistry
 from tenantplane.contracts.subjects import REBUILT, Subjects, matches
@@ -506,9 +505,4 @@ class Projector(Generic[OpT]):
         return behind is not None and raw.seq >= behind
 
     async def _has_stream(self) -> bool:
-        """Whether the projection's stream exists (a domain's appears with its first event)."""
-        try:
-            await self.log.js.stream_info(self._stream)
-        except NotFoundError:
-            return False
-        return True
+        return await self.log.stream_exists(self._stream)
