@@ -162,5 +162,5 @@ async def _rebuild_stopped(settings: Settings, info: ProjectionInfo) -> dict[str
         "tenant": None,
         "events": result.events,
         "checkpoint": result.events,
-        "how": f"built beside, swapped in ({result.keys} keys)",
+        "how": f"built beside, swapped in ({result.keys} keys), by tenantctl",
     }

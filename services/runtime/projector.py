@@ -109,7 +109,7 @@ class RebuildDone:
 
     projection: str
     tenant: str | None
-    events: int  # replayed (0 when rebuilt beside the live read model)
+    events: int  # replayed
     checkpoint: int
     how: str
 
@@ -457,9 +457,12 @@ class Projector(Generic[OpT]):
             InvalidTransition: another replica moved the checkpoint (nothing changed).
         """
         if tenant is None and self.heal is not None:
-            await self.heal()
+            healed = await self.heal()
             checkpoint = (await self.store.load()).checkpoint
-            return RebuildDone(self.name, None, 0, checkpoint, "built beside, swapped in")
+            # A `RedisRebuild` says how far it replayed and how many keys it switched.
+            events, keys = getattr(healed, "events", checkpoint), getattr(healed, "keys", None)
+            how = "built beside, swapped in" + (f" ({keys} keys)" if keys is not None else "")
+            return RebuildDone(self.name, None, events, checkpoint, how)
         async with self._lock:
             checkpoint = self.position.checkpoint
             ops = list(await self.store.clearing(tenant))

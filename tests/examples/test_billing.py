@@ -176,7 +176,8 @@ async def test_billing_read_models_rebuilt_whole_or_for_one_tenant_equal_the_liv
         replayed = await _rebuild(nc, settings, ledger.name)
 
         # Then both equal what they were
-        assert (swapped["how"], replayed["events"]) == ("built beside, swapped in", 9 + 6)
+        assert swapped["how"].startswith("built beside, swapped in")
+        assert swapped["events"] == replayed["events"] == 9 + 6
         assert await _keys(redis, settings.keys) == live_keys
         assert await _ledger(sql_engine, "billing_ledger") == live_rows
 
@@ -197,7 +198,8 @@ async def test_billing_read_models_rebuilt_whole_or_for_one_tenant_equal_the_liv
         # Then acme's part is what the log says again, and beta's kept its marks
         assert [d["events"] for d in done] == [6 + 2 + 1, 6 + 2 + 1]
         assert await _keys(redis, settings.keys) == {
-            **live_keys, beta: {**live_keys[beta], "marker": "1"}
+            **live_keys,
+            beta: {**live_keys[beta], "marker": "1"},
         }
         assert await _ledger(sql_engine, "billing_ledger") == [*live_rows, stray]
 
