@@ -63,10 +63,14 @@ class RedisRebuild:
         shadow_keys = self.shadow_keys()
         shadow = self._store(shadow_keys)
         await shadow.reset()
+        # An explicit 0, so a projection without events yet is swapped in too.
+        await shadow.commit(0, 0, [])
         projection, _ = self.make(shadow_keys)
-        head = await self.log.head(self.log.subjects.stream_for(projection.filters()[0]))
+        stream = self.log.subjects.stream_for(projection.filters()[0])
+        exists = await self.log.stream_exists(stream)  # a domain's may not exist yet
+        head = await self.log.head(stream) if exists else 0
         for _ in range(SWITCH_ATTEMPTS):
-            checkpoint = await self._catch_up(projection, shadow, head, progress)
+            checkpoint = await self._catch_up(projection, shadow, head, progress) if exists else 0
             try:
                 moved = await self._store(self.keys).replace_with(shadow)
                 break

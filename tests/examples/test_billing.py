@@ -242,3 +242,21 @@ async def test_tenantctl_lists_and_rebuilds_running_domain_projections(
         assert unknown.returncode != 0
         assert "no running projector answers for 'nope'" in unknown.stderr
         assert balances.name in unknown.stderr
+
+
+async def test_billing_projections_before_billings_stream_exists_are_empty_not_errors(
+    nc: NATS, redis: aioredis.Redis, sql_engine: AsyncEngine, settings: tp.Settings
+) -> None:
+    # Given billing's projectors, and no billing stream yet
+    balances = balances_projector(nc, redis, settings)
+    async with sql_engine.begin() as conn:
+        await conn.run_sync(ledger_table().create, checkfirst=True)
+    ledger = ledger_projector(nc, sql_engine, settings)
+
+    # When their status is asked for and they are rebuilt (balances beside, then swapped)
+    statuses = [await p.status() for p in (balances, ledger)]
+    done = [await balances.rebuild(), await ledger.rebuild(), await ledger.rebuild("acme")]
+
+    # Then they are empty read models at 0
+    assert [(s["checkpoint"], s["lag"]) for s in statuses] == [(0, 0), (0, 0)]
+    assert [(d.events, d.checkpoint) for d in done] == [(0, 0)] * 3
