@@ -20,6 +20,7 @@ from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.readyourwrites import wait_applied
 from tenantplane.services.runtime.rebuild import RedisRebuild
 from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores.redis import as_text
 from tests.support.cli import ACTOR, tenantctl
 
 pytestmark = pytest.mark.integration
@@ -112,7 +113,7 @@ async def _read_models(redis: aioredis.Redis, settings: Settings) -> dict[str, o
     found: dict[str, object] = {}
     async for raw in redis.scan_iter(match=f"{settings.namespace}:*"):
         key = raw.decode()
-        kind = (await redis.type(key)).decode()
+        kind = as_text(await redis.type(key))
         if ":proj:" in key:
             continue
         if kind == "hash":
