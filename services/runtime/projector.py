@@ -133,6 +133,7 @@ class Projector(Generic[OpT]):
         store_check_s: float = 2.0,
         notify: bool = True,
         heal: Callable[[], Awaitable[object]] | None = None,
+        control: bool = True,
     ) -> None:
         self.projection = projection
         self.store = store
@@ -148,6 +149,8 @@ class Projector(Generic[OpT]):
         # Rebuilds the read model beside the live one and swaps it in; without it a lost
         # read model is replayed in place.
         self.heal = heal
+        # Whether it answers control requests (a rebuild's shadow projector must not).
+        self.control = control
         self._store_checked = 0.0
         self.stats = ProjectorStats()
         self.position = Position(checkpoint=0)
@@ -174,8 +177,9 @@ class Projector(Generic[OpT]):
         """
         loop = loop or LoopHandle(f"projector.{self.name}", asyncio.Event())
         watcher = asyncio.create_task(self._stop_with(loop))
-        subjects = [self.subjects.control(self.name, a) for a in CONTROL_ACTIONS]
-        subjects.append(self.subjects.control_all("status"))
+        actions = CONTROL_ACTIONS if self.control else ()
+        subjects = [self.subjects.control(self.name, a) for a in actions]
+        subjects += [self.subjects.control_all("status")] if self.control else []
         queue = f"projector-{self.name}"  # one replica answers for the projection
         controls = [await self.nc.subscribe(s, queue=queue, cb=self._on_control) for s in subjects]
         try:

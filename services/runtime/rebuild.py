@@ -92,7 +92,7 @@ class RedisRebuild:
         """Run a projector into the shadow until it has applied what exists; its checkpoint."""
         projector = Projector(
             projection, shadow, self.nc, subjects=self.log.subjects, registry=self.registry,
-            notify=False,
+            notify=False, control=False,
         )  # fmt: skip
         task = asyncio.create_task(projector.run())
         try:
