@@ -102,11 +102,12 @@ def rebuild(
 ) -> None:
     """Rebuild a read model (or one tenant's part of it) from the log, without downtime.
 
-    The running projector does it. A whole Redis read model is replayed beside
-    the live one and switched in atomically once caught up; otherwise the
-    projector replays the events (of the tenant) up to its checkpoint and
+    The running projector does it. A Redis read model with a blue/green rebuild
+    (the control plane's, billing's balances) is replayed beside the live one
+    and switched in atomically once caught up. Otherwise, and for one tenant,
+    the projector replays the events (of the tenant) up to its checkpoint and
     replaces that part of the read model in one commit, pausing its live
-    applies meanwhile. Other tenants are not touched. The control plane's
+    applies meanwhile; other tenants are not touched. The control plane's
     projections can be rebuilt whole even when their service is not running.
 
     Examples:  tenantctl projection rebuild config
