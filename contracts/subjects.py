@@ -16,7 +16,8 @@ every tenant" are each a single filter:
     <root>.cmd.<service>.<command>      command request/reply
     <root>.chg.<projection>.<tenant>    "projection applied up to seq N" notifications
     <root>.dlq.<projection>.<tenant>    dead letters of a projection
-    <root>.ctl.<projection>.<action>    requests to a running projector (redrive)
+    <root>.ctl.<projection>.<action>    requests to a running projector (redrive, rebuild, status)
+    <root>.ctl._all.<action>            requests every running projector answers (status)
     <root>.secret.<tenant>.<pool>.reveal  a tenant's secrets, sealed to the asking pool's key
     <root>.audit.<tenant>.<action>      who revealed which secrets (audit stream)
 """
@@ -329,6 +330,32 @@ class Subjects:
     def control(self, projection: str, action: str) -> str:
         """Requests to a running projector (`redrive`), answered by one replica."""
         return f"{self.root}.ctl.{validate_name(projection, 'projection')}.{action}"
+
+    def control_all(self, action: str) -> str:
+        """Requests every running projector answers, one replica of each (`status`).
+
+        `_all` cannot be a projection's name (names start with a letter or digit).
+        """
+        return f"{self.root}.ctl._all.{validate_name(action, 'action')}"
+
+    def tenant_filter(self, filter_subject: str, tenant_id: str) -> str | None:
+        """`filter_subject` narrowed to one tenant's events (None when it has none of them).
+
+        The tenant is at a fixed position: third in `evt` and `job` subjects, fourth
+        in a domain's.
+        """
+        tokens = filter_subject.split(".")
+        at = 3 if len(tokens) > 1 and tokens[1] == "dom" else 2
+        if len(tokens) <= at or tokens[0] != self.root or tokens[1] not in ("evt", "job", "dom"):
+            return None
+        token = tokens[at]
+        if token == ">":
+            tokens[at:] = [validate_tenant_id(tenant_id), ">"]
+        elif token == "*":
+            tokens[at] = validate_tenant_id(tenant_id)
+        elif token != tenant_id:
+            return None
+        return ".".join(tokens)
 
     def dead_letter(self, projection: str, tenant_id: str) -> str:
         """Where a projection parks an event of one tenant."""

@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from tenantplane.services.runtime.projector import Projection, Projector
     from tenantplane.services.runtime.rebuild import RedisRebuild
     from tenantplane.services.runtime.settings import Settings
+    from tenantplane.services.runtime.stores.memory import MemoryOp, MemoryStore
     from tenantplane.services.runtime.stores.redis import (
         RedisOp,
         RedisStore,
@@ -87,6 +88,8 @@ _EXPORTS: dict[str, str] = {
     "LoopHandle": "tenantplane.services.runtime.supervisor",
     "Projection": "tenantplane.services.runtime.projector",
     "Projector": "tenantplane.services.runtime.projector",
+    "MemoryOp": "tenantplane.services.runtime.stores.memory",
+    "MemoryStore": "tenantplane.services.runtime.stores.memory",
     "RedisOp": "tenantplane.services.runtime.stores.redis",
     "RedisRebuild": "tenantplane.services.runtime.rebuild",
     "RedisStore": "tenantplane.services.runtime.stores.redis",
@@ -141,6 +144,8 @@ __all__ = [
     "Keys",
     "Loaded",
     "LoopHandle",
+    "MemoryOp",
+    "MemoryStore",
     "Projection",
     "Projector",
     "RedisOp",

@@ -147,7 +147,7 @@ async def sql_engine(
         yield engine
 
 
-@pytest.fixture(params=["redis", "sqlite", "postgresql"])
+@pytest.fixture(params=["redis", "sqlite", "postgresql", "memory"])
 async def harness(
     request: pytest.FixtureRequest,
     nc: NATS,
@@ -159,6 +159,9 @@ async def harness(
     if request.param == "redis":
         async with redis_client(settings) as client:
             yield stores.redis_harness(nc, client, settings)
+        return
+    if request.param == "memory":
+        yield stores.memory_harness(nc, settings)
         return
     async with sql_database(request.param, servers, tmp_path, settings.namespace) as engine:
         built = stores.sql_harness(nc, engine, settings, request.param)

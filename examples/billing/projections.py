@@ -9,7 +9,6 @@ each can be rebuilt from billing's stream at any time.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,9 +20,10 @@ from examples.billing.events import InvoiceIssued, InvoicePaid, InvoiceVoided
 metadata = MetaData()
 
 
-@functools.cache
 def ledger_table(name: str = "billing_ledger") -> Table:
     """One row per money movement (a rebuild can fill a table of another name)."""
+    if name in metadata.tables:  # one Table per name, however it is asked for
+        return metadata.tables[name]
     return Table(
         name,
         metadata,
@@ -55,6 +55,10 @@ class BalanceProjection:
     def owned_patterns(self) -> list[str]:
         """The keys only this projection writes."""
         return [f"{self.keys.root}:billing:*"]
+
+    def tenant_patterns(self, tenant_id: str) -> list[str]:
+        """The keys of one tenant (to rebuild that tenant alone)."""
+        return [f"{self.keys.root}:billing:{tenant_id}:*"]
 
     def apply(self, event: tp.StoredEvent) -> Sequence[tp.RedisOp]:
         """The Redis writes of one event."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -40,13 +40,29 @@ class Billing:
 def balances_projector(
     nc: NATS, redis: aioredis.Redis, settings: tp.Settings, keys: tp.Keys | None = None
 ) -> tp.Projector[tp.RedisOp]:
-    """The balance projection into Redis under `keys` (the installation's by default)."""
-    projection = BalanceProjection(settings.subjects, keys or settings.keys)
-    store = tp.RedisStore(redis, keys or settings.keys, projection.name,
-                          projection.owned_patterns())  # fmt: skip
+    """The balance projection into Redis under `keys` (the installation's by default).
+
+    Rebuilt whole beside the live keys and swapped in (on `tenantctl projection
+    rebuild billing-balance`, or when Redis lost it); one tenant is replayed in place.
+    """
+    keys = keys or settings.keys
+    projection = BalanceProjection(settings.subjects, keys)
+    store = tp.RedisStore(redis, keys, projection.name, projection.owned_patterns(),
+                          projection.tenant_patterns)  # fmt: skip
+    log = tp.DomainStore(nc.jetstream(), settings.subjects, BILLING).log
+    rebuild = tp.RedisRebuild(_balances(settings), nc, redis, log, keys, BILLING.registry)
     return tp.Projector(
-        projection, store, nc, subjects=settings.subjects, registry=BILLING.registry
-    )
+        projection, store, nc, subjects=settings.subjects, registry=BILLING.registry,
+        heal=rebuild.run,
+    )  # fmt: skip
+
+
+def _balances(settings: tp.Settings) -> Callable[[tp.Keys], tuple[BalanceProjection, list[str]]]:
+    def make(keys: tp.Keys) -> tuple[BalanceProjection, list[str]]:
+        projection = BalanceProjection(settings.subjects, keys)
+        return projection, projection.owned_patterns()
+
+    return make
 
 
 def ledger_projector(
@@ -54,7 +70,7 @@ def ledger_projector(
 ) -> tp.Projector[Executable]:
     """The ledger projection into a SQL table (a rebuild names another one)."""
     projection = LedgerProjection(settings.subjects, ledger_table(table), f"billing-{table}")
-    store = tp.SqlStore(engine, projection.name, [projection.table])
+    store = tp.SqlStore(engine, projection.name, [projection.table], tenant_column="tenant_id")
     return tp.Projector(
         projection, store, nc, subjects=settings.subjects, registry=BILLING.registry
     )

@@ -1,94 +1,167 @@
-"""`tenantctl projection`: where each read model stands."""
+"""`tenantctl projection`: where each read model stands, and rebuilding one.
+
+Every running projector answers on its control subjects (see `Projector`), so
+this works for any projection, a service's own domain projections included,
+without importing their code. The control plane's Redis projections are also
+read (and rebuilt) directly when their service is not running.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import orjson
 import typer
-from rich.progress import Progress
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from rich.console import Console
 
 from tenantplane.contracts import EVENTS
-from tenantplane.services.cli.context import run, session, settings_from
+from tenantplane.services.cli.context import Session, connected, run, session, settings_from
 from tenantplane.services.cli.output import Format, emit
 from tenantplane.services.projections import PROJECTIONS, ProjectionInfo
-from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.errors import CommandFailed, InvalidRequest
 from tenantplane.services.runtime.rebuild import RedisRebuild
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.redis import RedisStore
 
-app = typer.Typer(help="Projections (read models): status, lag, dead letters.")
+app = typer.Typer(help="Projections (read models): status, lag, dead letters, rebuilds.")
+WAIT = typer.Option(0.5, "--wait", help="Seconds to wait for running projectors to answer")
 
 
 @app.command()
 def status(
-    ctx: typer.Context, output: Format = typer.Option(Format.TABLE, "--output", "-o")
+    ctx: typer.Context,
+    wait: float = WAIT,
+    output: Format = typer.Option(Format.TABLE, "--output", "-o"),
 ) -> None:
-    """Show each projection's checkpoint, lag, parked events and blocked subjects.
+    """Show each projection's store, checkpoint, lag, parked events and blocked subjects.
 
+    Every running projector answers, a service's own projections included; the
+    control plane's are read from Redis when their service is not running.
     Lag is the number of events the projection has still to apply.
 
     Example:  tenantctl projection status -o json
     """
-    emit(run(projection_status(settings_from(ctx))), output, "projections")
+    emit(run(projection_status(settings_from(ctx), wait)), output, "projections")
 
 
-async def projection_status(settings: Settings) -> list[dict[str, Any]]:
-    """Checkpoint, lag, parked events and blocked subjects of each Redis projection."""
-    rows = []
+async def projection_status(settings: Settings, wait: float = 0.5) -> list[dict[str, Any]]:
+    """Status of every running projection, and of each built-in one that is not running."""
     async with session(settings) as s:
-        log = EventLog(s.nc.jetstream(), settings.subjects, EVENTS)
+        running = {r["projection"]: r for r in await gather_status(s.nc, settings, wait)}
         for info in PROJECTIONS.values():
-            position = await RedisStore(s.redis, settings.keys, info.name).load()
-            lag = await log.pending(info.filters(settings.subjects), position.checkpoint)
-            rows.append(
-                {
-                    "projection": info.name,
-                    "checkpoint": position.checkpoint,
-                    "lag": lag,
-                    "parked": position.parked,
-                    "blocked_subjects": len(position.blocked),
-                }
-            )
-    return rows
+            if info.name not in running:
+                running[info.name] = await _stored_status(s, settings, info)
+    return sorted(running.values(), key=lambda r: str(r["projection"]))
+
+
+async def gather_status(nc: NATS, settings: Settings, wait: float) -> list[dict[str, Any]]:
+    """The answers of the running projectors (one replica each) within `wait` seconds."""
+    replies: list[dict[str, Any]] = []
+
+    async def on_reply(msg: Msg) -> None:
+        reply = orjson.loads(msg.data)
+        ok = reply.pop("ok", False)
+        replies.append(reply if ok else {**reply, "error": reply.get("error")})
+
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox, cb=on_reply)
+    try:
+        await nc.publish(settings.subjects.control_all("status"), b"{}", reply=inbox)
+        await asyncio.sleep(wait)
+    finally:
+        await sub.unsubscribe()
+    return [{**r, "running": True} for r in replies]
+
+
+async def _stored_status(s: Session, settings: Settings, info: ProjectionInfo) -> dict[str, Any]:
+    position = await RedisStore(s.redis, settings.keys, info.name).load()
+    filters = info.filters(settings.subjects)
+    exists = await s.log.stream_exists(settings.subjects.stream_for(filters[0]))
+    return {
+        "projection": info.name,
+        "store": "redis",
+        "checkpoint": position.checkpoint,
+        "lag": await s.log.pending(filters, position.checkpoint) if exists else 0,
+        "parked": position.parked,
+        "blocked_subjects": len(position.blocked),
+        "running": False,
+    }
 
 
 @app.command()
 def rebuild(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help=f"Projection to rebuild: {', '.join(PROJECTIONS)}"),
+    name: str = typer.Argument(..., help="Projection to rebuild (see `projection status`)"),
+    tenant: str | None = typer.Option(None, "--tenant", "-t", help="Rebuild this tenant only"),
+    timeout: float = typer.Option(600.0, "--timeout", help="Seconds to wait for the result"),
     output: Format = typer.Option(Format.TABLE, "--output", "-o"),
 ) -> None:
-    """Rebuild a read model from the log, without downtime.
+    """Rebuild a read model (or one tenant's part of it) from the log, without downtime.
 
-    The log is replayed into a new generation beside the live one; when it has
-    caught up, readers are switched to it in one atomic step. The live service
-    keeps serving (and projecting) throughout.
+    The running projector does it. A Redis read model with a blue/green rebuild
+    (the control plane's, billing's balances) is replayed beside the live one
+    and switched in atomically once caught up. Otherwise, and for one tenant,
+    the projector replays the events (of the tenant) up to its checkpoint and
+    replaces that part of the read model in one commit, pausing its live
+    applies meanwhile; other tenants are not touched. The control plane's
+    projections can be rebuilt whole even when their service is not running.
 
-    Example:  tenantctl projection rebuild config
+    Examples:  tenantctl projection rebuild config
+               tenantctl projection rebuild billing-balance --tenant acme
     """
-    info = PROJECTIONS.get(name)
-    if info is None:
-        raise typer.BadParameter(f"no projection {name!r}; known: {', '.join(PROJECTIONS)}")
-    result = run(_rebuild(settings_from(ctx), info))
-    emit(result, output, f"rebuilt {name}")
+    result = run(_rebuild(settings_from(ctx), name, tenant, timeout))
+    emit(result, output, f"rebuilt {name}" + (f" for {tenant}" if tenant else ""))
 
 
-async def _rebuild(settings: Settings, info: ProjectionInfo) -> dict[str, Any]:
+async def _rebuild(
+    settings: Settings, name: str, tenant: str | None, timeout: float
+) -> dict[str, Any]:
+    async with connected(settings) as (nc, _):
+        reply = await _ask_rebuild(nc, settings, name, tenant, timeout)
+        if reply is None and (tenant is not None or name not in PROJECTIONS):
+            known = sorted({r["projection"] for r in await gather_status(nc, settings, 0.5)})
+            raise InvalidRequest(
+                f"no running projector answers for {name!r}; running: {', '.join(known) or 'none'}"
+            )
+    if reply is None:
+        return await _rebuild_stopped(settings, PROJECTIONS[name])
+    return reply
+
+
+async def _ask_rebuild(
+    nc: NATS, settings: Settings, name: str, tenant: str | None, timeout: float
+) -> dict[str, Any] | None:
+    """The running projector's result, or None when none runs."""
+    subject = settings.subjects.control(name, "rebuild")
+    with Console(stderr=True).status(f"rebuilding {name}" + (f" for {tenant}" if tenant else "")):
+        try:
+            msg = await nc.request(subject, orjson.dumps({"tenant": tenant}), timeout=timeout)
+        except NoRespondersError:
+            return None
+        except TimeoutError as e:
+            raise CommandFailed(f"{name} did not finish rebuilding within {timeout}s") from e
+    reply: dict[str, Any] = orjson.loads(msg.data)
+    if not reply.pop("ok", False):
+        raise CommandFailed(f"rebuild of {name} failed: {reply.get('error')}")
+    return reply
+
+
+async def _rebuild_stopped(settings: Settings, info: ProjectionInfo) -> dict[str, Any]:
+    """Rebuild a control-plane projection whose service is not running, from here."""
     async with session(settings) as s:
         rebuild = RedisRebuild(
-            lambda keys: info.make(settings.subjects, keys),
-            s.nc, s.redis, s.log, settings.keys, EVENTS,
-        )  # fmt: skip
-        with Progress(transient=True) as progress:
-            task = progress.add_task(f"replaying {info.name}", total=None)
-
-            def advance(done: int, head: int) -> None:
-                progress.update(task, completed=done, total=head)
-
-            result = await rebuild.run(advance)
+            info.maker(settings.subjects), s.nc, s.redis, s.log, settings.keys, EVENTS
+        )
+        with Console(stderr=True).status(f"replaying {info.name}"):
+            result = await rebuild.run()
     return {
         "projection": info.name,
+        "tenant": None,
         "events": result.events,
-        "keys_switched": result.keys,
-        "seconds": round(result.seconds, 2),
+        "checkpoint": result.events,
+        "how": f"built beside, swapped in ({result.keys} keys), by tenantctl",
     }

@@ -335,6 +335,16 @@ class EventLog:
                 yield stored
             seq += 1
 
+    async def stream_exists(self, stream: str) -> bool:
+        """Whether `stream` exists (a domain's is made by its service, maybe not yet)."""
+        try:
+            await self.js.stream_info(stream)
+        except NotFoundError:
+            return False
+        except NATS_UNAVAILABLE as e:
+            raise EventLogUnavailable(f"cannot read stream info: {e!r}") from e
+        return True
+
     async def head(self, stream: str | None = None) -> int:
         """The last sequence of a stream (the control stream by default)."""
         try:

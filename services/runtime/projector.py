@@ -21,9 +21,9 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import orjson
 import structlog
@@ -31,10 +31,14 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from tenantplane.contracts.registry import EventRegistry
-from tenantplane.contracts.subjects import Subjects
-from tenantplane.services.runtime.consumers import RawMessage
+from tenantplane.contracts.subjects import REBUILT, Subjects, matches
+from tenantplane.services.runtime.consumers import RawMessage, read_raw
 from tenantplane.services.runtime.deadletters import DeadLetter
-from tenantplane.services.runtime.errors import ProjectionTimeout
+from tenantplane.services.runtime.errors import (
+    AggregateBlocked,
+    InvalidTransition,
+    ProjectionTimeout,
+)
 from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
 from tenantplane.services.runtime.follower import Applied, Follower, Gate, Sifted
 from tenantplane.services.runtime.metrics import APPLY_LATENCY, Sample
@@ -99,6 +103,20 @@ class RedriveResult:
     still_blocked: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RebuildDone:
+    """What a rebuild on request did."""
+
+    projection: str
+    tenant: str | None
+    events: int  # replayed
+    checkpoint: int
+    how: str
+
+
+CONTROL_ACTIONS = ("redrive", "rebuild", "status")
+
+
 class Projector(Generic[OpT]):
     """Runs one projection against one store until stopped."""
 
@@ -115,6 +133,7 @@ class Projector(Generic[OpT]):
         store_check_s: float = 2.0,
         notify: bool = True,
         heal: Callable[[], Awaitable[object]] | None = None,
+        control: bool = True,
     ) -> None:
         self.projection = projection
         self.store = store
@@ -130,6 +149,8 @@ class Projector(Generic[OpT]):
         # Rebuilds the read model beside the live one and swaps it in; without it a lost
         # read model is replayed in place.
         self.heal = heal
+        # Whether it answers control requests (a rebuild's shadow projector must not).
+        self.control = control
         self._store_checked = 0.0
         self.stats = ProjectorStats()
         self.position = Position(checkpoint=0)
@@ -156,29 +177,37 @@ class Projector(Generic[OpT]):
         """
         loop = loop or LoopHandle(f"projector.{self.name}", asyncio.Event())
         watcher = asyncio.create_task(self._stop_with(loop))
-        control = await self.nc.subscribe(
-            self.subjects.control(self.name, "redrive"),
-            queue=f"projector-{self.name}",
-            cb=self._on_redrive,
-        )
+        actions = CONTROL_ACTIONS if self.control else ()
+        subjects = [self.subjects.control(self.name, a) for a in actions]
+        subjects += [self.subjects.control_all("status")] if self.control else []
+        queue = f"projector-{self.name}"  # one replica answers for the projection
+        controls = [await self.nc.subscribe(s, queue=queue, cb=self._on_control) for s in subjects]
         try:
             await self._supervise(loop)
         finally:
             watcher.cancel()
-            with contextlib.suppress(Exception):
-                await control.unsubscribe()
+            for control in controls:
+                with contextlib.suppress(Exception):
+                    await control.unsubscribe()
 
     async def _stop_with(self, loop: LoopHandle) -> None:
         await loop.stop.wait()
         await self.stop()
 
-    async def _on_redrive(self, msg: Msg) -> None:
-        request = orjson.loads(msg.data or b"{}")
+    async def _on_control(self, msg: Msg) -> None:
+        """Answer `redrive`, `rebuild` or `status` (the last token of the subject)."""
+        action = msg.subject.rsplit(".", 1)[-1]
         try:
-            result = await self.redrive(request.get("tenant"))
-            body = {"ok": True, **dataclasses.asdict(result)}
+            tenant = orjson.loads(msg.data or b"{}").get("tenant")
+            if action == "redrive":
+                body: dict[str, Any] = dataclasses.asdict(await self.redrive(tenant))
+            elif action == "rebuild":
+                body = dataclasses.asdict(await self.rebuild(tenant))
+            else:
+                body = await self.status()
+            body = {"ok": True, **body}
         except Exception as e:
-            body = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+            body = {"ok": False, "projection": self.name, "error": f"{type(e).__name__}: {e}"}
         await msg.respond(orjson.dumps(body))
 
     async def _supervise(self, loop: LoopHandle) -> None:
@@ -400,3 +429,87 @@ class Projector(Generic[OpT]):
         for letter in letters:
             await self.gate.dead_letters.remove(letter)
         return applied
+
+    async def status(self) -> dict[str, Any]:
+        """Where the projection stands: its store, checkpoint, lag, parked and blocked."""
+        position = await self.store.load()
+        lag = (
+            await self.log.pending(self.projection.filters(), position.checkpoint)
+            if (await self._has_stream())
+            else 0
+        )
+        return {
+            "projection": self.name,
+            "store": getattr(self.store, "kind", type(self.store).__name__),
+            "checkpoint": position.checkpoint,
+            "lag": lag,
+            "parked": position.parked,
+            "blocked_subjects": len(position.blocked),
+        }
+
+    async def rebuild(self, tenant: str | None = None) -> RebuildDone:
+        """Replace the read model (or one tenant's part of it) with what the log says.
+
+        A whole rebuild with `heal` builds beside the live read model and swaps
+        it in. Otherwise the store's `clearing` operations and the replayed
+        events up to the checkpoint are committed in one step, under the commit
+        lock, so live batches wait and readers see the old state or the new one.
+        Events parked behind a blocked subject stay out, as in the live read model.
+
+        Raises:
+            AggregateBlocked: an event no longer applies (nothing changed).
+            InvalidTransition: another replica moved the checkpoint (nothing changed).
+        """
+        if tenant is None and self.heal is not None:
+            healed = await self.heal()
+            checkpoint = (await self.store.load()).checkpoint
+            # A `RedisRebuild` says how far it replayed and how many keys it switched.
+            events, keys = getattr(healed, "events", checkpoint), getattr(healed, "keys", None)
+            how = "built beside, swapped in" + (f" ({keys} keys)" if keys is not None else "")
+            return RebuildDone(self.name, None, events, checkpoint, how)
+        async with self._lock:
+            checkpoint = self.position.checkpoint
+            ops = list(await self.store.clearing(tenant))
+            events = await self._replay(tenant, checkpoint, ops)
+            result = await self.store.commit(checkpoint, checkpoint, ops)
+            if not result.ok:
+                raise InvalidTransition(
+                    f"{self.name} moved from {checkpoint} to {result.checkpoint} during the "
+                    "rebuild (another replica?); nothing changed, try again"
+                )
+        if self.notify:
+            changed = self.subjects.changes(self.name, tenant or REBUILT)
+            await self.nc.publish(changed, str(checkpoint).encode())
+        return RebuildDone(self.name, tenant, events, checkpoint, "replayed in place")
+
+    async def _replay(self, tenant: str | None, upto: int, ops: list[OpT]) -> int:
+        """Add the operations of the events up to `upto` (of one tenant) to `ops`."""
+        filters = list(self.projection.filters())
+        if tenant is not None:
+            narrowed = (self.subjects.tenant_filter(f, tenant) for f in filters)
+            filters = [f for f in narrowed if f is not None]
+        if not upto or not filters or not await self._has_stream():
+            return 0
+        events = 0
+        raws = cast(AsyncGenerator[RawMessage], read_raw(self.log.js, self._stream, filters))
+        async with contextlib.aclosing(raws):
+            async for raw in raws:
+                if raw.seq > upto:
+                    break
+                if not any(matches(f, raw.subject) for f in filters) or self._parked(raw):
+                    continue
+                outcome = await self.gate.attempt(raw, self.projection.apply)
+                if isinstance(outcome, str):
+                    raise AggregateBlocked(raw.subject, raw.seq, outcome)
+                if isinstance(outcome, Applied):
+                    ops.extend(outcome.result)
+                    events += 1
+        return events
+
+    def _parked(self, raw: RawMessage) -> bool:
+        """Whether the live projector parked `raw` (its subject blocked at or before it)."""
+        behind = self.position.blocked.get(raw.subject)
+        return behind is not None and raw.seq >= behind
+
+    async def _has_stream(self) -> bool:
+        return await self.log.stream_exists(self._stream)

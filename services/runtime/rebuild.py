@@ -60,13 +60,17 @@ class RedisRebuild:
         catches up again and the switch is retried.
         """
         started = time.monotonic()
-        shadow_keys = Keys(self.keys.root + SHADOW_SUFFIX)
+        shadow_keys = self.shadow_keys()
         shadow = self._store(shadow_keys)
         await shadow.reset()
+        # An explicit 0, so a projection without events yet is swapped in too.
+        await shadow.commit(0, 0, [])
         projection, _ = self.make(shadow_keys)
-        head = await self.log.head(self.log.subjects.stream_for(projection.filters()[0]))
+        stream = self.log.subjects.stream_for(projection.filters()[0])
+        exists = await self.log.stream_exists(stream)  # a domain's may not exist yet
+        head = await self.log.head(stream) if exists else 0
         for _ in range(SWITCH_ATTEMPTS):
-            checkpoint = await self._catch_up(projection, shadow, head, progress)
+            checkpoint = await self._catch_up(projection, shadow, head, progress) if exists else 0
             try:
                 moved = await self._store(self.keys).replace_with(shadow)
                 break
@@ -88,7 +92,7 @@ class RedisRebuild:
         """Run a projector into the shadow until it has applied what exists; its checkpoint."""
         projector = Projector(
             projection, shadow, self.nc, subjects=self.log.subjects, registry=self.registry,
-            notify=False,
+            notify=False, control=False,
         )  # fmt: skip
         task = asyncio.create_task(projector.run())
         try:
@@ -103,6 +107,12 @@ class RedisRebuild:
             await projector.stop()
             await task
         return projector.position.checkpoint
+
+    def shadow_keys(self) -> Keys:
+        """The key root the rebuild replays into: its own per projection, so rebuilds of
+        different projections at once never empty or swap in each other's keys."""
+        name = self.make(self.keys)[0].name
+        return Keys(f"{self.keys.root}{SHADOW_SUFFIX}-{name}")
 
     def _store(self, keys: Keys) -> RedisStore:
         projection, owns = self.make(keys)

@@ -30,7 +30,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     ):
         projection = history.JobHistoryProjection(settings.subjects)
         tables = [history.jobs, history.attempts, history.transitions]
-        runtime.project_into(SqlStore(engine, projection.name, tables), projection)
+        store = SqlStore(engine, projection.name, tables, tenant_column="tenant_id")
+        runtime.project_into(store, projection)
         config = AsyncConfigClient(runtime.nc, runtime.redis, settings.subjects, settings.keys)
         await config.start()
         broker = make_broker(resolve_redis_url(settings), settings.namespace)

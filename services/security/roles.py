@@ -112,6 +112,8 @@ class RoleBook:
         for projection in projections:
             grants.publish += [s.all_changes(projection), s.dead_letters(projection)]
             grants.subscribe.append(s.control(projection, ">"))
+        if projections:
+            grants.subscribe.append(s.control_all("status"))
         streams = (s.control_stream, s.jobs_stream, s.dead_letter_stream)
         grants.read(*streams).manage(*streams)
         grants.publish += [p.format(s=s.dead_letter_stream) for p in _DELETE_API]
@@ -192,4 +194,6 @@ class RoleBook:
         for projection in grant.projections:
             grants.publish += [s.all_changes(projection), s.dead_letters(projection)]
             grants.subscribe.append(s.control(projection, ">"))
+        if grant.projections:
+            grants.subscribe.append(s.control_all("status"))
         return grants.role(f"domain-{grant.domain}", responds=True)

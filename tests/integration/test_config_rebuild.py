@@ -20,6 +20,7 @@ from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.readyourwrites import wait_applied
 from tenantplane.services.runtime.rebuild import RedisRebuild
 from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores.redis import as_text
 from tests.support.cli import ACTOR, tenantctl
 
 pytestmark = pytest.mark.integration
@@ -104,4 +105,51 @@ async def test_cli_rebuild_reports_what_it_did(settings: Settings, client: Comma
     report = orjson.loads(done.stdout)
     assert report["projection"] == "config"
     assert report["events"] == 1
-    assert report["keys_switched"] >= 3
+    assert report["how"].startswith("built beside, swapped in")
+
+
+async def _read_models(redis: aioredis.Redis, settings: Settings) -> dict[str, object]:
+    """Every read-model key of the installation with its value (positions left out)."""
+    found: dict[str, object] = {}
+    async for raw in redis.scan_iter(match=f"{settings.namespace}:*"):
+        key = raw.decode()
+        kind = as_text(await redis.type(key))
+        if ":proj:" in key:
+            continue
+        if kind == "hash":
+            found[key] = await redis.hgetall(key)
+        elif kind == "set":
+            found[key] = await redis.smembers(key)
+        else:
+            found[key] = await redis.get(key)
+    return found
+
+
+async def test_rebuilds_of_two_projections_at_once_keep_to_their_own_shadow_keys(
+    settings: Settings,
+    service: None,
+    client: CommandClient,
+    nc: NATS,
+    redis: aioredis.Redis,
+    event_log: EventLog,
+) -> None:
+    # Given tenants with config, projected
+    for tenant in TENANTS[:5]:
+        await client.send(RegisterTenant(tenant_id=tenant, display_name=tenant, **ACTOR))
+        last = await client.send(SetConfig(tenant_id=tenant, values=KEYS, **ACTOR))
+    assert last.seq is not None
+    await wait_applied(nc, redis, settings.subjects, settings.keys, "config", last.seq)
+    before = await _read_models(redis, settings)
+
+    # When config and router are rebuilt at the same time
+    made = [PROJECTIONS[name].maker(settings.subjects) for name in ("config", "router")]
+    rebuilds = [RedisRebuild(m, nc, redis, event_log, settings.keys, EVENTS) for m in made]
+    await asyncio.gather(*(r.run() for r in rebuilds))
+
+    # Then each used its own shadow root, and the read models are what they were
+    assert [r.shadow_keys().root for r in rebuilds] == [
+        f"{settings.namespace}~rebuild-config",
+        f"{settings.namespace}~rebuild-router",
+    ]
+    assert await _read_models(redis, settings) == before
+    assert [k async for k in redis.scan_iter(match=f"{settings.namespace}~rebuild*")] == []

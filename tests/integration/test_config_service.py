@@ -194,8 +194,8 @@ async def test_cli_shows_dead_letters_lag_and_redrives_through_the_projector(
     ]
     rows = {r["projection"]: r for r in orjson.loads(status.stdout)}
     assert rows["router"]["lag"] == 0
-    assert rows["config"] == {"projection": "config", "checkpoint": 3, "lag": 0, "parked": 1,
-                   "blocked_subjects": 1}  # fmt: skip
+    assert rows["config"] == {"projection": "config", "store": "redis", "checkpoint": 3,
+                   "lag": 0, "parked": 1, "blocked_subjects": 1, "running": True}  # fmt: skip
     assert redrive.returncode == 0, redrive.stderr
     assert orjson.loads(redrive.stdout)["still_parked"] == 1
 

@@ -20,8 +20,11 @@ from tenantplane.services.runtime.errors import (
     ConcurrencyConflict,
     InvalidRequest,
 )
-from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
+from tenantplane.services.runtime.projector import Projector
 from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores.memory import MemoryOp, MemoryStore
+from tenantplane.services.runtime.supervisor import Supervisor
 from tests.support.cli import ACTOR, send_and_wait, tenantctl
 from tests.support.domains import LEDGER, Credited, Debited, balance
 
@@ -164,3 +167,76 @@ async def test_an_event_on_the_wrong_aggregate_blocks_it_and_the_append_refuses_
 
 def _envelope_json(event: Credited, tenant: str) -> bytes:
     return Envelope.wrap(event, tenant_id=tenant, actor="old-publisher").to_json()
+
+
+class _Balances:
+    """Each tenant's account balances, in memory."""
+
+    name = "ledger-balances"
+
+    def __init__(self, settings: Settings) -> None:
+        self.subjects = settings.subjects
+
+    def filters(self) -> list[str]:
+        return [self.subjects.domain_events("ledger")]
+
+    def apply(self, event: StoredEvent) -> list[MemoryOp]:
+        data = event.envelope.data
+        assert isinstance(data, Credited | Debited)
+
+        def update(state: dict[str, object]) -> None:
+            before = state.get(data.account_id, 0)
+            assert isinstance(before, int)
+            state[data.account_id] = balance(before, data)
+
+        return [MemoryOp(event.envelope.tenant_id, update)]
+
+
+def _memory_projector(nc: NATS, settings: Settings) -> Projector[MemoryOp]:
+    store = MemoryStore(_Balances.name)
+    return Projector(
+        _Balances(settings), store, nc, subjects=settings.subjects, registry=LEDGER.registry
+    )
+
+
+async def test_one_tenant_of_a_memory_projection_is_rebuilt_and_the_others_left_alone(
+    ledger: DomainStore, nc: NATS, settings: Settings
+) -> None:
+    # Given a memory projection of two tenants' accounts, caught up
+    projector = _memory_projector(nc, settings)
+    stop = asyncio.Event()
+    supervisor = Supervisor(stop)
+    supervisor.start("balances", projector.run)
+    try:
+        for tenant in ("acme", "beta"):
+            await ledger.append(tenant, [Credited(account_id="a1", cents=7)], actor="t")
+            await ledger.append(tenant, [Debited(account_id="a1", cents=2)], actor="t")
+        await projector.wait_for(await ledger.log.head(ledger.stream))
+        store = projector.store
+        assert isinstance(store, MemoryStore)
+        store.tenants["acme"]["stray"] = store.tenants["beta"]["stray"] = 1
+
+        # When acme alone is rebuilt
+        done = await projector.rebuild("acme")
+
+        # Then acme's state is what its events say; beta kept what it had
+        assert done.events == 2
+        assert store.tenants == {"acme": {"a1": 5}, "beta": {"a1": 5, "stray": 1}}
+    finally:
+        stop.set()
+        await supervisor.wait()
+
+
+async def test_a_projection_of_a_domain_without_a_stream_yet_is_empty_not_an_error(
+    nc: NATS, settings: Settings
+) -> None:
+    # Given a projection of a domain whose stream does not exist yet
+    projector = _memory_projector(nc, settings)
+
+    # When its status is asked for and it is rebuilt, whole and for one tenant
+    status = await projector.status()
+    whole, one = await projector.rebuild(), await projector.rebuild("acme")
+
+    # Then it is an empty projection at 0
+    assert (status["store"], status["checkpoint"], status["lag"]) == ("memory", 0, 0)
+    assert (whole.events, one.events, one.checkpoint) == (0, 0, 0)

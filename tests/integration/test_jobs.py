@@ -261,6 +261,17 @@ async def test_cli_submits_a_job_and_history_shows_each_transition(
         "job.requested", "job.scheduled", "job.started", "job.failed",
         "job.scheduled", "job.started", "job.succeeded",
     ]  # fmt: skip
+    rebuilt = await asyncio.to_thread(
+        tenantctl, settings, "projection", "rebuild", "jobs", "--tenant", "acme", "-o", "json"
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    again = await asyncio.to_thread(
+        tenantctl, settings, "job", "show", "acme", job_id, "-o", "json"
+    )
+    assert json.loads(again.stdout) == shown
+    status = await asyncio.to_thread(tenantctl, settings, "projection", "status", "-o", "json")
+    jobs = [r for r in json.loads(status.stdout) if r["projection"] == "jobs"]
+    assert [(r["store"], r["running"]) for r in jobs] == [("sql", True)]
     listed = await asyncio.to_thread(
         tenantctl,
         settings,

@@ -1,4 +1,5 @@
-"""The projector kernel's contract, on every read-model store (Redis, SQLite, PostgreSQL)."""
+"""The projector kernel's contract, on every read-model store (Redis, SQLite, PostgreSQL,
+memory)."""
 
 from __future__ import annotations
 
@@ -154,3 +155,27 @@ async def test_a_running_projector_redrives_on_request(
     assert reply == {"ok": True, "applied": 2, "still_parked": 0,
                      "subjects_unblocked": [settings.subjects.config("acme")],
                      "still_blocked": {}}  # fmt: skip
+
+
+async def test_rebuilt_whole_or_for_one_tenant_the_read_model_equals_the_live_one(
+    harness: Harness, event_log: EventLog
+) -> None:
+    # Given a projection of three tenants caught up, one of acme's events parked
+    appended = await event_log.append_many(
+        [registered(t) for t in ("acme", "beta", "gamma")]
+        + [config_set(("acme", "beta", "gamma")[i % 3], n=i) for i in range(30)]
+        + [config_set("acme", reason="fail me", n=99), config_set("acme", n=100)]
+    )
+    async with running(harness.projector(poison="fail me")) as projector:
+        await projector.wait_for(appended[-1].seq)
+        live = await harness.digest()
+
+        # When acme alone, then the whole read model, is rebuilt in place
+        one = await projector.rebuild("acme")
+        after_one = await harness.digest()
+        whole = await projector.rebuild()
+
+        # Then each equals the live read model; the parked events stay out
+        assert (one.events, whole.events) == (1 + 10, 3 + 30)
+        assert after_one == live == await harness.digest()
+        assert live[1]["acme"]["events"] == "11"

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantplane.contracts.subjects import Subjects
 from tenantplane.services.runtime.eventlog import StoredEvent
+from tenantplane.services.runtime.stores.memory import MemoryOp, MemoryStore, State
 from tenantplane.services.runtime.stores.redis import RedisOp, as_text
 
 
@@ -111,6 +112,39 @@ async def sql_digest(engine: AsyncEngine, table: Table) -> tuple[str, dict[str, 
     state = {
         r.tenant: {"events": str(r.events), "last_seq": str(r.last_seq), "seq_sum": str(r.seq_sum)}
         for r in rows
+    }
+    text = repr(sorted(state.items())).encode()
+    return hashlib.sha256(text).hexdigest(), state
+
+
+@dataclass(frozen=True)
+class MemoryCountingProjection:
+    """The counting projection in memory: one state dict per tenant."""
+
+    subjects: Subjects
+    name: str = "counting"
+    poison_marker: str | None = None
+
+    def filters(self) -> Sequence[str]:
+        return [self.subjects.all_events()]
+
+    def apply(self, event: StoredEvent) -> Sequence[MemoryOp]:
+        if self.poison_marker is not None and self.poison_marker in event.envelope.reason:
+            raise ValueError("this event's reason asks for it to fail")
+
+        def count(state: State) -> None:
+            state["events"] = state.get("events", 0) + 1
+            state["seq_sum"] = state.get("seq_sum", 0) + event.seq
+            state["last_seq"] = event.seq
+
+        return [MemoryOp(event.envelope.tenant_id, count)]
+
+
+async def memory_digest(store: MemoryStore) -> tuple[str, dict[str, dict[str, str]]]:
+    """The same digest as `digest`, over a memory store."""
+    state = {
+        tenant: {k: str(v) for k, v in sorted(fields.items())}
+        for tenant, fields in store.tenants.items()
     }
     text = repr(sorted(state.items())).encode()
     return hashlib.sha256(text).hexdigest(), state

@@ -13,13 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tenantplane.contracts import EVENTS, Keys
 from tenantplane.services.runtime.projector import Projector
 from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores.memory import MemoryStore
 from tenantplane.services.runtime.stores.redis import RedisOp, RedisStore
 from tenantplane.services.runtime.stores.sql import SqlStore
 from tests.support.counting import (
     CountingProjection,
+    MemoryCountingProjection,
     SqlCountingProjection,
     counts_table,
     digest,
+    memory_digest,
     sql_digest,
 )
 
@@ -71,7 +74,9 @@ def redis_harness(nc: NATS, redis: aioredis.Redis, settings: Settings) -> Harnes
     def build(variant: str, poison: str | None) -> tuple[Any, Any]:
         r = root(variant)
         projection = CountingProjection(settings.subjects, r, _name(variant), poison)
-        return projection, RedisStore(redis, Keys(r), projection.name, [f"{r}:count:*"])
+        store = RedisStore(redis, Keys(r), projection.name, [f"{r}:count:*"],
+                           lambda tenant: [f"{r}:count:{tenant}"])  # fmt: skip
+        return projection, store
 
     return Harness("redis", build, lambda v: digest(redis, root(v)), nc, settings)
 
@@ -82,7 +87,7 @@ def sql_harness(nc: NATS, engine: AsyncEngine, settings: Settings, dialect: str)
     def build(variant: str, poison: str | None) -> tuple[Any, Any]:
         table = tables[variant]
         projection = SqlCountingProjection(settings.subjects, table, _name(variant), poison)
-        return projection, SqlStore(engine, projection.name, [table])
+        return projection, SqlStore(engine, projection.name, [table], tenant_column="tenant")
 
     async def create_tables() -> None:
         async with engine.begin() as conn:
@@ -93,6 +98,19 @@ def sql_harness(nc: NATS, engine: AsyncEngine, settings: Settings, dialect: str)
         return sql_digest(engine, tables[variant])
 
     return Harness(dialect, build, read, nc, settings, create_tables)
+
+
+def memory_harness(nc: NATS, settings: Settings) -> Harness:
+    stores: dict[str, MemoryStore] = {}  # one per variant, kept like a database would
+
+    def build(variant: str, poison: str | None) -> tuple[Any, Any]:
+        projection = MemoryCountingProjection(settings.subjects, _name(variant), poison)
+        return projection, stores.setdefault(variant, MemoryStore(projection.name))
+
+    def read(variant: str) -> Awaitable[Digest]:
+        return memory_digest(stores.setdefault(variant, MemoryStore(_name(variant))))
+
+    return Harness("memory", build, read, nc, settings)
 
 
 def redis_projector(

@@ -129,6 +129,14 @@ def test_subjects_put_the_tenant_second() -> None:
         subjects.config("a.>")
 
 
+def test_a_filter_narrows_to_one_tenant_at_its_fixed_position() -> None:
+    s = Subjects("tp")
+    assert s.tenant_filter(s.domain_events("billing"), "acme") == "tp.dom.billing.acme.>"
+    assert s.tenant_filter(s.kind("config"), "acme") == "tp.evt.acme.config"
+    assert s.tenant_filter(s.all_jobs(), "acme") == "tp.job.acme.>"
+    assert s.tenant_filter(s.config("beta"), "acme") is None
+
+
 def test_envelope_type_must_match_its_data() -> None:
     envelope = registered("acme")
     with pytest.raises(ValueError, match="envelope says"):

@@ -10,7 +10,7 @@ from tenantplane.services.runtime.errors import (
     StoreUnavailable as StoreUnavailable,  # also from here
 )
 
-OpT = TypeVar("OpT", contravariant=True)
+OpT = TypeVar("OpT")
 
 
 @dataclass(frozen=True)
@@ -57,4 +57,13 @@ class ProjectionStore(Protocol[OpT]):
 
     async def reset(self) -> None:
         """Forget the checkpoint, blocked subjects and the read model itself."""
+        ...
+
+    async def clearing(self, tenant: str | None = None) -> Sequence[OpT]:
+        """The operations that delete one tenant's part of the read model (all of it for
+        None), for a rebuild to commit together with the replayed operations.
+
+        Raises:
+            InvalidRequest: the store does not know which part is the tenant's.
+        """
         ...

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from tenantplane.contracts.keys import Keys
-from tenantplane.services.runtime.errors import InvalidTransition, StoreUnavailable
+from tenantplane.services.runtime.errors import (
+    InvalidRequest,
+    InvalidTransition,
+    StoreUnavailable,
+)
 from tenantplane.services.runtime.stores.base import CommitResult, Position
 
 Arg = str | bytes | int | float
@@ -157,13 +161,23 @@ def _unpairs(command: str, key: Arg, fields: dict[Arg, Arg]) -> tuple[Arg, ...]:
 class RedisStore:
     """A projection's read model and checkpoint in Redis."""
 
+    kind = "redis"
+
     def __init__(
-        self, redis: aioredis.Redis, keys: Keys, projection: str, owns: Sequence[str] = ()
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        projection: str,
+        owns: Sequence[str] = (),
+        tenant_owns: Callable[[str], Sequence[str]] | None = None,
     ) -> None:
-        """`owns`: SCAN patterns of the read-model keys this projection alone writes."""
+        """`owns`: SCAN patterns of the read-model keys this projection alone writes;
+        `tenant_owns`: those of one tenant's keys (needed to rebuild one tenant)."""
         self.redis = redis
+        self.projection = projection
         self._root = keys.root
         self._owns = tuple(owns)
+        self._tenant_owns = tenant_owns
         self._meta = (
             keys.checkpoint(projection),
             keys.blocked(projection),
@@ -232,6 +246,23 @@ class RedisStore:
         if moved == -1:
             raise StaleRebuild("the rebuilt read model is behind the live one; nothing switched")
         return int(moved)
+
+    async def clearing(self, tenant: str | None = None) -> list[RedisOp]:
+        """`DEL`s of the keys of one tenant's part of the read model (all for None)."""
+        if tenant is None:
+            patterns: Sequence[str] = self._owns
+        elif self._tenant_owns is None:
+            raise InvalidRequest(f"{self.projection} does not say which Redis keys are a tenant's")
+        else:
+            patterns = self._tenant_owns(tenant)
+        try:
+            return [
+                delete(*(as_text(key) for key in batch))
+                for pattern in patterns
+                async for batch in _scan_batches(self.redis, pattern)
+            ]
+        except RedisError as e:
+            raise StoreUnavailable(f"cannot list the read model: {e}", server="redis") from e
 
     async def reset(self) -> None:
         """Delete this projection's read model, checkpoint and blocked subjects."""

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tenantplane.services.runtime.errors import StoreUnavailable
+from tenantplane.services.runtime.errors import InvalidRequest, StoreUnavailable
 from tenantplane.services.runtime.stores.base import CommitResult, Position
 
 metadata = MetaData()
@@ -51,11 +51,21 @@ blocked_subjects = Table(
 class SqlStore:
     """A projection's read model and checkpoint in a SQL database."""
 
-    def __init__(self, engine: AsyncEngine, projection: str, owns: Sequence[Table] = ()) -> None:
-        """`owns`: the tables this projection alone writes (emptied by a reset)."""
+    kind = "sql"
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        projection: str,
+        owns: Sequence[Table] = (),
+        tenant_column: str | None = None,
+    ) -> None:
+        """`owns`: the tables this projection alone writes (emptied by a reset);
+        `tenant_column`: the column of each naming the tenant (to rebuild one tenant)."""
         self.engine = engine
         self.projection = projection
         self._owns = tuple(owns)
+        self._tenant_column = tenant_column
 
     async def load(self) -> Position:
         """The stored position; creates it at 0 for a new projection."""
@@ -136,6 +146,15 @@ class SqlStore:
     async def _checkpoint(self) -> int:
         async with self.engine.connect() as conn:
             return (await self._position(conn))[0]
+
+    async def clearing(self, tenant: str | None = None) -> list[Executable]:
+        """`DELETE`s of one tenant's rows of the projection's tables (all rows for None)."""
+        if tenant is None:
+            return [delete(table) for table in self._owns]
+        column = self._tenant_column
+        if column is None:
+            raise InvalidRequest(f"{self.projection} does not say which column names the tenant")
+        return [delete(table).where(table.c[column] == tenant) for table in self._owns]
 
     async def reset(self) -> None:
         """Empty this projection's tables and forget its position."""
