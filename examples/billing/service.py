@@ -85,8 +85,7 @@ async def billing(settings: tp.Settings) -> AsyncIterator[Billing]:
     try:
         store = tp.DomainStore(nc.jetstream(), settings.subjects, BILLING)
         await store.ensure_stream()
-        async with engine.begin() as conn:
-            await conn.run_sync(ledger_table().metadata.create_all)
+        await tp.SqlStore.create_tables(engine, [ledger_table()])
         yield Billing(
             store, balances_projector(nc, redis, settings), ledger_projector(nc, engine, settings)
         )

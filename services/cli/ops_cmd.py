@@ -102,3 +102,10 @@ async def _status(settings: Settings) -> dict[str, Any]:
         "projections": projections,
         "pools": pools,
     }
+
+
+# One command each, for the root CLI to load on demand (main.py).
+status_app = typer.Typer()
+status_app.command("status")(status)
+serve_app = typer.Typer()
+serve_app.command("serve")(serve)

@@ -25,6 +25,9 @@ class Discards:
 
     def __init__(self, js: JetStreamContext, subjects: Subjects) -> None:
         self.js, self.subjects = js, subjects
+        # The streams whose events can be discarded (see `DiscardEvent`): a reader of
+        # another stream (a domain's) never reads the markers, nor needs the right to.
+        self.streams = {subjects.control_stream, subjects.jobs_stream}
         self._discarded: set[tuple[str, int]] = set()
         self._read_up_to = 0
         self._lock = asyncio.Lock()
@@ -36,11 +39,14 @@ class Discards:
     async def contains(self, stream: str, seq: int) -> bool:
         """Whether the event at (stream, seq) is discarded, reading new markers if needed."""
         if (stream, seq) not in self._discarded:
-            await self.refresh()
+            await self.refresh(stream)
         return (stream, seq) in self._discarded
 
-    async def refresh(self) -> None:
-        """Read the markers appended since the last refresh."""
+    async def refresh(self, stream: str | None = None) -> None:
+        """Read the markers appended since the last refresh (none when they concern
+        only `stream` and its events cannot be discarded)."""
+        if stream is not None and stream not in self.streams:
+            return
         async with self._lock:
             try:
                 await self._read_new()

@@ -185,7 +185,7 @@ class Gate:
         """Blocked subjects whose blocking event has since been discarded."""
         if not self.blocked:
             return []
-        await self.log.discards.refresh()
+        await self.log.discards.refresh(self.stream)
         return [s for s, seq in self.blocked.items() if (self.stream, seq) in self.log.discards]
 
     async def resume(self, subject: str, apply: Callable[[StoredEvent], T]) -> list[T]:
@@ -237,7 +237,7 @@ class Intake:
 
     async def start(self) -> None:
         """Follow the log from its start."""
-        await self.log.discards.refresh()
+        await self.log.discards.refresh(self.follower.stream)
         await self.follower.start()
 
     async def wait(self, timeout: float) -> None:

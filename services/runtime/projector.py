@@ -238,7 +238,7 @@ class Projector(Generic[OpT]):
     async def _run_once(self, loop: LoopHandle) -> None:
         await self._moved(await self.store.load())
         self.stats.healing = ""
-        await self.log.discards.refresh()
+        await self.log.discards.refresh(self._stream)
         self.gate = Gate(self.name, self.log, self._stream, self.position.blocked)
         self.stats.caught_up = False
         reconnects = self.nc.stats["reconnects"]
@@ -385,7 +385,7 @@ class Projector(Generic[OpT]):
         letters stay where they are, with their reasons.
         """
         async with self._lock:
-            await self.log.discards.refresh()
+            await self.log.discards.refresh(self._stream)
             by_subject: dict[str, list[DeadLetter]] = {}
             async for letter in self.gate.dead_letters.list(self.name):
                 if tenant is None or self.subjects.tenant_of(letter.subject) == tenant:

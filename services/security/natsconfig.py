@@ -16,6 +16,9 @@ from pathlib import Path
 
 from tenantplane.services.security.roles import Role
 
+# Replies a responding role may send to one request.
+MAX_RESPONSES = 64
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -66,6 +69,8 @@ def _user(role: Role, password: str) -> str:
         "subscribe": {"allow": list(role.subscribe)},
     }
     if role.responds:
-        permissions["allow_responses"] = True
+        # `true` would allow one reply per request; a request every projector hears
+        # (`<root>.ctl._all.status`) gets one from each projector of a connection.
+        permissions["allow_responses"] = {"max": MAX_RESPONSES}
     entry = {"user": role.name, "password": password, "permissions": permissions}
     return "    " + json.dumps(entry)

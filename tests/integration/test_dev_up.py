@@ -22,6 +22,9 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
+import tenantplane as tp
+from examples.billing import service as billing_service
+from examples.billing.invoices import invoices, issue, pay
 from tenantplane.services.runtime.localstate import STATE_FILE
 from tenantplane.services.security.natsconfig import Credentials
 
@@ -38,8 +41,10 @@ def dev_up(tmp_path: Path) -> Iterator[Path]:
     """`tenantctl dev up` on a fresh data dir, until the test ends; yields the data dir."""
     data = tmp_path / "tp"
     log = (tmp_path / "dev-up.log").open("wb")
+    billing = "billing:billing-balance,billing-billing_ledger"
+    args = ["dev", "up", "--data-dir", str(data), "--domain", billing]
     process = subprocess.Popen(
-        [sys.executable, "-m", "tenantplane.services.cli", "dev", "up", "--data-dir", str(data)],
+        [sys.executable, "-m", "tenantplane.services.cli", *args],
         env=_env(),
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -119,3 +124,44 @@ async def test_dev_up_admits_only_its_users_and_runs_jobs_in_dedicated_pools(
         await asyncio.sleep(0.5)
     assert job["pool"] == "gold"
     assert "pool-gold" in Credentials.load(Path(state["nats_credentials"])).passwords
+
+
+async def test_a_domain_service_runs_as_its_own_user_and_its_projections_answer_operators(
+    dev_up: Path, tmp_path: Path
+) -> None:
+    # Given the billing example run as billing's user (its password from the data dir)
+    settings = tp.Settings(
+        data_dir=dev_up,
+        nats_user="domain-billing",
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'billing.db'}",
+    )
+    stop = asyncio.Event()
+    service = asyncio.create_task(billing_service.run(settings, stop))
+    try:
+        # When it publishes an invoice and its payment
+        async with billing_service.billing(settings) as connected:
+            accounts = invoices(connected.store)
+            await accounts.execute("acme", "inv-1", issue("globex", 1200), actor="api")
+            await accounts.execute("acme", "inv-1", pay(1200), actor="api")
+        # Then the operator's tenantctl sees both projections running and caught up
+        deadline = time.monotonic() + 20
+        while True:
+            shown = await asyncio.to_thread(
+                _tenantctl, dev_up, "projection", "status", "-o", "json"
+            )
+            rows = {r["projection"]: r for r in json.loads(shown.stdout or "[]")}
+            billing = [rows.get(n, {}) for n in ("billing-balance", "billing-billing_ledger")]
+            if all(r.get("checkpoint") == 2 and r.get("running") for r in billing):
+                break
+            assert time.monotonic() < deadline, shown.stdout + shown.stderr
+            await asyncio.sleep(0.3)
+        # And may not write outside billing's stream
+        nc = await tp.connect_nats(settings, "billing-test")
+        try:
+            with pytest.raises(Exception, match=r"timeout|Permissions|no responders"):
+                await nc.jetstream().publish("tp.evt.acme.config", b"{}", timeout=1)
+        finally:
+            await nc.close()
+    finally:
+        stop.set()
+        await asyncio.wait_for(service, 20)

@@ -139,7 +139,7 @@ async def test_status_summarises_the_running_system(
     services = {s["service"]: s for s in report["services"]}
     assert {"config", "router", "scheduler", "worker-default"} <= set(services)
     assert all(s["ready"] for s in services.values())
-    assert {p["projection"] for p in report["projections"]} == {"config", "router"}
+    assert {p["projection"] for p in report["projections"]} == {"config", "router", "jobs"}
     assert report["pools"][0]["pool"] == "default"
 
 

@@ -67,6 +67,20 @@ class SqlStore:
         self._owns = tuple(owns)
         self._tenant_column = tenant_column
 
+    @staticmethod
+    async def create_tables(engine: AsyncEngine, tables: Sequence[Table] = ()) -> None:
+        """Create where missing the tables every SQL store keeps (positions, blocked
+        subjects) and `tables`: for a service without migrations of its own, at start."""
+        for table in (*metadata.sorted_tables, *tables):
+            try:
+                async with engine.begin() as conn:
+                    await conn.run_sync(table.create, checkfirst=True)
+            except SQLAlchemyError:
+                # Another process made it between the check and the create (its replicas
+                # start together); what is left is to see that it is there.
+                async with engine.begin() as conn:
+                    await conn.run_sync(table.create, checkfirst=True)
+
     async def load(self) -> Position:
         """The stored position; creates it at 0 for a new projection."""
         try:
