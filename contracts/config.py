@@ -12,21 +12,16 @@ from typing import Annotated, ClassVar
 from pydantic import Field, StringConstraints
 
 from tenantplane.contracts.commands import TenantCommand
-from tenantplane.contracts.envelope import Event, Message
+from tenantplane.contracts.domains import DOMAIN_NAME_PATTERN
+from tenantplane.contracts.envelope import Event
 from tenantplane.contracts.ids import NAME_PATTERN
+from tenantplane.contracts.sealed import SealedValue as SealedValue  # also from here
 from tenantplane.contracts.subjects import Subjects
 from tenantplane.contracts.values import JsonData
 
 PoolName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConfigKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,127}$")]
 MAX_KEYS_PER_CHANGE = 1000
-
-
-class SealedValue(Message):
-    """A secret value encrypted with a tenant data key."""
-
-    key_id: str = Field(min_length=1, max_length=64)
-    ciphertext: str = Field(min_length=1, max_length=16384)
 
 
 class _Config(Event):
@@ -120,4 +115,33 @@ class RevealSecrets(_ConfigCommand):
         return subjects.all_secret_reveals()
 
 
-COMMANDS: tuple[type[TenantCommand], ...] = (SetConfig, UnsetConfig, ReplaceConfig, RevealSecrets)
+class RevealDomainKey(_ConfigCommand):
+    """A domain's key for one tenant's sealed fields (see `contracts.domains.sealed`).
+
+    The key is derived from the tenant's data key for this domain alone, so a
+    domain can open only its own sealed fields, and shredding the tenant's data
+    key makes them unreadable. `key_id` names the data key that sealed a value
+    (to open it); without it, the tenant's current key (to seal; refused for a
+    tenant that is not active). The reply is sealed to `public_key`.
+    """
+
+    name: ClassVar[str] = "secret.domain_key"
+    domain: str = Field(pattern=DOMAIN_NAME_PATTERN)
+    key_id: str | None = Field(default=None, min_length=1, max_length=64)
+    public_key: str = Field(pattern=r"^[A-Za-z0-9_-]{43}=$")
+
+    def subject(self, subjects: Subjects) -> str:
+        return subjects.domain_key_request(self.tenant_id, self.domain)
+
+    @classmethod
+    def served_on(cls, subjects: Subjects) -> str:
+        return subjects.all_domain_key_requests()
+
+
+COMMANDS: tuple[type[TenantCommand], ...] = (
+    SetConfig,
+    UnsetConfig,
+    ReplaceConfig,
+    RevealSecrets,
+    RevealDomainKey,
+)

@@ -26,17 +26,36 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
+
+from pydantic import Field, TypeAdapter, ValidationError
 
 from tenantplane.contracts.envelope import Event
 from tenantplane.contracts.ids import AggregateId
 from tenantplane.contracts.registry import EventRegistry, Upcaster
+from tenantplane.contracts.sealed import SealedValue
 
-__all__ = ["AggregateId", "Domain", "DomainEvent", "validate_domain_name"]
+__all__ = ["AggregateId", "Domain", "DomainEvent", "SealedValue", "sealed", "validate_domain_name"]
 
-_DOMAIN_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}[a-z0-9]")
+DOMAIN_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$"
+_DOMAIN_NAME = re.compile(DOMAIN_NAME_PATTERN.strip("^$"))
 # Names reserved for the control plane's own families.
 _RESERVED = frozenset({"tp", "tenantplane", "config", "tenant", "route", "job", "schedule"})
+
+
+def sealed(description: str = "") -> Any:
+    """Declare a field of a domain event personal or secret:
+
+        email: str | SealedValue | None = sealed("the customer's address")
+
+    Its value enters the log encrypted with a key derived from the tenant's data
+    key (`DomainStore` seals it on append), so offboarding the tenant with
+    shredding makes it unreadable in every copy of the log. Read back through a
+    store that may open it, it is the value again; where the key is gone, None;
+    read by a projector, the `SealedValue` as stored. The type must take
+    `SealedValue` and None, and the default is None.
+    """
+    return Field(default=None, description=description, json_schema_extra={"x-sealed": True})
 
 
 class DomainEvent(Event):
@@ -44,6 +63,23 @@ class DomainEvent(Event):
 
     domain: ClassVar[str]
     aggregate_id_field: ClassVar[str]
+
+    def unsealed(self) -> dict[str, Any]:
+        """The sealed fields that still hold their plain value (not None, not sealed)."""
+        return {
+            name: value
+            for name in self.sealed_fields()
+            if (value := getattr(self, name)) is not None and not isinstance(value, SealedValue)
+        }
+
+    @classmethod
+    def sealed_fields(cls) -> tuple[str, ...]:
+        """The fields declared with `sealed()`."""
+        return tuple(
+            name
+            for name, info in cls.model_fields.items()
+            if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("x-sealed")
+        )
 
     @property
     def aggregate_id(self) -> str:
@@ -100,3 +136,12 @@ def _check_event(domain: str, event_cls: type[DomainEvent]) -> None:
     field = getattr(event_cls, "aggregate_id_field", None)
     if field not in event_cls.model_fields:
         raise ValueError(f"{where}: aggregate_id_field {field!r} is not one of its fields")
+    for name in event_cls.sealed_fields():
+        holds: TypeAdapter[Any] = TypeAdapter(event_cls.model_fields[name].annotation or Any)
+        try:
+            holds.validate_python(None)
+            holds.validate_python(SealedValue(key_id="k", ciphertext="c"))
+        except ValidationError:
+            raise ValueError(
+                f"{where}.{name}: a sealed field's type must take SealedValue and None"
+            ) from None

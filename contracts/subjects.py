@@ -19,6 +19,7 @@ every tenant" are each a single filter:
     <root>.ctl.<projection>.<action>    requests to a running projector (redrive, rebuild, status)
     <root>.ctl._all.<action>            requests every running projector answers (status)
     <root>.secret.<tenant>.<pool>.reveal  a tenant's secrets, sealed to the asking pool's key
+    <root>.secret.<tenant>.<domain>.domainkey  a domain's key to a tenant's sealed fields
     <root>.audit.<tenant>.<action>      who revealed which secrets (audit stream)
 """
 
@@ -303,6 +304,22 @@ class Subjects:
     def all_secret_reveals(self) -> str:
         """Every reveal subject (served by the config service)."""
         return f"{self.root}.secret.*.*.reveal"
+
+    def domain_key_request(self, tenant_id: str, domain: str) -> str:
+        """Where a domain asks for its key to a tenant's sealed fields (both named in the
+        subject, so NATS permissions let a domain ask for its own key only)."""
+        return (
+            f"{self.root}.secret.{validate_tenant_id(tenant_id)}"
+            f".{validate_domain_name(domain)}.domainkey"
+        )
+
+    def domain_key_requests(self, domain: str) -> str:
+        """Every key request one domain may make."""
+        return f"{self.root}.secret.*.{validate_domain_name(domain)}.domainkey"
+
+    def all_domain_key_requests(self) -> str:
+        """Every domain key request (served by the config service)."""
+        return f"{self.root}.secret.*.*.domainkey"
 
     @property
     def audit_stream(self) -> str:

@@ -18,7 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
-    from tenantplane.contracts.domains import AggregateId, Domain, DomainEvent
+    from tenantplane.contracts.domains import AggregateId, Domain, DomainEvent, SealedValue, sealed
     from tenantplane.contracts.envelope import Envelope, Event
     from tenantplane.contracts.keys import Keys
     from tenantplane.contracts.registry import EventRegistry, Upcaster
@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     )
     from tenantplane.services.router.sdk import Resolver
     from tenantplane.services.runtime.connections import connect_nats, connect_redis
+    from tenantplane.services.runtime.domain_keys import DomainKeys
     from tenantplane.services.runtime.domains import Aggregates, DomainStore, Loaded, StreamLimits
     from tenantplane.services.runtime.errors import (
         AggregateBlocked,
@@ -67,6 +68,8 @@ _EXPORTS: dict[str, str] = {
     "AggregateId": "tenantplane.contracts.domains",
     "Domain": "tenantplane.contracts.domains",
     "DomainEvent": "tenantplane.contracts.domains",
+    "SealedValue": "tenantplane.contracts.domains",
+    "sealed": "tenantplane.contracts.domains",
     "Envelope": "tenantplane.contracts.envelope",
     "Event": "tenantplane.contracts.envelope",
     "EventRegistry": "tenantplane.contracts.registry",
@@ -80,6 +83,7 @@ _EXPORTS: dict[str, str] = {
     # Publishing and replaying
     "Aggregates": "tenantplane.services.runtime.domains",
     "Appended": "tenantplane.services.runtime.eventlog",
+    "DomainKeys": "tenantplane.services.runtime.domain_keys",
     "DomainStore": "tenantplane.services.runtime.domains",
     "Loaded": "tenantplane.services.runtime.domains",
     "StoredEvent": "tenantplane.services.runtime.eventlog",
@@ -132,6 +136,7 @@ __all__ = [
     "ConfigClient",
     "Domain",
     "DomainEvent",
+    "DomainKeys",
     "DomainStore",
     "Envelope",
     "Event",
@@ -152,6 +157,7 @@ __all__ = [
     "RedisRebuild",
     "RedisStore",
     "Resolver",
+    "SealedValue",
     "Settings",
     "SqlStore",
     "StoredEvent",
@@ -173,6 +179,7 @@ __all__ = [
     "hset",
     "routed_client",
     "sadd",
+    "sealed",
     "srem",
 ]
 

@@ -17,12 +17,15 @@
 
 from __future__ import annotations
 
+import base64
 import secrets as random
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import (
     Column,
     DateTime,
@@ -89,6 +92,27 @@ class SecretBox:
                 f"a secret of {tenant_id} does not open", tenant_id=tenant_id
             ) from e
 
+    async def derived(
+        self, tenant_id: str, purpose: str, key_id: str | None = None
+    ) -> tuple[str, bytes]:
+        """A key for `purpose` (a domain's sealed fields), derived from the tenant's data
+        key `key_id` (default: the current one): (key id, a Fernet key).
+
+        Whoever holds it opens only what was sealed for `purpose`; destroying the data
+        key (shredding) destroys every key derived from it.
+
+        Raises:
+            SecretUnavailable: the data key is gone (shredded) or belongs to another tenant.
+        """
+        if key_id is None:
+            key_id, _ = await self._current_key(tenant_id)
+        data_key = base64.urlsafe_b64decode(await self._raw(tenant_id, key_id))
+        derive = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None,
+            info=f"tenantplane sealed fields/{purpose}/{key_id}".encode(),
+        )  # fmt: skip
+        return key_id, base64.urlsafe_b64encode(derive.derive(data_key))
+
     async def shred(self, tenant_id: str) -> int:
         """Destroy every data key of a tenant, on disk too; returns how many."""
         async with self.engine.begin() as conn:
@@ -144,13 +168,14 @@ class SecretBox:
         return key_id, await self._key(tenant_id, key_id)
 
     async def _key(self, tenant_id: str, key_id: str) -> Fernet:
-        if not key_id.startswith(f"{tenant_id}/"):
-            raise SecretUnavailable(
-                f"key {key_id} is not a key of tenant {tenant_id}", tenant_id=tenant_id
-            )
-        cached = self._keys.get(key_id)
-        if cached is not None:
-            return cached
+        cached = self._keys.get(_owned(tenant_id, key_id))
+        if cached is None:
+            cached = self._keys[key_id] = Fernet(await self._raw(tenant_id, key_id))
+        return cached
+
+    async def _raw(self, tenant_id: str, key_id: str) -> bytes:
+        """The data key `key_id` of `tenant_id`, unwrapped."""
+        _owned(tenant_id, key_id)
         async with self.engine.connect() as conn:
             query = select(tenant_keys.c.wrapped).where(tenant_keys.c.key_id == key_id)
             row = (await conn.execute(query.where(*self._of(tenant_id)))).first()
@@ -159,10 +184,17 @@ class SecretBox:
                 f"the data key of {tenant_id}'s secrets was destroyed", tenant_id=tenant_id
             )
         try:
-            fernet = Fernet(self._master.decrypt(row[0].encode()))
+            return self._master.decrypt(row[0].encode())
         except InvalidToken as e:
             raise SecretUnavailable(
                 "no configured master key opens this data key", tenant_id=tenant_id
             ) from e
-        self._keys[key_id] = fernet
-        return fernet
+
+
+def _owned(tenant_id: str, key_id: str) -> str:
+    """`key_id`, if it is a key of `tenant_id` (a key id starts with its tenant's id)."""
+    if not key_id.startswith(f"{tenant_id}/"):
+        raise SecretUnavailable(
+            f"key {key_id} is not a key of tenant {tenant_id}", tenant_id=tenant_id
+        )
+    return key_id

@@ -7,7 +7,13 @@ from typing import Any
 import orjson
 
 from tenantplane.contracts.commands import TenantCommand
-from tenantplane.contracts.config import ReplaceConfig, RevealSecrets, SealedValue, SetConfig
+from tenantplane.contracts.config import (
+    ReplaceConfig,
+    RevealDomainKey,
+    RevealSecrets,
+    SealedValue,
+    SetConfig,
+)
 from tenantplane.contracts.tenants import OffboardTenant
 from tenantplane.services.config.decide import decide
 from tenantplane.services.config.schema import ConfigSchema
@@ -67,6 +73,8 @@ class TenantWrites(AggregateWrites[TenantState, TenantCommand]):
         """Apply a tenant command; a reveal of secrets is answered, not appended."""
         if isinstance(command, RevealSecrets):
             return await self._reveal((await self.refresh(command.tenant_id)).state, command)
+        if isinstance(command, RevealDomainKey):
+            return await self._domain_key((await self.refresh(command.tenant_id)).state, command)
         return await super().handle(command)
 
     async def change_for(self, state: TenantState, command: TenantCommand) -> Change | None:
@@ -139,6 +147,18 @@ class TenantWrites(AggregateWrites[TenantState, TenantCommand]):
                 keys=wanted, job_id=command.job_id,
             )  # fmt: skip
         return Outcome(result={"sealed": seal_to(command.public_key, orjson.dumps(values))})
+
+    async def _domain_key(self, state: TenantState, command: RevealDomainKey) -> Outcome:
+        """A domain's key to the tenant's sealed fields, sealed to the requester's key: to
+        seal (the current key) only for a tenant not offboarded; to open (a named key)
+        for as long as that key exists."""
+        if command.key_id is None and not state.exists:
+            raise TenantNotFound(
+                f"no tenant {state.tenant_id} to seal for", tenant_id=state.tenant_id
+            )
+        purpose = f"domain/{command.domain}"
+        key_id, key = await self._box().derived(state.tenant_id, purpose, command.key_id)
+        return Outcome(result={"key_id": key_id, "sealed": seal_to(command.public_key, key)})
 
 
 async def _opens_to(box: SecretBox, tenant_id: str, sealed: SealedValue, value: Any) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
@@ -21,6 +21,7 @@ from tenantplane.contracts.domains import Domain, DomainEvent
 from tenantplane.contracts.envelope import Envelope
 from tenantplane.contracts.ids import derived_event_id, new_event_id, validate_tenant_id
 from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.runtime.domain_keys import DomainKeys
 from tenantplane.services.runtime.errors import ConcurrencyConflict, InvalidRequest
 from tenantplane.services.runtime.eventlog import Appended, EventLog, Expected, StoredEvent
 
@@ -38,13 +39,26 @@ class StreamLimits:
 
 
 class DomainStore:
-    """One domain's events in its own stream."""
+    """One domain's events in its own stream.
 
-    def __init__(self, js: JetStreamContext, subjects: Subjects, domain: Domain) -> None:
+    With `keys`, fields declared `sealed()` are sealed on append and opened on
+    read (None where the tenant's key was shredded); without, an append with a
+    plaintext sealed field is refused, and reads return the `SealedValue`s.
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        subjects: Subjects,
+        domain: Domain,
+        *,
+        keys: DomainKeys | None = None,
+    ) -> None:
         self.domain = domain
         self.subjects = subjects
         self.log = EventLog(js, subjects, domain.registry)
         self.stream = subjects.domain_stream(domain.name)
+        self.keys = keys
 
     async def ensure_stream(self, limits: StreamLimits | None = None) -> None:
         """Create or update the domain's stream; safe to call from every process at start."""
@@ -85,6 +99,7 @@ class DomainStore:
             InvalidRequest: the events are not of one aggregate of this domain.
         """
         subject = self._subject_of(tenant_id, events)
+        events = [await self._sealed(tenant_id, event) for event in events]
         key = idempotency_key or str(uuid.uuid4())
         envelopes = [
             Envelope.wrap(
@@ -121,6 +136,7 @@ class DomainStore:
             if tenant_id not in tenants:
                 validate_tenant_id(tenant_id)
                 tenants.add(tenant_id)
+            event = await self._sealed(tenant_id, event)
             subject = self.subjects.domain_event(domain, tenant_id, event.family,
                                                  event.aggregate_id)  # fmt: skip
             event_id = new_event_id()
@@ -138,7 +154,7 @@ class DomainStore:
             self.domain.name, tenant_id, aggregate_type, aggregate_id
         )
         async for stored in self.log.read_subject(subject):
-            yield stored
+            yield await self._opened(stored)
 
     async def replay(
         self,
@@ -152,7 +168,25 @@ class DomainStore:
         aggregate type's, from a sequence or a time, up to the head of the stream."""
         filter_ = self.subjects.domain_events(self.domain.name, tenant_id, aggregate_type)
         async for stored in self.log.read(filter_, start_seq=start_seq, start_time=start_time):
-            yield stored
+            yield await self._opened(stored)
+
+    async def _sealed(self, tenant_id: str, event: DomainEvent) -> DomainEvent:
+        if self.keys is not None:
+            return await self.keys.seal_event(tenant_id, event)
+        plain = event.unsealed()
+        if plain:
+            raise InvalidRequest(
+                f"{event.event_type}: {', '.join(plain)} must be sealed, and this store "
+                "has no keys to seal with (give DomainStore its DomainKeys)"
+            )
+        return event
+
+    async def _opened(self, stored: StoredEvent) -> StoredEvent:
+        data = stored.envelope.data
+        if self.keys is None or not isinstance(data, DomainEvent) or not data.sealed_fields():
+            return stored
+        opened = await self.keys.open_event(stored.envelope.tenant_id, data)
+        return replace(stored, envelope=stored.envelope.model_copy(update={"data": opened}))
 
     def _subject_of(self, tenant_id: str, events: Sequence[DomainEvent]) -> str:
         if not events:

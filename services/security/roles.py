@@ -124,7 +124,7 @@ class RoleBook:
         s, grants = self.s, self._service("config", ["config"])
         grants.publish += [s.kind("lifecycle"), s.kind("config"), s.all_discards(), s.all_audit()]
         grants.read(s.audit_stream).manage(s.audit_stream)
-        grants.subscribe.append(s.all_secret_reveals())
+        grants.subscribe += [s.all_secret_reveals(), s.all_domain_key_requests()]
         return grants.role("config", responds=True)
 
     def router(self) -> Role:
@@ -185,7 +185,7 @@ class RoleBook:
         s, stream = self.s, self.s.domain_stream(grant.domain)
         grants = (
             _Grants(
-                publish=[s.domain_events(grant.domain)],
+                publish=[s.domain_events(grant.domain), s.domain_key_requests(grant.domain)],
                 subscribe=[s.control("services", "status")],
             )
             .read(stream)

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import ClassVar
 
 import orjson
 import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
+import tenantplane as tp
 from tenantplane.contracts.config import SetConfig
 from tenantplane.contracts.envelope import Envelope
-from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.contracts.tenants import OffboardTenant, RegisterTenant
 from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.consumers import read_raw
 from tenantplane.services.runtime.domains import Aggregates, DomainStore
 from tenantplane.services.runtime.errors import (
     AggregateBlocked,
     ConcurrencyConflict,
     InvalidRequest,
+    TenantNotFound,
 )
 from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
 from tenantplane.services.runtime.projector import Projector
@@ -240,3 +244,63 @@ async def test_a_projection_of_a_domain_without_a_stream_yet_is_empty_not_an_err
     # Then it is an empty projection at 0
     assert (status["store"], status["checkpoint"], status["lag"]) == ("memory", 0, 0)
     assert (whole.events, one.events, one.checkpoint) == (0, 0, 0)
+
+
+class ContactAdded(tp.DomainEvent):
+    domain: ClassVar[str] = "crm"
+    family: ClassVar[str] = "contact"
+    aggregate_id_field: ClassVar[str] = "contact_id"
+    event_type: ClassVar[str] = "crm.contact_added"
+    contact_id: tp.AggregateId
+    email: str | tp.SealedValue | None = tp.sealed("the contact's address")
+
+
+CRM = tp.Domain.of("crm", [ContactAdded])
+
+
+async def test_sealed_fields_are_ciphertext_in_the_log_and_unreadable_once_shredded(
+    service: None, client: CommandClient, redis: aioredis.Redis, settings: Settings, nc: NATS
+) -> None:
+    for tenant in ("acme", "beta"):
+        register = RegisterTenant(tenant_id=tenant, display_name=tenant, **ACTOR)
+        await send_and_wait(client, redis, settings, register)
+
+    def crm(**options: float) -> DomainStore:
+        keys = tp.DomainKeys(nc, settings.subjects, "crm", actor="crm@test", **options)
+        return DomainStore(nc.jetstream(), settings.subjects, CRM, keys=keys)
+
+    store = crm()
+    await store.ensure_stream()
+    # Given a contact with a sealed address in each of two tenants
+    for tenant in ("acme", "beta"):
+        added = ContactAdded(contact_id="c1", email=f"{tenant}@example.com")
+        await store.append(tenant, [added], actor="crm-api")
+    # Then the log holds ciphertext, and the store reads the addresses back
+    stream = settings.subjects.domain_stream("crm")
+    raw = [m.data async for m in read_raw(nc.jetstream(), stream, ">")]
+    assert len(raw) == 2
+    assert not any(b"@example.com" in data for data in raw)
+    assert await _emails(store) == {"acme": "acme@example.com", "beta": "beta@example.com"}
+    # And a store without keys refuses a plaintext sealed field, and reads ciphertext
+    keyless = DomainStore(nc.jetstream(), settings.subjects, CRM)
+    with pytest.raises(InvalidRequest, match="email must be sealed"):
+        await keyless.append("acme", [ContactAdded(contact_id="c2", email="x@y")], actor="a")
+    assert isinstance((await _emails(keyless))["acme"], tp.SealedValue)
+    # When acme is offboarded with shredding
+    shred = OffboardTenant(tenant_id="acme", shred_secrets=True, **ACTOR)
+    await send_and_wait(client, redis, settings, shred)
+    # Then acme's address is unreadable for good, beta's intact (a fresh process)
+    fresh = crm()
+    assert await _emails(fresh) == {"acme": None, "beta": "beta@example.com"}
+    # And nothing new of acme can be sealed
+    with pytest.raises(TenantNotFound):
+        await fresh.append("acme", [ContactAdded(contact_id="c3", email="z@y")], actor="a")
+
+
+async def _emails(store: DomainStore) -> dict[str, object]:
+    """Each tenant's contact address as the store reads it back."""
+    found: dict[str, object] = {}
+    async for stored in store.replay():
+        assert isinstance(stored.envelope.data, ContactAdded)
+        found[stored.envelope.tenant_id] = stored.envelope.data.email
+    return found

@@ -49,6 +49,9 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "request secrets as default": ("pub", SUBJECTS.secret_reveal("acme", "default")),
     "request secrets as another pool": ("pub", SUBJECTS.secret_reveal("acme", "vip")),
     "serve secrets": ("sub", SUBJECTS.all_secret_reveals()),
+    "request billing's keys": ("pub", SUBJECTS.domain_key_request("acme", "billing")),
+    "request orders' keys": ("pub", SUBJECTS.domain_key_request("acme", "orders")),
+    "serve domain keys": ("sub", SUBJECTS.all_domain_key_requests()),
     "park config dead letters": ("pub", SUBJECTS.dead_letter("config", "acme")),
     "control projectors": ("pub", SUBJECTS.control("config", "redrive")),
     "listen to config changes": ("sub", SUBJECTS.all_changes("config")),
@@ -69,7 +72,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
 SERVICE = {"read the control stream"}
 ALLOWED: dict[str, set[str]] = {
     "config": SERVICE | {"publish lifecycle events", "publish config events",
-                         "serve config commands", "serve secrets", "park config dead letters",
+                         "serve config commands", "serve secrets", "serve domain keys",
+                         "park config dead letters",
                          "announce config changes", "read the config service's inbox",
                          "record reveals", "read the audit"},
     "router": SERVICE | {"publish route events"},
@@ -80,7 +84,8 @@ ALLOWED: dict[str, set[str]] = {
     "operator": SERVICE | {"send commands", "control projectors", "listen to config changes",
                            "read billing's stream", "read the audit"},
     "reader": {"listen to config changes"},
-    "domain-billing": {"publish billing events", "read billing's stream"},
+    "domain-billing": {"publish billing events", "read billing's stream",
+                       "request billing's keys"},
 }  # fmt: skip
 
 
