@@ -43,6 +43,10 @@ _DOMAIN_NAME = re.compile(DOMAIN_NAME_PATTERN.strip("^$"))
 _RESERVED = frozenset({"tp", "tenantplane", "config", "tenant", "route", "job", "schedule"})
 
 
+# Each event class's sealed fields, found once (appends ask for every event).
+_SEALED_FIELDS: dict[type[DomainEvent], tuple[str, ...]] = {}
+
+
 def sealed(description: str = "") -> Any:
     """Declare a field of a domain event personal or secret:
 
@@ -75,11 +79,15 @@ class DomainEvent(Event):
     @classmethod
     def sealed_fields(cls) -> tuple[str, ...]:
         """The fields declared with `sealed()`."""
-        return tuple(
-            name
-            for name, info in cls.model_fields.items()
-            if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("x-sealed")
-        )
+        found = _SEALED_FIELDS.get(cls)
+        if found is None:
+            found = _SEALED_FIELDS[cls] = tuple(
+                name
+                for name, info in cls.model_fields.items()
+                if isinstance(info.json_schema_extra, dict)
+                and info.json_schema_extra.get("x-sealed")
+            )
+        return found
 
     @property
     def aggregate_id(self) -> str:

@@ -24,6 +24,7 @@ from tenantplane.contracts.subjects import Subjects
 from tenantplane.services.runtime.domain_keys import DomainKeys
 from tenantplane.services.runtime.errors import ConcurrencyConflict, InvalidRequest
 from tenantplane.services.runtime.eventlog import Appended, EventLog, Expected, StoredEvent
+from tenantplane.services.runtime.redaction import hiding
 
 S = TypeVar("S")
 
@@ -99,6 +100,22 @@ class DomainStore:
             InvalidRequest: the events are not of one aggregate of this domain.
         """
         subject = self._subject_of(tenant_id, events)
+        # A failure below must not carry a sealed field's value into a log or an error.
+        with hiding(v for event in events for v in event.unsealed().values()):
+            return await self._append(subject, tenant_id, events, actor, reason, correlation_id,
+                                      expected_version, idempotency_key)  # fmt: skip
+
+    async def _append(
+        self,
+        subject: str,
+        tenant_id: str,
+        events: Sequence[DomainEvent],
+        actor: str,
+        reason: str,
+        correlation_id: str | None,
+        expected: int | None,
+        idempotency_key: str | None,
+    ) -> list[Appended]:
         events = [await self._sealed(tenant_id, event) for event in events]
         key = idempotency_key or str(uuid.uuid4())
         envelopes = [
@@ -110,7 +127,6 @@ class DomainStore:
             for i, event in enumerate(events)
         ]  # fmt: skip
         appended: list[Appended] = []
-        expected = expected_version
         for envelope in envelopes:  # one by one: the aggregate's order is the call's
             stored = await self.log.append(
                 envelope, None if expected is None else Expected(expected)
