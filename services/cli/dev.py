@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,12 +23,14 @@ from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.localstate import LocalSystem, resolve_database_url
 from tenantplane.services.runtime.logging import configure
 from tenantplane.services.runtime.services import Service, serve_process
-from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.settings import DEFAULT_DATA_DIR, Settings
 from tenantplane.services.security.localauth import LocalAuth
 from tenantplane.services.security.roles import DomainGrant
 from tenantplane.services.service_list import SERVICES, role_of
 
 app = typer.Typer(help="Run tenantplane locally.", no_args_is_help=True)
+# Where dev up records the ports it listened on, to take them again.
+PORTS_FILE = "ports.json"
 
 
 @app.command()
@@ -87,6 +90,11 @@ def up(
 @contextlib.contextmanager
 def _servers(settings: Settings, cluster: int, auth: LocalAuth | None) -> Iterator[Settings]:
     data = settings.data_dir
+    # The ports of the last start, taken again when free: whatever was started beside
+    # the system (a gateway, a worker) finds it where it was after a restart.
+    ports_file = data / PORTS_FILE
+    ports = json.loads(ports_file.read_text()) if ports_file.exists() else {}
+    again = {name: p for name, p in ports.items() if embedded.port_free(p)}
     with contextlib.ExitStack() as stack:
         update: dict[str, object] = {}
         if not settings.nats_url:
@@ -94,16 +102,23 @@ def _servers(settings: Settings, cluster: int, auth: LocalAuth | None) -> Iterat
             nats = (
                 embedded.nats_cluster(data / "nats", cluster, include=users).start()
                 if cluster > 1
-                else embedded.nats_server(data / "nats", include=users).start()
+                else embedded.nats_server(
+                    data / "nats", again.get("nats", 0), include=users
+                ).start()
             )
             stack.callback(nats.stop)
             if auth is not None:
                 auth.reload = nats.reload
             update["nats_url"] = nats.url
+            if isinstance(nats, embedded.ServerProcess):
+                ports["nats"] = nats.port
         if not settings.redis_url:
-            redis = embedded.redis_server(data / "redis", persist=True).start()
+            redis = embedded.redis_server(data / "redis", again.get("redis", 0)).start()
             stack.callback(redis.stop)
             update["redis_url"] = redis.url
+            ports["redis"] = redis.port
+        data.mkdir(parents=True, exist_ok=True)
+        ports_file.write_text(json.dumps(ports))
         if not settings.master_keys():
             update["secrets_master_key_file"] = _local_master_key(data)
         yield settings.model_copy(update=update)
@@ -138,6 +153,12 @@ async def _serve(settings: Settings, auth: LocalAuth | None) -> None:
         if auth is not None:
             out.print(f"NATS users and passwords in {auth.credentials_path.resolve()}")
         out.print(f"data in {settings.data_dir.resolve()}/ - Ctrl-C stops everything")
+        if settings.data_dir.resolve() != DEFAULT_DATA_DIR.resolve():
+            # Other commands look in ./.tenantplane unless told otherwise.
+            found = settings.data_dir.resolve()
+            out.print(
+                f"other shells find it with: export TENANTPLANE_DATA_DIR={found}", soft_wrap=True
+            )
 
     await serve_process(settings, _with_users(auth), listening)
 

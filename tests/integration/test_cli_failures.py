@@ -120,6 +120,7 @@ async def test_with_no_system_and_no_url_a_command_says_how_to_start_or_point_at
     )
     assert_unavailable(result, "--nats-url")
     assert "tenantctl dev up" in result.stderr
+    assert "TENANTPLANE_DATA_DIR" in result.stderr
 
 
 async def test_applying_a_missing_directory_is_refused_without_a_traceback(

@@ -8,6 +8,7 @@ operator.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -36,13 +38,12 @@ def _env() -> dict[str, str]:
     return {**clean, "TENANTPLANE_OPS_PORT": "0", "TENANTPLANE_ACTOR": "ops@test"}
 
 
-@pytest.fixture
-def dev_up(tmp_path: Path) -> Iterator[Path]:
-    """`tenantctl dev up` on a fresh data dir, until the test ends; yields the data dir."""
-    data = tmp_path / "tp"
-    log = (tmp_path / "dev-up.log").open("wb")
+@contextlib.contextmanager
+def running_dev_up(data: Path, log_path: Path) -> Iterator[dict[str, Any]]:
+    """`tenantctl dev up` on `data` until the block ends; yields its state file."""
     billing = "billing:billing-balance,billing-billing_ledger"
     args = ["dev", "up", "--data-dir", str(data), "--domain", billing]
+    log = log_path.open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "tenantplane.services.cli", *args],
         env=_env(),
@@ -52,10 +53,10 @@ def dev_up(tmp_path: Path) -> Iterator[Path]:
     try:
         deadline = time.monotonic() + 60
         while not (data / STATE_FILE).exists():
-            assert process.poll() is None, (tmp_path / "dev-up.log").read_text()
+            assert process.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, "dev up did not come up in 60 s"
             time.sleep(0.2)
-        yield data
+        yield json.loads((data / STATE_FILE).read_text())
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -64,6 +65,23 @@ def dev_up(tmp_path: Path) -> Iterator[Path]:
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture
+def dev_up(tmp_path: Path) -> Iterator[Path]:
+    """`tenantctl dev up` on a fresh data dir, until the test ends; yields the data dir."""
+    with running_dev_up(tmp_path / "tp", tmp_path / "dev-up.log"):
+        yield tmp_path / "tp"
+
+
+def test_dev_up_started_again_listens_where_it_did(tmp_path: Path) -> None:
+    data, log = tmp_path / "tp", tmp_path / "dev-up.log"
+    with running_dev_up(data, log) as first:
+        pass
+    with running_dev_up(data, log) as again:
+        pass
+    assert (again["nats_url"], again["redis_url"]) == (first["nats_url"], first["redis_url"])
+    assert f"export TENANTPLANE_DATA_DIR={data.resolve()}" in log.read_text()
 
 
 def _tenantctl(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
