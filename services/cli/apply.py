@@ -16,6 +16,7 @@ from tenantplane.services.cli.context import Session, default_actor, run, sessio
 from tenantplane.services.cli.output import Format, emit, out
 from tenantplane.services.config import gitops
 from tenantplane.services.config.projection import NAME as CONFIG_PROJECTION
+from tenantplane.services.config.reader import REDACTED
 from tenantplane.services.config.schema import ConfigSchema
 from tenantplane.services.runtime.readyourwrites import wait_applied
 from tenantplane.services.runtime.settings import Settings
@@ -43,8 +44,9 @@ def apply(
     Example:  tenantctl config apply ./tenants --env prod --dry-run
     """
     settings = settings_from(ctx)
-    desired = gitops.load(directory, ConfigSchema.load(settings.config_schema_file), env)
-    result = run(_apply(settings, desired, dry_run=dry_run, prune=prune, reason=reason))
+    schema = ConfigSchema.load(settings.config_schema_file)
+    desired = gitops.load(directory, schema, env)
+    result = run(_apply(settings, desired, schema, dry_run=dry_run, prune=prune, reason=reason))
     emit(result["diff"], output, "changes")
     if output is Format.TABLE:
         verb = "would change" if dry_run else "changed"
@@ -52,20 +54,34 @@ def apply(
 
 
 async def _apply(
-    settings: Settings, desired: list[gitops.Desired], *, dry_run: bool, prune: bool, reason: str
+    settings: Settings,
+    desired: list[gitops.Desired],
+    schema: ConfigSchema,
+    *,
+    dry_run: bool,
+    prune: bool,
+    reason: str,
 ) -> dict[str, Any]:
     async with session(settings) as s:
         found = await s.reader.snapshot([d.tenant_id for d in desired])
         current = {t: gitops.Current(view.plan, config) for t, (view, config) in found.items()}
-        plans = [p for p in gitops.plan(desired, current, prune) if not p.empty]
-        if not dry_run and plans:
-            await _execute(s, plans, reason)
-    return {"diff": _diff(plans), "tenants": len(plans), "summary": _summary(plans)}
+        plans = gitops.plan(desired, current, prune, schema.is_secret)
+        if dry_run:
+            # Whether a secret differs only the service can tell: each is shown as sent.
+            changed = {p.tenant_id: set(p.secrets) for p in plans}
+        else:
+            changed = await _execute(s, plans, reason)
+    plans = [p for p in plans if not p.empty or changed[p.tenant_id]]
+    shown = "<secret: compared on apply>" if dry_run else "<secret changed>"
+    diff = _diff(plans, changed, shown)
+    return {"diff": diff, "tenants": len(plans), "summary": _summary(plans, changed)}
 
 
-async def _execute(s: Session, plans: list[gitops.TenantPlan], reason: str) -> None:
+async def _execute(s: Session, plans: list[gitops.TenantPlan], reason: str) -> dict[str, set[str]]:
+    """Send each tenant's commands; returns each tenant's secrets that changed."""
     limit = asyncio.Semaphore(CONCURRENT_TENANTS)
-    seqs: list[int] = []
+    seqs: list[int] = [0]
+    changed: dict[str, set[str]] = {}
     with Progress(transient=True, disable=len(plans) < 10) as progress:
         task = progress.add_task("applying", total=len(plans))
 
@@ -74,17 +90,31 @@ async def _execute(s: Session, plans: list[gitops.TenantPlan], reason: str) -> N
                 for command in _commands(plan, default_actor(), reason):
                     reply = await s.commands.send(command)
                     seqs.append(reply.seq or 0)
+                changed[plan.tenant_id] = set()
+                for key, value in plan.secrets.items():  # one by one: which ones changed
+                    secret = SetConfig(values={key: value}, **_who(plan, default_actor(), reason))
+                    reply = await s.commands.send(secret)
+                    if reply.events:
+                        changed[plan.tenant_id].add(key)
+                        seqs.append(reply.seq or 0)
                 progress.advance(task)
 
         await asyncio.gather(*(one(p) for p in plans))
     settings = s.settings
-    await wait_applied(
-        s.nc, s.redis, settings.subjects, settings.keys, CONFIG_PROJECTION, max(seqs), 30
-    )
+    if max(seqs):
+        await wait_applied(
+            s.nc, s.redis, settings.subjects, settings.keys, CONFIG_PROJECTION, max(seqs), 30
+        )
+    return changed
+
+
+def _who(plan: gitops.TenantPlan, actor: str, reason: str) -> dict[str, Any]:
+    return {"tenant_id": plan.tenant_id, "actor": actor, "reason": reason}
 
 
 def _commands(plan: gitops.TenantPlan, actor: str, reason: str) -> list[Command]:
-    who: dict[str, Any] = {"tenant_id": plan.tenant_id, "actor": actor, "reason": reason}
+    """The commands of a plan, but for its secrets (sent one by one, see `_execute`)."""
+    who = _who(plan, actor, reason)
     commands: list[Command] = []
     if plan.create is not None:
         created = plan.create
@@ -102,7 +132,10 @@ def _commands(plan: gitops.TenantPlan, actor: str, reason: str) -> list[Command]
     return commands
 
 
-def _diff(plans: list[gitops.TenantPlan]) -> list[dict[str, Any]]:
+def _diff(
+    plans: list[gitops.TenantPlan], secrets: dict[str, set[str]], shown: str
+) -> list[dict[str, Any]]:
+    """One row per change; a secret's value is never shown (`shown` stands for it)."""
     rows: list[dict[str, Any]] = []
     for plan in plans:
         if plan.create is not None:
@@ -112,6 +145,8 @@ def _diff(plans: list[gitops.TenantPlan]) -> list[dict[str, Any]]:
         for key, value in sorted(plan.set.items()):
             action = "change" if plan.old.get(key) is not None else "add"
             rows.append(_row(plan.tenant_id, action, key, plan.old.get(key), value))
+        for key in sorted(secrets[plan.tenant_id]):
+            rows.append(_row(plan.tenant_id, "secret", key, REDACTED, shown))
         rows.extend(_row(plan.tenant_id, "remove", k, plan.old[k], None) for k in plan.unset)
     return rows
 
@@ -120,8 +155,8 @@ def _row(tenant: str, action: str, key: str, old: Any, new: Any) -> dict[str, An
     return {"tenant": tenant, "action": action, "key": key, "old": old, "new": new}
 
 
-def _summary(plans: list[gitops.TenantPlan]) -> str:
+def _summary(plans: list[gitops.TenantPlan], secrets: dict[str, set[str]]) -> str:
     created = sum(1 for p in plans if p.create is not None)
-    keys = sum(len(p.set) for p in plans)
+    keys = sum(len(p.set) + len(secrets[p.tenant_id]) for p in plans)
     removed = sum(len(p.unset) for p in plans)
     return f"{created} created, {keys} keys set, {removed} removed"

@@ -17,7 +17,7 @@ nothing is applied.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,10 +78,14 @@ class TenantPlan:
     set: dict[str, Any] = field(default_factory=dict)
     unset: list[str] = field(default_factory=list)
     old: dict[str, Any] = field(default_factory=dict)
+    # Secret values are sealed in the log and redacted in the read model, so whether one
+    # changed is known only to the config service: they are always sent, and it appends
+    # nothing for a value it already holds.
+    secrets: dict[str, Any] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
-        """Nothing to do."""
+        """Nothing to do but, perhaps, to send the secrets again."""
         return self.create is None and self.plan is None and not self.set and not self.unset
 
 
@@ -286,9 +290,13 @@ def _valid_key(key: str) -> bool:
 
 
 def plan(
-    desired: list[Desired], current: Mapping[str, Current | None], prune: bool
+    desired: list[Desired],
+    current: Mapping[str, Current | None],
+    prune: bool,
+    secret: Callable[[str], bool] = lambda key: False,
 ) -> list[TenantPlan]:
-    """The changes that bring each tenant from `current` to `desired`."""
+    """The changes that bring each tenant from `current` to `desired`; `secret` tells the
+    keys whose values are secret (see `TenantPlan.secrets`)."""
     plans = []
     for want in desired:
         have = current.get(want.tenant_id)
@@ -298,7 +306,12 @@ def plan(
             have = Current(plan=want.plan, config={})
         elif have.plan != want.plan:
             step.plan = want.plan
-        step.set = {k: v for k, v in want.config.items() if have.config.get(k, _MISSING) != v}
+        step.secrets = {k: v for k, v in want.config.items() if secret(k)}
+        step.set = {
+            k: v
+            for k, v in want.config.items()
+            if not secret(k) and have.config.get(k, _MISSING) != v
+        }
         step.old = {k: have.config.get(k) for k in step.set}
         if prune:
             step.unset = sorted(k for k in have.config if k not in want.config)

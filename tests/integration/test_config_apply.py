@@ -52,6 +52,29 @@ async def test_apply_creates_tenants_then_changes_only_what_files_change(
     assert await reader.config("tenant-07") == {"rate_limit": 100, "n": 700, "extra": True}
 
 
+async def test_a_secret_in_a_file_converges_and_is_never_shown(
+    settings: Settings, service: None, tmp_path: Path
+) -> None:
+    # Given a tenant whose properties file holds a secret
+    plain = "TOPSECRET-123-value"
+    tenant = tmp_path / "acme.properties"
+    tenant.write_text(f"rate_limit=5\nsecret.reporting_api_key={plain}\n")
+    dry = await apply(settings, tmp_path, "--dry-run")
+    first = await apply(settings, tmp_path)
+    # Then the first apply sets it, and no diff prints its value
+    assert ("secret", "secret.reporting_api_key") in {(r["action"], r["key"]) for r in first}
+    assert plain not in orjson.dumps([dry, first]).decode()
+    # And applying the same file again changes nothing, the secret included
+    assert await apply(settings, tmp_path) == []
+    # When the secret changes in the file, only it changes, still unshown
+    tenant.write_text("rate_limit=5\nsecret.reporting_api_key=ROTATED-456-value\n")
+    rotated = await apply(settings, tmp_path)
+    assert [(r["action"], r["key"], r["new"]) for r in rotated] == [
+        ("secret", "secret.reporting_api_key", "<secret changed>")
+    ]
+    assert "ROTATED-456-value" not in orjson.dumps(rotated).decode()
+
+
 async def test_an_invalid_directory_applies_nothing(
     settings: Settings, service: None, redis: aioredis.Redis, tmp_path: Path
 ) -> None:
