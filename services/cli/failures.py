@@ -11,7 +11,6 @@ from pydantic import ValidationError
 from tenantplane.contracts.errors import ContractError, describe
 from tenantplane.services.cli.output import print_error
 from tenantplane.services.runtime.errors import TenantplaneError, Unavailable
-from tenantplane.services.runtime.transient import unavailable_from
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 
@@ -28,6 +27,9 @@ _POINT_AT = {
 
 def report(error: BaseException) -> int | None:
     """Print `error` as one error line and return its exit code; None for a bug."""
+    # Imported here: it loads the NATS and Redis clients, which `--help` never needs.
+    from tenantplane.services.runtime.transient import unavailable_from
+
     outage = unavailable_from(error)
     if outage is not None:
         print_error(_unavailable(outage))

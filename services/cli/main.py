@@ -8,54 +8,77 @@ from pathlib import Path
 
 import typer
 from typer import _click as click  # the click Typer builds on (it carries its own)
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from tenantplane.services.cli.failures import report
 from tenantplane.services.runtime.logging import quiet_library_loggers
 from tenantplane.services.runtime.settings import Settings
 
-# Each command group (a Typer app in a module of this package) and where it lives.
-# A group's module is imported only when it runs (or the whole help is printed),
-# so `tenantctl tenant ...` never loads the code of `dev up` or the exporters.
+# Each command group (a Typer app in a module of this package): where it lives and
+# its one-line help. A group's module is imported only when it runs, so
+# `tenantctl tenant ...` never loads the code of `dev up` or the exporters, and the
+# root's `--help` lists them all from here without importing any
+# (tests/unit/test_cli_help.py checks each line against the group's own help).
 # `status` and `serve` are single commands (apps of one command, made one).
 SINGLE = {"status", "serve"}
-COMMANDS: dict[str, tuple[str, str]] = {
-    "dev": ("dev", "app"),
-    "tenant": ("tenant", "app"),
-    "config": ("config_cmd", "app"),
-    "route": ("route", "app"),
-    "job": ("job", "app"),
-    "schedule": ("schedule", "app"),
-    "pool": ("pool", "pools"),
-    "worker": ("pool", "workers"),
-    "contracts": ("contracts_cmd", "app"),
-    "dlq": ("dlq", "app"),
-    "projection": ("projection", "app"),
-    "secrets": ("secrets_cmd", "app"),
-    "auth": ("auth_cmd", "app"),
-    "status": ("ops_cmd", "status_app"),
-    "serve": ("ops_cmd", "serve_app"),
-}
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "dev": ("dev", "app", "Run tenantplane locally."),
+    "tenant": ("tenant", "app",
+               "Tenant lifecycle: create, show, list, suspend, resume, plan, offboard."),
+    "config": ("config_cmd", "app", "Tenant configuration: get, set, unset, history, apply."),
+    "route": ("route", "app",
+              "Per-tenant version routing: register, pin, default, rollout, retire."),
+    "job": ("job", "app", "Tenant jobs: submit, show, list, cancel, retry."),
+    "schedule": ("schedule", "app", "Cron schedules: add, list, pause, resume, rm."),
+    "pool": ("pool", "pools", "Worker pools: load per pool and tenant; which pool a tenant uses."),
+    "worker": ("pool", "workers", "Run worker processes."),
+    "contracts": ("contracts_cmd", "app", "Inspect and export the wire contracts."),
+    "dlq": ("dlq", "app",
+            "Dead letters: events a reader could not apply; re-drive them, or discard a bad one."),
+    "projection": ("projection", "app",
+                   "Projections (read models): status, lag, dead letters, rebuilds."),
+    "secrets": ("secrets_cmd", "app",
+                "Secrets: master keys and their rotation, and who revealed what."),
+    "auth": ("auth_cmd", "app",
+             "Least privilege on NATS: each role's permissions and credentials."),
+    "status": ("ops_cmd", "status_app", "Summarise the system: services and their readiness, "
+               "projections, dead letters, pools."),
+    "serve": ("ops_cmd", "serve_app", "Run services in the foreground until SIGTERM (one "
+              "service per Deployment on Kubernetes)."),
+}  # fmt: skip
+
+
+def load_command(name: str) -> click.Command:
+    """The command `name` of the root, imported from its module."""
+    module, attribute, _ = COMMANDS[name]
+    typer_app = getattr(importlib.import_module(f"tenantplane.services.cli.{module}"), attribute)
+    make = typer.main.get_command if name in SINGLE else typer.main.get_group
+    command: click.Command = make(typer_app)
+    command.name = name
+    return command
 
 
 class _LazyGroup(TyperGroup):
     """The root command: subcommands are loaded from their modules on first use."""
 
+    _listing = False
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [*super().list_commands(ctx), *COMMANDS]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        found = COMMANDS.get(cmd_name)
-        if found is None:
+        if cmd_name not in COMMANDS:
             return super().get_command(ctx, cmd_name)
-        module, attribute = found
-        typer_app = getattr(
-            importlib.import_module(f"tenantplane.services.cli.{module}"), attribute
-        )
-        make = typer.main.get_command if cmd_name in SINGLE else typer.main.get_group
-        command: click.Command = make(typer_app)
-        command.name = cmd_name
-        return command
+        if self._listing:  # the root's help needs a name and a line, not the command
+            return TyperCommand(cmd_name, help=COMMANDS[cmd_name][2])
+        return load_command(cmd_name)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
 
 
 app = typer.Typer(

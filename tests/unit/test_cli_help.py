@@ -1,0 +1,33 @@
+"""The root CLI lists its groups without importing them; what it lists is what they say."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tenantplane.services.cli.main import COMMANDS, load_command
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_the_listed_help_line_is_the_groups_own(name: str) -> None:
+    command = load_command(name)
+    first_line = (command.help or "").strip().splitlines()[0]
+    assert COMMANDS[name][2] == first_line
+
+
+def test_the_roots_help_loads_no_group() -> None:
+    modules = {f"tenantplane.services.cli.{module}" for module, _, _ in COMMANDS.values()}
+    probe = (
+        "import sys, contextlib, io\n"
+        "from tenantplane.services.cli.main import app\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    app(['--help'])\n"
+        "print('\\n'.join(sys.modules))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert not modules & set(loaded)
+    assert "faststream" not in {m.split(".")[0] for m in loaded}
