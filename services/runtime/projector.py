@@ -248,7 +248,9 @@ class Projector(Generic[OpT]):
         loop.recovered()
         try:
             while not self._stopping.is_set():
-                if not await follower.wait(self.idle_check_s):
+                # Replaying, a reader waits for full batches (see `Follower.wait`).
+                enough = 1 if follower.caught_up else self.max_batch
+                if not await follower.wait(self.idle_check_s, enough):
                     await self._idle(follower, reconnects)
                     continue
                 async with self._lock:
@@ -322,8 +324,17 @@ class Projector(Generic[OpT]):
         blocked = {**self.position.blocked, **sifted.block}
         await self._moved(Position(new, blocked, self.position.parked + sifted.parked))
         if self.notify:
-            for tenant, seq in sifted.touched.items():
-                await self.nc.publish(self.subjects.changes(self.name, tenant), str(seq).encode())
+            await self._notify(fresh, follower)
+
+    async def _notify(self, fresh: list[RawMessage], follower: Follower) -> None:
+        """Tell readers which tenants' read models moved, and to which sequence."""
+        touched: dict[str, int] = {}
+        for raw in fresh:
+            tenant = self.subjects.tenant_of(raw.subject)
+            if tenant is not None and follower.wants(raw.subject):
+                touched[tenant] = raw.seq
+        for tenant, seq in touched.items():
+            await self.nc.publish(self.subjects.changes(self.name, tenant), str(seq).encode())
 
     async def _moved(self, position: Position) -> None:
         async with self._progress:

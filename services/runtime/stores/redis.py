@@ -137,10 +137,9 @@ def compact(ops: Sequence[RedisOp]) -> list[RedisOp]:
         index = last.get(op.args[0]) if op.args else None
         if index is not None and _folds_into(merged[index], op):
             continue
-        fields: dict[Arg, Arg] | None = {}
-        if op.command not in _MERGEABLE or not _fold(op, fields):
-            fields = None
-        merged.append((op.command, op.args, fields))
+        fields: dict[Arg, Arg] = {}
+        foldable = op.command in _MERGEABLE and _fold(op, fields)
+        merged.append((op.command, op.args, fields if foldable else None))
         for k in op.args if op.command == "DEL" else op.args[:1]:
             last[k] = len(merged) - 1
     return [op for entry in merged for op in _unfold(*entry)]
