@@ -154,7 +154,10 @@ class Gate:
                 await self._park(raw, f"waits behind parked event {behind}", behind)
                 sifted.parked += 1
                 continue
-            outcome = await self.attempt(raw, apply)
+            # Not `attempt`: one coroutine less per event on the path of every replay.
+            outcome = self._attempt_here(raw, apply)
+            if isinstance(outcome, str):
+                outcome = await self._unless_discarded(raw, outcome)
             if isinstance(outcome, Applied):
                 sifted.applied.append(outcome.result)
             elif outcome is None:
@@ -169,20 +172,27 @@ class Gate:
         self, raw: RawMessage, apply: Callable[[StoredEvent], T]
     ) -> Applied[T] | str | None:
         """Apply one event: `Applied`, None when it was discarded, or why it must be parked."""
+        outcome = self._attempt_here(raw, apply)
+        return await self._unless_discarded(raw, outcome) if isinstance(outcome, str) else outcome
+
+    def _attempt_here(
+        self, raw: RawMessage, apply: Callable[[StoredEvent], T]
+    ) -> Applied[T] | str | None:
+        """`attempt` with the discards already read: no I/O, for the events that apply."""
         if (self.stream, raw.seq) in self.log.discards:
             return None
         try:
             stored = self.log.decode(raw)
         except DecodeError as e:
-            if await self.log.discards.contains(self.stream, raw.seq):
-                return None
             return f"{type(e).__name__}: {e}"
         try:
             return Applied(apply(stored))
         except Exception as e:
-            if await self.log.discards.contains(self.stream, raw.seq):
-                return None
             return f"apply failed: {type(e).__name__}: {e}"
+
+    async def _unless_discarded(self, raw: RawMessage, reason: str) -> str | None:
+        """`reason`, or None when the event was discarded since the discards were read."""
+        return None if await self.log.discards.contains(self.stream, raw.seq) else reason
 
     async def _park(self, raw: RawMessage, reason: str, behind: int | None = None) -> None:
         await self.dead_letters.park(self.reader, raw, reason, behind)
