@@ -101,6 +101,10 @@ class Follower:
             self._enough = 1
         return bool(self._inbox)
 
+    def wake(self) -> None:
+        """End a `wait` now (it returns whether any messages arrived)."""
+        self._arrived.set()
+
     async def alive(self) -> bool:
         """Whether the server still has this follower's consumer."""
         if self._sub is None:

@@ -156,6 +156,7 @@ class Projector(Generic[OpT]):
         self.position = Position(checkpoint=0)
         self.gate = Gate(self.name, self.log, self._stream, {})
         self._stopping = asyncio.Event()
+        self._follower: Follower | None = None
         self._lock = asyncio.Lock()
         self._progress = asyncio.Condition()
 
@@ -234,6 +235,8 @@ class Projector(Generic[OpT]):
     async def stop(self) -> None:
         """Finish the batch in hand, then return from `run()`."""
         self._stopping.set()
+        if self._follower is not None:
+            self._follower.wake()  # not waiting out `idle_check_s` for events
 
     async def _run_once(self, loop: LoopHandle) -> None:
         await self._moved(await self.store.load())
@@ -242,7 +245,7 @@ class Projector(Generic[OpT]):
         self.gate = Gate(self.name, self.log, self._stream, self.position.blocked)
         self.stats.caught_up = False
         reconnects = self.nc.stats["reconnects"]
-        follower = Follower(self.log, self.projection.filters())
+        follower = self._follower = Follower(self.log, self.projection.filters())
         await follower.start(self.position.checkpoint)
         self.stats.caught_up = follower.caught_up
         loop.recovered()
