@@ -25,6 +25,7 @@ every tenant" are each a single filter:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -212,10 +213,7 @@ class Subjects:
         """One aggregate of a domain."""
         if _AGGREGATE_ID.fullmatch(aggregate_id) is None:
             raise ValueError(f"invalid aggregate id {aggregate_id[:80]!r}")
-        return (
-            f"{self.root}.dom.{validate_domain_name(domain)}.{validate_tenant_id(tenant_id)}"
-            f".{validate_domain_name(aggregate_type)}.{aggregate_id}"
-        )
+        return f"{_aggregates(self.root, domain, tenant_id, aggregate_type)}.{aggregate_id}"
 
     def domain_events(
         self, domain: str, tenant_id: str | None = None, aggregate_type: str | None = None
@@ -393,3 +391,13 @@ def matches(filter_subject: str, subject: str) -> bool:
         if i >= len(tokens) or (token != "*" and token != tokens[i]):
             return False
     return len(tokens) == len(wanted)
+
+
+@functools.lru_cache(maxsize=4096)
+def _aggregates(root: str, domain: str, tenant_id: str, aggregate_type: str) -> str:
+    """The subject prefix of one aggregate type of a tenant, its names validated once:
+    every event read back is checked against its subject (see `Subjects.check`)."""
+    tenant = validate_tenant_id(tenant_id)
+    return (
+        f"{root}.dom.{validate_domain_name(domain)}.{tenant}.{validate_domain_name(aggregate_type)}"
+    )

@@ -65,16 +65,12 @@ class BalanceProjection:
         key = balance_key(self.keys, event.envelope.tenant_id)
         match event.envelope.data:
             case InvoiceIssued(amount_cents=amount):
-                return [_add(key, "issued_cents", amount), _add(key, "invoices", 1)]
+                return [tp.hincrby(key, "issued_cents", amount), tp.hincrby(key, "invoices", 1)]
             case InvoicePaid(amount_cents=amount):
-                return [_add(key, "paid_cents", amount)]
+                return [tp.hincrby(key, "paid_cents", amount)]
             case InvoiceVoided():
-                return [_add(key, "voided", 1)]
+                return [tp.hincrby(key, "voided", 1)]
         return []
-
-
-def _add(key: str, field: str, amount: int) -> tp.RedisOp:
-    return tp.RedisOp("HINCRBY", (key, field, amount))
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,7 @@ class Projector(Generic[OpT]):
         self.position = Position(checkpoint=0)
         self.gate = Gate(self.name, self.log, self._stream, {})
         self._stopping = asyncio.Event()
+        self._follower: Follower | None = None
         self._lock = asyncio.Lock()
         self._progress = asyncio.Condition()
 
@@ -234,6 +235,8 @@ class Projector(Generic[OpT]):
     async def stop(self) -> None:
         """Finish the batch in hand, then return from `run()`."""
         self._stopping.set()
+        if self._follower is not None:
+            self._follower.wake()  # not waiting out `idle_check_s` for events
 
     async def _run_once(self, loop: LoopHandle) -> None:
         await self._moved(await self.store.load())
@@ -242,13 +245,15 @@ class Projector(Generic[OpT]):
         self.gate = Gate(self.name, self.log, self._stream, self.position.blocked)
         self.stats.caught_up = False
         reconnects = self.nc.stats["reconnects"]
-        follower = Follower(self.log, self.projection.filters())
+        follower = self._follower = Follower(self.log, self.projection.filters())
         await follower.start(self.position.checkpoint)
         self.stats.caught_up = follower.caught_up
         loop.recovered()
         try:
             while not self._stopping.is_set():
-                if not await follower.wait(self.idle_check_s):
+                # Replaying, a reader waits for full batches (see `Follower.wait`).
+                enough = 1 if follower.caught_up else self.max_batch
+                if not await follower.wait(self.idle_check_s, enough):
                     await self._idle(follower, reconnects)
                     continue
                 async with self._lock:
@@ -322,8 +327,17 @@ class Projector(Generic[OpT]):
         blocked = {**self.position.blocked, **sifted.block}
         await self._moved(Position(new, blocked, self.position.parked + sifted.parked))
         if self.notify:
-            for tenant, seq in sifted.touched.items():
-                await self.nc.publish(self.subjects.changes(self.name, tenant), str(seq).encode())
+            await self._notify(fresh, follower)
+
+    async def _notify(self, fresh: list[RawMessage], follower: Follower) -> None:
+        """Tell readers which tenants' read models moved, and to which sequence."""
+        touched: dict[str, int] = {}
+        for raw in fresh:
+            tenant = self.subjects.tenant_of(raw.subject)
+            if tenant is not None and follower.wants(raw.subject):
+                touched[tenant] = raw.seq
+        for tenant, seq in touched.items():
+            await self.nc.publish(self.subjects.changes(self.name, tenant), str(seq).encode())
 
     async def _moved(self, position: Position) -> None:
         async with self._progress:

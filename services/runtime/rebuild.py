@@ -26,6 +26,9 @@ from tenantplane.services.runtime.stores.redis import RedisOp, RedisStore, Stale
 
 SHADOW_SUFFIX = "~rebuild"
 SWITCH_ATTEMPTS = 20
+# Events per commit while replaying: a large batch holds many events of each key, so
+# its writes fold into few commands (see `compact`), and nobody reads the shadow yet.
+REPLAY_BATCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class RedisRebuild:
         """Run a projector into the shadow until it has applied what exists; its checkpoint."""
         projector = Projector(
             projection, shadow, self.nc, subjects=self.log.subjects, registry=self.registry,
-            notify=False, control=False,
+            max_batch=REPLAY_BATCH, notify=False, control=False,
         )  # fmt: skip
         task = asyncio.create_task(projector.run())
         try:

@@ -36,6 +36,20 @@ async def test_projector_applies_every_event_once(harness: Harness, event_log: E
     assert sum(int(v["seq_sum"]) for v in state.values()) == sum(range(1, 91))
 
 
+async def test_idle_projector_stops_without_waiting_out_its_idle_check(
+    harness: Harness, event_log: EventLog
+) -> None:
+    # Given a projector caught up and idle, checking in only every 30 s
+    appended = await event_log.append(config_set("acme", n=1))
+    projector = harness.projector(idle_check_s=30.0)
+    task = asyncio.create_task(projector.run())
+    await projector.wait_for(appended.seq)
+    # When it is stopped
+    await projector.stop()
+    # Then it returns at once
+    await asyncio.wait_for(task, 2.0)
+
+
 async def test_restarted_projector_resumes_from_its_checkpoint(
     harness: Harness, event_log: EventLog
 ) -> None:

@@ -98,6 +98,11 @@ def hdel(key: str, *fields: str) -> RedisOp:
     return RedisOp("HDEL", (key, *fields))
 
 
+def hincrby(key: str, field: str, amount: int) -> RedisOp:
+    """Add `amount` to a field of a hash."""
+    return RedisOp("HINCRBY", (key, field, amount))
+
+
 def delete(*keys: str) -> RedisOp:
     """Remove keys."""
     return RedisOp("DEL", keys)
@@ -113,49 +118,67 @@ def srem(key: str, *members: Arg) -> RedisOp:
     return RedisOp("SREM", (key, *members))
 
 
-_MERGEABLE = frozenset({"HSET", "SADD"})
+_MERGEABLE = frozenset({"HSET", "SADD", "HINCRBY"})
+_Merged = tuple[str, tuple[Arg, ...], dict[Arg, Arg] | None]
 
 
 def compact(ops: Sequence[RedisOp]) -> list[RedisOp]:
-    """The same writes in fewer commands: an HSET or SADD folds into the previous op on
-    its key when that op is the same command (later fields win).
+    """The same writes in fewer arguments: an HSET, SADD or HINCRBY folds into the
+    previous op on its key when that op is the same command (later HSET fields win,
+    HINCRBY amounts of a field add up).
 
     Order per key is kept, and keys are independent inside the atomic commit, so the
     result leaves Redis exactly as the original sequence would. A replay, where one
     batch holds many events of each tenant, sends a fraction of the arguments.
     """
-    merged: list[tuple[str, tuple[Arg, ...], dict[Arg, Arg] | None]] = []
+    merged: list[_Merged] = []
     last: dict[Arg, int] = {}  # key -> index in `merged` of the last op on it
     for op in ops:
-        key = op.args[0] if op.args else None
-        index = last.get(key) if key is not None else None
-        if op.command in _MERGEABLE and index is not None and merged[index][0] == op.command:
-            fields = merged[index][2]
-            assert fields is not None
-            fields.update(_pairs(op))
+        index = last.get(op.args[0]) if op.args else None
+        if index is not None and _folds_into(merged[index], op):
             continue
-        touched = op.args if op.command == "DEL" else op.args[:1]
-        fields = dict(_pairs(op)) if op.command in _MERGEABLE else None
-        merged.append((op.command, op.args, fields))
-        for k in touched:
+        fields: dict[Arg, Arg] = {}
+        foldable = op.command in _MERGEABLE and _fold(op, fields)
+        merged.append((op.command, op.args, fields if foldable else None))
+        for k in op.args if op.command == "DEL" else op.args[:1]:
             last[k] = len(merged) - 1
-    return [
-        RedisOp(command, args if fields is None else _unpairs(command, args[0], fields))
-        for command, args, fields in merged
-    ]
+    return [op for entry in merged for op in _unfold(*entry)]
 
 
-def _pairs(op: RedisOp) -> list[tuple[Arg, Arg]]:
+def _folds_into(entry: _Merged, op: RedisOp) -> bool:
+    command, _, fields = entry
+    return command == op.command and fields is not None and _fold(op, fields)
+
+
+def _fold(op: RedisOp, fields: dict[Arg, Arg]) -> bool:
+    """Add `op`'s fields to `fields`; False (nothing added) when it cannot be folded."""
     rest = op.args[1:]
     if op.command == "HSET":
-        return list(zip(rest[::2], rest[1::2], strict=True))
-    return [(member, b"") for member in rest]
+        fields.update(zip(rest[::2], rest[1::2], strict=True))
+    elif op.command == "SADD":
+        fields.update((member, b"") for member in rest)
+    else:  # HINCRBY key field amount: only whole-number amounts add up here
+        field, amount = rest
+        total = fields.get(field, 0)
+        if not _is_int(amount) or not _is_int(total):
+            return False
+        fields[field] = int(total) + int(amount)
+    return True
 
 
-def _unpairs(command: str, key: Arg, fields: dict[Arg, Arg]) -> tuple[Arg, ...]:
+def _is_int(value: Arg) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _unfold(command: str, args: tuple[Arg, ...], fields: dict[Arg, Arg] | None) -> list[RedisOp]:
+    if fields is None:
+        return [RedisOp(command, args)]
+    key = args[0]
+    if command == "HINCRBY":  # one field per command
+        return [RedisOp(command, (key, field, amount)) for field, amount in fields.items()]
     if command == "HSET":
-        return (key, *(item for pair in fields.items() for item in pair))
-    return (key, *fields)
+        return [RedisOp(command, (key, *(item for pair in fields.items() for item in pair)))]
+    return [RedisOp(command, (key, *fields))]
 
 
 class RedisStore:
