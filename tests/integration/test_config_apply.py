@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from pathlib import Path
 
 import orjson
@@ -10,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
 from tests.support.cli import tenantctl
 
@@ -73,6 +75,46 @@ async def test_a_secret_in_a_file_converges_and_is_never_shown(
         ("secret", "secret.reporting_api_key", "<secret changed>")
     ]
     assert "ROTATED-456-value" not in orjson.dumps(rotated).decode()
+
+
+def _git(directory: Path, *args: str) -> str:
+    identity = ["-c", "user.name=Ada Ops", "-c", "user.email=ada@example.com"]
+    done = subprocess.run(
+        ["git", "-C", str(directory), *identity, *args], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+async def test_a_deleted_file_suspends_its_tenant_and_events_name_the_commit(
+    settings: Settings, service: None, event_log: EventLog, tmp_path: Path
+) -> None:
+    # Given two tenants' files committed in a Git repository
+    for tenant in ("acme", "beta"):
+        (tmp_path / f"{tenant}.properties").write_text("rate_limit=5\n")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "two tenants")
+    commit = _git(tmp_path, "rev-parse", "HEAD")
+    await apply(settings, tmp_path)
+    # Then every event of the apply names the commit and its author
+    events = [e async for e in event_log.read(settings.subjects.lifecycle("acme"))]
+    assert (
+        events[0].envelope.reason
+        == f"gitops apply (git {commit[:12]} by Ada Ops <ada@example.com>)"
+    )
+    assert events[0].envelope.correlation_id == f"git:{commit}"
+    # When beta's file is deleted, the diff lists it; with --no-prune it stays active
+    (tmp_path / "beta.properties").unlink()
+    kept = await apply(settings, tmp_path, "--no-prune")
+    assert [(r["tenant"], r["action"]) for r in kept] == [("beta", "no file")]
+    # And an apply (pruning, the default) suspends it, the change in the files noted
+    pruned = await apply(settings, tmp_path)
+    assert [(r["tenant"], r["action"]) for r in pruned] == [("beta", "suspend")]
+    beta = [e async for e in event_log.read(settings.subjects.lifecycle("beta"))]
+    assert beta[-1].envelope.type == "tenant.suspended"
+    assert f"git {commit[:12]}+changes by Ada Ops" in beta[-1].envelope.reason
+    # And a suspended tenant without a file is not listed again
+    assert await apply(settings, tmp_path) == []
 
 
 async def test_an_invalid_directory_applies_nothing(
