@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from tenantplane.contracts.errors import ContractError, describe
 from tenantplane.services.cli.output import print_error
-from tenantplane.services.runtime.errors import TenantplaneError, Unavailable
+from tenantplane.services.runtime.errors import InvalidInput, TenantplaneError, Unavailable
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 
@@ -36,7 +36,7 @@ def report(error: BaseException) -> int | None:
         return EXIT_UNAVAILABLE
     if isinstance(error, TenantplaneError):
         print_error(f"{error.code.value}: {error.message}")
-        return EXIT_REFUSED
+        return EXIT_USAGE if isinstance(error, InvalidInput) else EXIT_REFUSED
     if isinstance(error, ValidationError):
         print_error(describe(error))
         return EXIT_USAGE

@@ -32,14 +32,14 @@ from tenantplane.contracts.ids import validate_tenant_id
 from tenantplane.contracts.tenants import RegisterTenant
 from tenantplane.contracts.values import JsonData
 from tenantplane.services.config.schema import ConfigSchema
-from tenantplane.services.runtime.errors import InvalidConfigValue, InvalidRequest
+from tenantplane.services.runtime.errors import InvalidConfigValue, InvalidInput
 
 SUFFIXES = (".yaml", ".yml", ".json", ".properties")
 COMMON = "_common"
 RESERVED = "_tenant"
 
 
-class ApplyError(InvalidRequest):
+class ApplyError(InvalidInput):
     """A directory that cannot be applied; `problems` lists every file:line and why."""
 
     def __init__(self, problems: list[str]) -> None:

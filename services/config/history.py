@@ -12,7 +12,7 @@ from tenantplane.contracts.config import ConfigKeysUnset, ConfigReplaced, Config
 from tenantplane.contracts.discards import EventDiscarded
 from tenantplane.services.config.reader import REDACTED
 from tenantplane.services.config.state import TenantState, evolve
-from tenantplane.services.runtime.errors import InvalidRequest
+from tenantplane.services.runtime.errors import InvalidInput
 from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
 
 _RELATIVE = re.compile(r"(\d+)([smhd])")
@@ -109,7 +109,7 @@ def parse_point(text: str, now: datetime | None = None) -> tuple[int | None, dat
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidRequest(
+        raise InvalidInput(
             f"--at {text!r}: give a sequence (42), a time (2026-11-23T08:00Z) or an age (90m)"
         ) from None
     return None, moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -54,6 +54,11 @@ class InvalidRequest(TenantplaneError):
     code = ErrorCode.INVALID_REQUEST
 
 
+class InvalidInput(InvalidRequest):
+    """What the caller gave on its own side is wrong (a file, an argument), found before
+    anything was sent: `tenantctl` exits 2, as for bad usage."""
+
+
 class ConcurrencyConflict(TenantplaneError):
     """Another writer appended to the aggregate since its state was read."""
 

@@ -130,8 +130,8 @@ async def test_applying_a_missing_directory_is_refused_without_a_traceback(
     missing = tmp_path / "no-such-dir"
     # When it is applied
     result = await asyncio.to_thread(tenantctl, settings, "config", "apply", str(missing))
-    # Then it is an invalid request naming the directory, and no traceback
-    assert result.returncode == 1
+    # Then it is an invalid request naming the directory (a usage error), no traceback
+    assert result.returncode == 2
     assert "Traceback" not in result.stdout + result.stderr
     assert result.stderr.splitlines() == [
         "error: invalid_request: 1 problem(s), nothing applied:",

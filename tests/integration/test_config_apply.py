@@ -123,6 +123,6 @@ async def test_an_invalid_directory_applies_nothing(
     (tmp_path / "good.yaml").write_text("rate_limit: 5\n")
     (tmp_path / "bad.properties").write_text("rate_limit=-1\n")
     done = await asyncio.to_thread(tenantctl, settings, "config", "apply", str(tmp_path))
-    assert done.returncode == 1
+    assert done.returncode == 2  # the files are the caller's input: bad usage
     assert "bad.properties:1: rate_limit: -1 is below the minimum 0" in done.stderr
     assert await ConfigReader(redis, settings.keys).tenants() == []

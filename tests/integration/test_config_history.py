@@ -75,7 +75,7 @@ async def test_cli_history_and_get_at(
     )
     assert orjson.loads(earlier.stdout) == [{"key": "rate_limit", "value": 10}]
     bad = await asyncio.to_thread(tenantctl, settings, "config", "get", "acme", "--at", "soon")
-    assert bad.returncode == 1
+    assert bad.returncode == 2  # a malformed argument: bad usage
     assert "give a sequence" in bad.stderr
 
 
