@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
-from pydantic import Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
 from tenantplane.contracts.commands import TenantCommand
 from tenantplane.contracts.domains import DOMAIN_NAME_PATTERN
@@ -94,6 +94,24 @@ class ReplaceConfig(_ConfigChange):
     values: dict[ConfigKey, JsonData] = Field(max_length=MAX_KEYS_PER_CHANGE)
 
 
+class RevertConfig(_ConfigChange):
+    """Put a tenant's whole config back as it was at a point of its history: one
+    `config.replaced` event (secrets included, sealed again with the current key).
+
+    Exactly one of `to_seq` (a stream sequence) and `to_time` names the point.
+    """
+
+    name: ClassVar[str] = "config.revert"
+    to_seq: int | None = Field(default=None, ge=0)
+    to_time: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _one_point(self) -> RevertConfig:
+        if (self.to_seq is None) == (self.to_time is None):
+            raise ValueError("give exactly one of to_seq and to_time")
+        return self
+
+
 class RevealSecrets(_ConfigCommand):
     """Decrypt a tenant's secret values (all, or `keys`) for a pool that serves the tenant.
 
@@ -142,6 +160,7 @@ COMMANDS: tuple[type[TenantCommand], ...] = (
     SetConfig,
     UnsetConfig,
     ReplaceConfig,
+    RevertConfig,
     RevealSecrets,
     RevealDomainKey,
 )

@@ -7,18 +7,19 @@ from typing import Any
 import orjson
 import typer
 
-from tenantplane.contracts.config import SetConfig, UnsetConfig
+from tenantplane.contracts.config import RevertConfig, SetConfig, UnsetConfig
 from tenantplane.contracts.ids import validate_tenant_id
 from tenantplane.services.cli.apply import apply
 from tenantplane.services.cli.context import default_actor, run, session, settings_from
 from tenantplane.services.cli.options import Output, Reason, Wait, send_and_report
 from tenantplane.services.cli.output import Format, emit, out
+from tenantplane.services.config.history import config_diff, parse_point, state_at
 from tenantplane.services.config.history import history as config_history
-from tenantplane.services.config.history import parse_point, state_at
+from tenantplane.services.config.projection import NAME as CONFIG_PROJECTION
 from tenantplane.services.config.reader import REDACTED
-from tenantplane.services.runtime.errors import TenantNotFound
+from tenantplane.services.runtime.errors import InvalidInput, TenantNotFound
 
-app = typer.Typer(help="Tenant configuration: get, set, unset, history, apply.")
+app = typer.Typer(help="Tenant configuration: get, set, unset, revert, history, apply.")
 app.command()(apply)
 
 IfVersion = typer.Option(
@@ -121,6 +122,60 @@ def get(
             raise typer.Exit(1)
         config = {key: config[key]}
     emit([{"key": k, "value": v} for k, v in sorted(config.items())], output, f"{tenant} config")
+
+
+@app.command()
+def revert(
+    ctx: typer.Context,
+    tenant: str,
+    to: str = typer.Option(
+        ..., "--to", help="The point: a sequence (42), a time (2026-11-23T08:00Z) or an age (2h)"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the diff, change nothing"),
+    reason: str = Reason,
+    if_version: int | None = IfVersion,
+    wait: bool = Wait,
+    output: Format = Output,
+) -> None:
+    """Put a tenant's whole config back as it was at a point of its history, as one event.
+
+    Keys set since are removed, keys removed since come back, and secrets come
+    back as they were (sealed again with the current key). The diff is printed
+    (secrets only as changed markers; --dry-run, which stops there, lists every
+    secret whose sealed form differs, as only the service can compare values). The event's reason
+    says what it reverted to, so `config history` shows it.
+
+    Example:  tenantctl config revert acme --to 2h --dry-run
+    Example:  tenantctl config revert acme --to 42 -r "undo ticket 42"
+    """
+    seq, moment = parse_point(to)
+    why = f"revert to {to}" + (f": {reason}" if reason else "")
+
+    async def go() -> tuple[list[dict[str, Any]], int | None]:
+        async with session(settings_from(ctx)) as s:
+            tenant_id = validate_tenant_id(tenant)
+            now = await state_at(s.log, tenant_id)
+            then = await state_at(s.log, tenant_id, seq=seq, at=moment)
+            if not then.exists:
+                raise InvalidInput(f"tenant {tenant} had no config at {to}")
+            diff = config_diff(now, then)
+            if dry_run or not diff:
+                return diff, None
+            command = RevertConfig(
+                tenant_id=tenant_id, to_seq=seq, to_time=moment, actor=default_actor(),
+                reason=why, if_version=if_version,
+            )  # fmt: skip
+            reply = await s.send(command, wait=wait, projection=CONFIG_PROJECTION)
+            # What did change: a secret whose value is the same kept its ciphertext.
+            after = await state_at(s.log, tenant_id, seq=reply.seq) if reply.seq else now
+            return config_diff(now, after), reply.seq
+
+    diff, appended = run(go())
+    emit(diff, output, f"{tenant}: now -> as at {to}")
+    if output is Format.TABLE:
+        verb = "would revert" if dry_run else "reverted"
+        done = f" (seq {appended})" if appended is not None else ""
+        out.print(f"{verb} {len(diff)} keys{done}" if diff else "no change: already as it was")
 
 
 @app.command()

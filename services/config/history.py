@@ -65,7 +65,7 @@ def _diff(before: TenantState, after: TenantState, stored: StoredEvent) -> list[
         old = before.status.value if before.status else None
         new = after.status.value if after.status else None
         return [change(None, old, new)]
-    old_view, new_view = _visible(before), _visible(after)
+    old_view, new_view = visible(before), visible(after)
     keys = sorted(set(old_view) | set(new_view))
     return [
         change(k, old_view.get(k, _ABSENT), new_view.get(k, _ABSENT))
@@ -74,7 +74,17 @@ def _diff(before: TenantState, after: TenantState, stored: StoredEvent) -> list[
     ]
 
 
-def _visible(state: TenantState) -> dict[str, Any]:
+def config_diff(before: TenantState, after: TenantState) -> list[dict[str, Any]]:
+    """Each key whose value differs between two states (secrets as markers)."""
+    old_view, new_view = visible(before), visible(after)
+    return [
+        {"key": k, "old": old_view.get(k), "new": new_view.get(k)}
+        for k in sorted(set(old_view) | set(new_view))
+        if old_view.get(k, _ABSENT) != new_view.get(k, _ABSENT)
+    ]
+
+
+def visible(state: TenantState) -> dict[str, Any]:
     """Config as an operator may see it: secrets as a marker carrying their ciphertext id."""
     view = dict(state.values)
     view.update({k: _marker(s.ciphertext) for k, s in state.secrets.items()})

@@ -11,11 +11,13 @@ from tenantplane.contracts.config import (
     ReplaceConfig,
     RevealDomainKey,
     RevealSecrets,
+    RevertConfig,
     SealedValue,
     SetConfig,
 )
 from tenantplane.contracts.tenants import OffboardTenant
 from tenantplane.services.config.decide import decide
+from tenantplane.services.config.history import state_at
 from tenantplane.services.config.schema import ConfigSchema
 from tenantplane.services.config.secrets import SecretBox
 from tenantplane.services.config.state import TenantState, evolve
@@ -78,10 +80,37 @@ class TenantWrites(AggregateWrites[TenantState, TenantCommand]):
         return await super().handle(command)
 
     async def change_for(self, state: TenantState, command: TenantCommand) -> Change | None:
-        data = decide(state, command, self.schema, await self._sealed(state, command))
+        if isinstance(command, RevertConfig):
+            replace, sealed = await self._reverted(state, command)
+            data = decide(state, replace, self.schema, sealed)
+        else:
+            data = decide(state, command, self.schema, await self._sealed(state, command))
         if data is None:
             return None
         return Change(data, state.tenant_id)
+
+    async def _reverted(
+        self, state: TenantState, command: RevertConfig
+    ) -> tuple[ReplaceConfig, dict[str, SealedValue]]:
+        """The replacement that puts the config back as it was at the command's point, and
+        its secrets: as they are now where they hold the same value, else sealed again."""
+        tenant = state.tenant_id
+        past = await state_at(self.log, tenant, seq=command.to_seq, at=command.to_time)
+        if not past.exists:
+            raise InvalidRequest(f"tenant {tenant} had no config at that point to revert to")
+        sealed = {}
+        for key, value in past.secrets.items():
+            current = state.secrets.get(key)
+            if current == value:
+                sealed[key] = value
+                continue
+            box = self._box()
+            plain = await box.open(tenant, value)
+            same = current is not None and await _opens_to(box, tenant, current, plain)
+            sealed[key] = current if same and current is not None else await box.seal(tenant, plain)
+        fields = command.model_dump(include={"tenant_id", "actor", "reason", "idempotency_key",
+                                             "correlation_id", "if_version"})  # fmt: skip
+        return ReplaceConfig(values=dict(past.values), **fields), sealed
 
     async def settle(self, state: TenantState, command: TenantCommand) -> None:
         """Shred an offboarded tenant's data keys, only once the offboarding is in the log:

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from tenantplane.contracts.config import SetConfig, UnsetConfig
 from tenantplane.contracts.tenants import RegisterTenant, SuspendTenant
 from tenantplane.services.config.history import history, parse_point, state_at
+from tenantplane.services.config.sdk import AsyncConfigClient
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.errors import InvalidRequest
 from tenantplane.services.runtime.eventlog import EventLog
@@ -86,3 +87,52 @@ def test_points_in_time_parse_as_sequence_time_or_age() -> None:
     assert parse_point("2026-11-23T08:00") == (None, datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
     with pytest.raises(InvalidRequest):
         parse_point("yesterday-ish")
+
+
+async def test_revert_puts_the_config_back_as_one_event_with_its_secrets(
+    client: CommandClient, redis: aioredis.Redis, settings: Settings, event_log: EventLog
+) -> None:
+    # Given a tenant whose config, secret included, was changed after a good point
+    register = RegisterTenant(tenant_id="acme", display_name="Acme", actor="ops")
+    await send_and_wait(client, redis, settings, register)
+    good = SetConfig(
+        tenant_id="acme", values={"rate_limit": 10, "secret.token": "GOOD-token-1"}, actor="al"
+    )
+    good_at = await send_and_wait(client, redis, settings, good)
+    later = SetConfig(
+        tenant_id="acme", values={"rate_limit": 99, "extra": 1, "secret.token": "BAD-token-2"},
+        actor="bo",
+    )  # fmt: skip
+    await send_and_wait(client, redis, settings, later)
+
+    async def revert(*extra: str) -> list[dict[str, object]]:
+        done = await asyncio.to_thread(
+            tenantctl, settings, "config", "revert", "acme", "--to", str(good_at),
+            "-r", "undo ticket 7", "-o", "json", *extra,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        for text in (done.stdout, done.stderr):
+            assert "token-" not in text
+        rows: list[dict[str, object]] = orjson.loads(done.stdout)
+        return rows
+
+    # When it is reverted to the good point (after a dry run that changes nothing)
+    dry = await revert("--dry-run")
+    assert {r["key"] for r in dry} == {"rate_limit", "extra", "secret.token"}
+    assert (await state_at(event_log, "acme")).values == {"rate_limit": 99, "extra": 1}
+    head = await event_log.head()
+    await revert()
+    # Then one event put it back, the secret too, and history says why
+    assert await event_log.head() == head + 1
+    now = await state_at(event_log, "acme")
+    assert now.values == {"rate_limit": 10}
+    sdk = await AsyncConfigClient.connect(settings)
+    try:
+        assert await sdk.secrets("acme") == {"secret.token": "GOOD-token-1"}
+    finally:
+        await sdk.close()
+    last = (await history(event_log, "acme"))[-1]
+    assert (last.event, last.reason) == ("config.replaced", f"revert to {good_at}: undo ticket 7")
+    # And reverting again changes nothing
+    assert await revert() == []
+    assert await event_log.head() == head + 1
