@@ -13,11 +13,12 @@ from tenantplane.services.cli.apply import apply
 from tenantplane.services.cli.context import default_actor, run, session, settings_from
 from tenantplane.services.cli.options import Output, Reason, Wait, send_and_report
 from tenantplane.services.cli.output import Format, emit, out
-from tenantplane.services.config.history import config_diff, parse_point, state_at
+from tenantplane.services.config.history import config_diff, state_at
 from tenantplane.services.config.history import history as config_history
 from tenantplane.services.config.projection import NAME as CONFIG_PROJECTION
 from tenantplane.services.config.reader import REDACTED
 from tenantplane.services.runtime.errors import InvalidInput, TenantNotFound
+from tenantplane.services.runtime.timetravel import parse_point
 
 app = typer.Typer(help="Tenant configuration: get, set, unset, revert, history, apply.")
 app.command()(apply)

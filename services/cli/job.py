@@ -12,10 +12,10 @@ from tenantplane.services.cli.config_cmd import parse_value
 from tenantplane.services.cli.context import Session, default_actor, run, session, settings_from
 from tenantplane.services.cli.options import Output
 from tenantplane.services.cli.output import Format, emit
-from tenantplane.services.config.history import parse_point
 from tenantplane.services.runtime.database import migrated_database
 from tenantplane.services.runtime.errors import InvalidTransition
 from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.timetravel import parse_point
 from tenantplane.services.scheduler.client import JobClient, Submitted
 from tenantplane.services.scheduler.history import JobHistory
 from tenantplane.services.scheduler.jobs import Job

@@ -17,12 +17,16 @@ from tenantplane.contracts.routing import (
 )
 from tenantplane.services.cli.context import Session, default_actor, run, session, settings_from
 from tenantplane.services.cli.options import Output, Reason, Wait, send_and_report
-from tenantplane.services.cli.output import Format, emit
+from tenantplane.services.cli.output import Format, emit, out
 from tenantplane.services.router.projection import NAME as ROUTER_PROJECTION
+from tenantplane.services.router.rollback import rollback_steps, route_history, table_at
 from tenantplane.services.router.sdk import Resolver
 from tenantplane.services.runtime.stores.redis import as_text
+from tenantplane.services.runtime.timetravel import parse_point
 
-app = typer.Typer(help="Per-tenant version routing: register, pin, default, rollout, retire.")
+app = typer.Typer(
+    help="Per-tenant version routing: register, pin, default, rollout, retire, rollback."
+)
 
 
 def _send(ctx: typer.Context, command: Command, wait: bool, output: Format) -> None:
@@ -117,6 +121,65 @@ def retire(
     """Retire a version; refused while tenants are pinned to it, a rollout targets it,
     or it is the default."""
     _send(ctx, RetireVersion(target=service, version=version, **_who(reason)), wait, output)
+
+
+@app.command()
+def history(ctx: typer.Context, service: str, output: Format = Output) -> None:
+    """Who changed a service's routing, when and why: every routing event, from the log.
+
+    Example:  tenantctl route history billing -o json
+    """
+
+    async def go() -> list[dict[str, Any]]:
+        async with session(settings_from(ctx)) as s:
+            return [c.to_dict() for c in await route_history(s.log, service)]
+
+    emit(run(go()), output, f"{service} routing history")
+
+
+@app.command()
+def rollback(
+    ctx: typer.Context,
+    service: str,
+    to: str = typer.Option(
+        ..., "--to", help="The point: a sequence (42), a time (2026-11-23T08:00Z) or an age (2h)"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the steps, change nothing"),
+    reason: str = Reason,
+    output: Format = Output,
+) -> None:
+    """Put a service's routing (default, rollout, pins) back as it was at a point.
+
+    The rollback is the route commands that lead from now to then, each checked
+    by the router and recorded in `route history` with the reason
+    `rollback to <point>`. A version retired since cannot come back (register a
+    new one). Run again after a failure, it sends only what is left.
+
+    Example:  tenantctl route rollback billing --to 2h --dry-run
+    Example:  tenantctl route rollback billing --to 1841 -r "v3 errors"
+    """
+    seq, moment = parse_point(to)
+    why = f"rollback to {to}" + (f": {reason}" if reason else "")
+
+    async def go() -> list[dict[str, Any]]:
+        async with session(settings_from(ctx)) as s:
+            now = await table_at(s.log, service)
+            then = await table_at(s.log, service, seq=seq, at=moment)
+            steps = rollback_steps(now, then, actor=default_actor(), reason=why)
+            rows = []
+            for step in steps:
+                row = step.model_dump(exclude={"idempotency_key", "actor", "reason",
+                                               "correlation_id", "target"})  # fmt: skip
+                rows.append({"step": step.name, **row})
+                if not dry_run:
+                    await s.send(step, wait=False, projection=ROUTER_PROJECTION)
+            return rows
+
+    rows = run(go())
+    emit(rows, output, f"{service}: rollback to {to}")
+    if output is Format.TABLE:
+        verb = "would send" if dry_run else "sent"
+        out.print(f"{verb} {len(rows)} steps" if rows else "no change: routing is as it was")
 
 
 @app.command()

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from tenantplane.contracts.config import ConfigKeysUnset, ConfigReplaced, ConfigValuesSet
 from tenantplane.contracts.discards import EventDiscarded
 from tenantplane.services.config.reader import REDACTED
 from tenantplane.services.config.state import TenantState, evolve
-from tenantplane.services.runtime.errors import InvalidInput
 from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
+from tenantplane.services.runtime.timetravel import fold_until
 
-_RELATIVE = re.compile(r"(\d+)([smhd])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _ABSENT = object()
 
 
@@ -100,26 +97,5 @@ async def state_at(
     log: EventLog, tenant_id: str, *, seq: int | None = None, at: datetime | None = None
 ) -> TenantState:
     """A tenant's state as of stream sequence `seq`, or as of time `at`."""
-    state = TenantState(tenant_id)
-    async for stored in log.read(log.subjects.tenant_state(tenant_id), stop_seq=seq):
-        if at is not None and stored.envelope.occurred_at > at:
-            break
-        state = evolve(state, stored)
-    return state
-
-
-def parse_point(text: str, now: datetime | None = None) -> tuple[int | None, datetime | None]:
-    """`--at`: a stream sequence (`42`), a time (`2026-11-23T08:00Z`) or an age (`90m`, `2d`)."""
-    if text.isdigit():
-        return int(text), None
-    relative = _RELATIVE.fullmatch(text)
-    if relative is not None:
-        amount, unit = int(relative.group(1)), _UNITS[relative.group(2)]
-        return None, (now or datetime.now(UTC)) - timedelta(**{unit: amount})
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(
-            f"--at {text!r}: give a sequence (42), a time (2026-11-23T08:00Z) or an age (90m)"
-        ) from None
-    return None, moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    boundary = log.subjects.tenant_state(tenant_id)
+    return await fold_until(log, boundary, TenantState(tenant_id), evolve, seq=seq, at=at)

@@ -11,12 +11,13 @@ import redis.asyncio as aioredis
 
 from tenantplane.contracts.config import SetConfig, UnsetConfig
 from tenantplane.contracts.tenants import RegisterTenant, SuspendTenant
-from tenantplane.services.config.history import history, parse_point, state_at
+from tenantplane.services.config.history import history, state_at
 from tenantplane.services.config.sdk import AsyncConfigClient
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.errors import InvalidRequest
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.timetravel import parse_point
 from tests.support.cli import send_and_wait, tenantctl
 
 pytestmark = pytest.mark.integration

@@ -22,10 +22,12 @@ from tenantplane.contracts.routing import (
     RetireVersion,
     Rollout,
     SetDefault,
+    UnpinTenant,
 )
 from tenantplane.contracts.tenants import RegisterTenant
 from tenantplane.services.router.gateway import build_gateway
 from tenantplane.services.router.propagation import TenantMiddleware, current_tenant, routed_client
+from tenantplane.services.router.rollback import table_at
 from tenantplane.services.router.sdk import Resolver
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.errors import (
@@ -34,6 +36,7 @@ from tenantplane.services.runtime.errors import (
     NoRoute,
     TenantNotFound,
 )
+from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.readyourwrites import wait_applied
 from tenantplane.services.runtime.settings import Settings
 from tests.support.cli import ACTOR, tenantctl
@@ -256,3 +259,51 @@ async def test_a_tenant_with_no_route_gets_no_route_from_the_sdk_and_the_cli(
     assert resolved.stderr.strip() == (
         "error: no_route: no route to search for acme: no pin, rollout or default"
     )
+
+
+async def test_rollback_puts_routing_back_and_the_history_says_who_and_why(
+    billing: CommandClient, settings: Settings, event_log: EventLog
+) -> None:
+    # Given a good routing (v1 default, acme pinned to v2), then changes after it
+    await billing.send(PinTenant(target="billing", tenant_id="acme", version="v2", **ACTOR))
+    good = await table_at(event_log, "billing")
+    for command in (
+        SetDefault(target="billing", version="v2", **ACTOR),
+        Rollout(target="billing", version="v1", percent=30, **ACTOR),
+        PinTenant(target="billing", tenant_id="beta", version="v1", **ACTOR),
+        UnpinTenant(target="billing", tenant_id="acme", **ACTOR),
+    ):
+        await billing.send(command)
+
+    async def rollback(*extra: str) -> list[dict[str, Any]]:
+        done = await asyncio.to_thread(
+            tenantctl, settings, "route", "rollback", "billing", "--to", str(good.version),
+            "-r", "v2 errors", "-o", "json", *extra,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        rows: list[dict[str, Any]] = json.loads(done.stdout)
+        return rows
+
+    # When a dry run shows the steps, nothing changes
+    dry = await rollback("--dry-run")
+    assert [(r["step"], r.get("tenant_id")) for r in dry] == [
+        ("default.set", None), ("rollout.set", None),
+        ("tenant.pin", "acme"), ("tenant.unpin", "beta"),
+    ]  # fmt: skip
+    assert (await table_at(event_log, "billing")).default == "v2"
+    # When it is rolled back
+    await rollback()
+    # Then default, rollout and pins are as they were, and a second rollback does nothing
+    now = await table_at(event_log, "billing")
+    assert (now.default, now.rollout, dict(now.pins)) == (good.default, None, {"acme": "v2"})
+    assert await rollback() == []
+    # And the history lists each step with who and why
+    shown = await asyncio.to_thread(
+        tenantctl, settings, "route", "history", "billing", "-o", "json"
+    )
+    history = json.loads(shown.stdout)
+    steps = [h for h in history if h["reason"] == f"rollback to {good.version}: v2 errors"]
+    assert [h["event"] for h in steps] == [
+        "route.default_set", "route.rollout_set", "route.tenant_pinned", "route.tenant_unpinned",
+    ]  # fmt: skip
+    assert {h["actor"] for h in steps} == {"cli@test"}
