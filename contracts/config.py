@@ -7,9 +7,10 @@ data key) in `secrets`.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, ClassVar
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, Field, StringConstraints
 
 from tenantplane.contracts.commands import TenantCommand
 from tenantplane.contracts.domains import DOMAIN_NAME_PATTERN
@@ -98,18 +99,21 @@ class RevertConfig(_ConfigChange):
     """Put a tenant's whole config back as it was at a point of its history: one
     `config.replaced` event (secrets included, sealed again with the current key).
 
-    Exactly one of `to_seq` (a stream sequence) and `to_time` names the point.
+    `to` names the point: a stream sequence, or a time.
     """
 
     name: ClassVar[str] = "config.revert"
-    to_seq: int | None = Field(default=None, ge=0)
-    to_time: AwareDatetime | None = None
+    to: Annotated[int, Field(ge=0)] | AwareDatetime
 
-    @model_validator(mode="after")
-    def _one_point(self) -> RevertConfig:
-        if (self.to_seq is None) == (self.to_time is None):
-            raise ValueError("give exactly one of to_seq and to_time")
-        return self
+    @property
+    def to_seq(self) -> int | None:
+        """The point as a sequence, if it is one."""
+        return self.to if isinstance(self.to, int) else None
+
+    @property
+    def to_time(self) -> datetime | None:
+        """The point as a time, if it is one."""
+        return None if isinstance(self.to, int) else self.to
 
 
 class RevealSecrets(_ConfigCommand):

@@ -163,7 +163,7 @@ def revert(
             if dry_run or not diff:
                 return diff, None
             command = RevertConfig(
-                tenant_id=tenant_id, to_seq=seq, to_time=moment, actor=default_actor(),
+                tenant_id=tenant_id, to=seq if seq is not None else moment, actor=default_actor(),
                 reason=why, if_version=if_version,
             )  # fmt: skip
             reply = await s.send(command, wait=wait, projection=CONFIG_PROJECTION)

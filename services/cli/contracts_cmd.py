@@ -61,7 +61,10 @@ def _domains(references: list[str]) -> list[Domain]:
 
 @app.command("list")
 def list_types() -> None:
-    """List every event type with its current schema version."""
+    """List every event type with its current schema version.
+
+    Example:  tenantctl contracts list -o json
+    """
     for name, event_cls in sorted(EVENTS.types.items()):
         out.print(f"{name}  v{event_cls.schema_version}  ({event_cls.family})")
 

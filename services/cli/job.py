@@ -126,7 +126,10 @@ async def _history(settings: Settings, query: Callable[[JobHistory], Awaitable[T
 
 @app.command()
 def cancel(ctx: typer.Context, tenant: str, job_id: str, output: Format = Output) -> None:
-    """Cancel a job: a queued one never starts; a running one stops at its next check."""
+    """Cancel a job: a queued one never starts; a running one stops at its next check.
+
+    Example:  tenantctl job cancel acme 3f1c2a9e-...
+    """
 
     async def go() -> dict[str, Any]:
         async with session(settings_from(ctx)) as s:
@@ -137,7 +140,10 @@ def cancel(ctx: typer.Context, tenant: str, job_id: str, output: Format = Output
 
 @app.command()
 def retry(ctx: typer.Context, tenant: str, job_id: str, output: Format = Output) -> None:
-    """Submit a finished (failed, dead-lettered, cancelled) job again, as a new job."""
+    """Submit a finished (failed, dead-lettered, cancelled) job again, as a new job.
+
+    Example:  tenantctl job retry acme 3f1c2a9e-...
+    """
 
     async def go() -> dict[str, Any]:
         async with session(settings_from(ctx)) as s:

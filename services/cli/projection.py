@@ -110,8 +110,8 @@ def rebuild(
     applies meanwhile; other tenants are not touched. The control plane's
     projections can be rebuilt whole even when their service is not running.
 
-    Examples:  tenantctl projection rebuild config
-               tenantctl projection rebuild billing-balance --tenant acme
+    Example:  tenantctl projection rebuild config
+    Example:  tenantctl projection rebuild billing-balance --tenant acme
     """
     result = run(_rebuild(settings_from(ctx), name, tenant, timeout))
     emit(result, output, f"rebuilt {name}" + (f" for {tenant}" if tenant else ""))

@@ -79,7 +79,10 @@ def unpin(
     ctx: typer.Context, service: str, tenant: str,
     reason: str = Reason, wait: bool = Wait, output: Format = Output,
 ) -> None:  # fmt: skip
-    """Remove a tenant's pin; it follows rollout and default again."""
+    """Remove a tenant's pin; it follows rollout and default again.
+
+    Example:  tenantctl route unpin billing acme
+    """
     _send(ctx, UnpinTenant(target=service, tenant_id=tenant, **_who(reason)), wait, output)
 
 
@@ -119,7 +122,10 @@ def retire(
     reason: str = Reason, wait: bool = Wait, output: Format = Output,
 ) -> None:  # fmt: skip
     """Retire a version; refused while tenants are pinned to it, a rollout targets it,
-    or it is the default."""
+    or it is the default.
+
+    Example:  tenantctl route retire billing v1 -r "all tenants on v2"
+    """
     _send(ctx, RetireVersion(target=service, version=version, **_who(reason)), wait, output)
 
 

@@ -72,11 +72,31 @@ def _simple(
     app.command(name)(command)
 
 
-_simple("pause", PauseSchedule, "Stop a schedule firing.")
 _simple(
-    "resume", ResumeSchedule, "Let a paused schedule fire again (missed times follow --catch-up)."
+    "pause",
+    PauseSchedule,
+    """Stop a schedule firing.
+
+    Example:  tenantctl schedule pause acme nightly -r "maintenance"
+    """,
 )
-_simple("rm", RemoveSchedule, "Remove a schedule.")
+_simple(
+    "resume",
+    ResumeSchedule,
+    """Let a paused schedule fire again (missed times follow
+    --catch-up).
+
+    Example:  tenantctl schedule resume acme nightly
+    """,
+)
+_simple(
+    "rm",
+    RemoveSchedule,
+    """Remove a schedule.
+
+    Example:  tenantctl schedule rm acme nightly
+    """,
+)
 
 
 @app.command("list")
@@ -85,7 +105,10 @@ def list_schedules(
     tenant: str = typer.Option(None, "--tenant", "-t"),
     output: Format = Output,
 ) -> None:
-    """List schedules with their last and next fire times."""
+    """List schedules with their last and next fire times.
+
+    Example:  tenantctl schedule list --tenant acme
+    """
 
     async def go() -> list[dict[str, Any]]:
         async with session(settings_from(ctx)) as s:

@@ -44,7 +44,10 @@ async def _audit(settings: Settings, tenant: str | None) -> list[dict[str, Any]]
 
 @app.command("new-key")
 def new_key() -> None:
-    """Print a fresh master key (to put first in TENANTPLANE_SECRETS_MASTER_KEYS)."""
+    """Print a fresh master key (to put first in TENANTPLANE_SECRETS_MASTER_KEYS).
+
+    Example:  tenantctl secrets new-key > master.key && chmod 600 master.key
+    """
     out.print(new_master_key(), highlight=False)
 
 

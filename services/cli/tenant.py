@@ -71,8 +71,22 @@ def _transition(name: str, command_cls: type[SuspendTenant | ResumeTenant], doc:
     app.command(name)(command)
 
 
-_transition("suspend", SuspendTenant, "Suspend an active tenant (its config stays; its jobs stop).")
-_transition("resume", ResumeTenant, "Resume a suspended tenant.")
+_transition(
+    "suspend",
+    SuspendTenant,
+    """Suspend an active tenant (its config stays; its jobs stop).
+
+    Example:  tenantctl tenant suspend acme -r "unpaid invoice"
+    """,
+)
+_transition(
+    "resume",
+    ResumeTenant,
+    """Resume a suspended tenant.
+
+    Example:  tenantctl tenant resume acme -r "paid"
+    """,
+)
 
 
 @app.command()
@@ -106,7 +120,10 @@ def offboard(
     wait: bool = Wait,
     output: Format = Output,
 ) -> None:
-    """Offboard a tenant: its read-model state is removed, its history stays in the log."""
+    """Offboard a tenant: its read-model state is removed, its history stays in the log.
+
+    Example:  tenantctl tenant offboard acme --shred-secrets -r "contract ended" --yes
+    """
     if not yes:
         typer.confirm(f"Offboard tenant {tenant}?", abort=True)
     command = OffboardTenant(
@@ -117,7 +134,10 @@ def offboard(
 
 @app.command()
 def show(ctx: typer.Context, tenant: str, output: Format = Output) -> None:
-    """Show one tenant's status, plan, labels and versions."""
+    """Show one tenant's status, plan, labels and versions.
+
+    Example:  tenantctl tenant show acme -o json
+    """
 
     async def go() -> dict[str, Any]:
         async with session(settings_from(ctx)) as s:
@@ -128,7 +148,10 @@ def show(ctx: typer.Context, tenant: str, output: Format = Output) -> None:
 
 @app.command("list")
 def list_tenants(ctx: typer.Context, output: Format = Output) -> None:
-    """List every tenant."""
+    """List every tenant.
+
+    Example:  tenantctl tenant list -o json
+    """
 
     async def go() -> list[dict[str, Any]]:
         async with session(settings_from(ctx)) as s:

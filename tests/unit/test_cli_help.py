@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -31,3 +32,20 @@ def test_the_roots_help_loads_no_group() -> None:
     ).stdout.split()
     assert not modules & set(loaded)
     assert "faststream" not in {m.split(".")[0] for m in loaded}
+
+
+def _leaves(command: Any, path: list[str]) -> list[tuple[str, Any]]:
+    children = getattr(command, "commands", None)
+    if not children:
+        return [(" ".join(path), command)]
+    return [leaf for name, c in children.items() for leaf in _leaves(c, [*path, name])]
+
+
+LEAVES = [leaf for name in sorted(COMMANDS) for leaf in _leaves(load_command(name), [name])]
+
+
+@pytest.mark.parametrize(("path", "command"), LEAVES, ids=[p for p, _ in LEAVES])
+def test_every_command_shows_an_example(path: str, command: Any) -> None:
+    examples = [line for line in (command.help or "").splitlines() if "Example:" in line]
+    assert examples, f"tenantctl {path} --help has no example"
+    assert all(f"tenantctl {path}" in line for line in examples)
