@@ -16,7 +16,7 @@ from tenantplane.services.runtime.database import migrated_database
 from tenantplane.services.runtime.errors import InvalidTransition
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.timetravel import parse_point
-from tenantplane.services.scheduler.client import JobClient, Submitted
+from tenantplane.services.scheduler.client import JobClient, Submitted, job_id_for
 from tenantplane.services.scheduler.history import JobHistory
 from tenantplane.services.scheduler.jobs import Job
 
@@ -71,11 +71,21 @@ def submit(
 
 
 @app.command()
-def show(ctx: typer.Context, tenant: str, job_id: str, output: Format = Output) -> None:
+def show(
+    ctx: typer.Context,
+    tenant: str,
+    job_id: str = typer.Argument(None, help="The job's id [or give --key]"),
+    key: str = typer.Option(None, "--key", "-k", help="The idempotency key it was submitted with"),
+    output: Format = Output,
+) -> None:
     """Show a job's state (from the log) and its attempts and transitions (from history).
 
-    Example:  tenantctl job show acme 3f1c...
+    Example:  tenantctl job show acme 3f1c2a9e-...
+    Example:  tenantctl job show acme --key nightly-1
     """
+    if (job_id is None) == (key is None):
+        raise typer.BadParameter("give the job's id or its --key, one of them")
+    job_id = job_id or job_id_for(validate_tenant_id(tenant), key)
 
     async def go() -> dict[str, Any]:
         settings = settings_from(ctx)

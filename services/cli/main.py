@@ -20,7 +20,7 @@ from tenantplane.services.runtime.settings import Settings
 # root's `--help` lists them all from here without importing any
 # (tests/unit/test_cli_help.py checks each line against the group's own help).
 # `status` and `serve` are single commands (apps of one command, made one).
-SINGLE = {"status", "serve"}
+SINGLE = {"status", "serve", "redis"}
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "dev": ("dev", "app", "Run tenantplane locally."),
     "tenant": ("tenant", "app",
@@ -46,6 +46,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "projections, dead letters, pools."),
     "serve": ("ops_cmd", "serve_app", "Run services in the foreground until SIGTERM (one "
               "service per Deployment on Kubernetes)."),
+    "redis": ("redis_cmd", "redis_app",
+              "Run one Redis command against the system's Redis and print the reply."),
 }  # fmt: skip
 
 

@@ -8,16 +8,12 @@ operator.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import nats
 import pytest
@@ -29,56 +25,26 @@ from examples.billing import service as billing_service
 from examples.billing.invoices import invoices, issue, pay
 from tenantplane.services.runtime.localstate import STATE_FILE
 from tenantplane.services.security.natsconfig import Credentials
+from tests.support.devup import BILLING, clean_env, running_dev_up
 
 pytestmark = pytest.mark.integration
-
-
-def _env() -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("TENANTPLANE_")}
-    return {**clean, "TENANTPLANE_OPS_PORT": "0", "TENANTPLANE_ACTOR": "ops@test"}
-
-
-@contextlib.contextmanager
-def running_dev_up(data: Path, log_path: Path) -> Iterator[dict[str, Any]]:
-    """`tenantctl dev up` on `data` until the block ends; yields its state file."""
-    billing = "billing:billing-balance,billing-billing_ledger"
-    args = ["dev", "up", "--data-dir", str(data), "--domain", billing]
-    log = log_path.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tenantplane.services.cli", *args],
-        env=_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not (data / STATE_FILE).exists():
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "dev up did not come up in 60 s"
-            time.sleep(0.2)
-        yield json.loads((data / STATE_FILE).read_text())
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 @pytest.fixture
 def dev_up(tmp_path: Path) -> Iterator[Path]:
     """`tenantctl dev up` on a fresh data dir, until the test ends; yields the data dir."""
-    with running_dev_up(tmp_path / "tp", tmp_path / "dev-up.log"):
-        yield tmp_path / "tp"
+    data = tmp_path / "tp"
+    with running_dev_up(
+        data, tmp_path / "dev-up.log", "--data-dir", str(data), "--domain", BILLING
+    ):
+        yield data
 
 
 def test_dev_up_started_again_listens_where_it_did(tmp_path: Path) -> None:
     data, log = tmp_path / "tp", tmp_path / "dev-up.log"
-    with running_dev_up(data, log) as first:
+    with running_dev_up(data, log, "--data-dir", str(data)) as first:
         pass
-    with running_dev_up(data, log) as again:
+    with running_dev_up(data, log, "--data-dir", str(data)) as again:
         pass
     assert (again["nats_url"], again["redis_url"]) == (first["nats_url"], first["redis_url"])
     assert f"export TENANTPLANE_DATA_DIR={data.resolve()}" in log.read_text()
@@ -87,7 +53,7 @@ def test_dev_up_started_again_listens_where_it_did(tmp_path: Path) -> None:
 def _tenantctl(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tenantplane.services.cli", "--data-dir", str(data), *args],
-        env=_env(),
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=60,
