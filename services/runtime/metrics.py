@@ -53,6 +53,12 @@ ATTEMPTS_REDISPATCHED = Counter(
     "Scheduled attempts queued again because their queue message was lost, by pool",
     ["pool"],
 )
+JOB_WAIT = Histogram(
+    "tenantplane_job_wait_seconds",
+    "Time from a job being due (asked for, or its not_before) to its first attempt's start",
+    ["pool"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+)
 JOB_DURATION = Histogram(
     "tenantplane_job_duration_seconds",
     "Run time of job attempts, by pool and kind",

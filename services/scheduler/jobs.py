@@ -54,9 +54,18 @@ class Job:
     not_before: datetime | None = None
     cancel_requested: bool = False
     requested_seq: int = 0
+    # When it was asked for (the request's time), for the wait until it starts.
+    requested_at: datetime | None = None
     error: str = ""
     progress: float = 0.0
     version: int = 0
+
+    @property
+    def due_at(self) -> datetime | None:
+        """When it was due to start: asked for, or its `not_before` if later."""
+        if self.requested_at is None or self.not_before is None:
+            return self.requested_at
+        return max(self.requested_at, self.not_before)
 
     @property
     def finished(self) -> bool:
@@ -76,7 +85,7 @@ def evolve(job: Job | None, stored: StoredEvent) -> Job:
             return replace(
                 job, kind=r.kind, args=dict(r.args), priority=r.priority,
                 max_attempts=r.max_attempts, timeout_s=r.timeout_s, not_before=r.not_before,
-                requested_seq=stored.seq,
+                requested_seq=stored.seq, requested_at=envelope.occurred_at,
             )  # fmt: skip
         case JobScheduled(pool=pool, attempt=attempt):
             return replace(job, status=JobStatus.SCHEDULED, pool=pool, attempt=attempt)

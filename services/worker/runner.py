@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import structlog
@@ -36,7 +37,7 @@ from tenantplane.services.runtime.errors import (
     Unavailable,
 )
 from tenantplane.services.runtime.eventlog import EventLog, Expected
-from tenantplane.services.runtime.metrics import JOB_DURATION, JOBS_FINISHED
+from tenantplane.services.runtime.metrics import JOB_DURATION, JOB_WAIT, JOBS_FINISHED
 from tenantplane.services.runtime.transient import describe_error, is_transient
 from tenantplane.services.scheduler.client import JobLog
 from tenantplane.services.scheduler.dispatch import from_snapshot
@@ -184,6 +185,9 @@ class JobRunner:
                 return await self._start(tenant_id, job_id, attempt)
             return None  # another delivery started it, or it was cancelled meanwhile
         self._running[(tenant_id, job_id)] = attempt
+        if attempt == 1 and job.due_at is not None:
+            waited = (datetime.now(UTC) - job.due_at).total_seconds()
+            JOB_WAIT.labels(self.pool).observe(max(waited, 0.0))
         return replace(job, status=JobStatus.RUNNING, version=seq), config
 
     async def _tenant(self, tenant_id: str) -> tuple[str, TenantConfig | None]:
