@@ -12,7 +12,7 @@ from typing import Annotated, ClassVar
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from tenantplane.contracts.commands import TenantCommand
+from tenantplane.contracts.commands import Command, TenantCommand
 from tenantplane.contracts.domains import DOMAIN_NAME_PATTERN
 from tenantplane.contracts.envelope import Event
 from tenantplane.contracts.ids import NAME_PATTERN
@@ -114,6 +114,14 @@ class RevertConfig(_ConfigChange):
     def to_time(self) -> datetime | None:
         """The point as a time, if it is one."""
         return None if isinstance(self.to, int) else self.to
+
+
+class ShowSealingKey(Command):
+    """The installation's public key to seal secrets to for files (`tenantctl secrets
+    seal`): what is sealed to it only the config service opens."""
+
+    service: ClassVar[str] = "config"
+    name: ClassVar[str] = "secret.sealing_key"
 
 
 class RevealSecrets(_ConfigCommand):

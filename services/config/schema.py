@@ -46,7 +46,9 @@ class KeySpec(BaseModel):
     description: str = ""
 
     def check(self, key: str, value: Any) -> Any:
-        """Return `value` if it fits this spec; raise `InvalidConfigValue` naming the rule."""
+        """Return `value` if it fits this spec; raise `InvalidConfigValue` naming the rule
+        (and the value, unless it is a secret's)."""
+        shown = "the secret value" if self.secret else repr(value)
         if self.type != "json" and (
             not isinstance(value, _PYTHON[self.type])
             or (self.type != "bool" and isinstance(value, bool))
@@ -56,21 +58,19 @@ class KeySpec(BaseModel):
             )
         if self.minimum is not None and value < self.minimum:
             raise InvalidConfigValue(
-                f"{key}: {value} is below the minimum {self.minimum:g}", key=key
+                f"{key}: {shown} is below the minimum {self.minimum:g}", key=key
             )
         if self.maximum is not None and value > self.maximum:
             raise InvalidConfigValue(
-                f"{key}: {value} is above the maximum {self.maximum:g}", key=key
+                f"{key}: {shown} is above the maximum {self.maximum:g}", key=key
             )
         if self.choices is not None and value not in self.choices:
-            raise InvalidConfigValue(
-                f"{key}: {value!r} is not one of {list(self.choices)}", key=key
-            )
+            raise InvalidConfigValue(f"{key}: {shown} is not one of {list(self.choices)}", key=key)
         if self.max_length is not None and isinstance(value, str) and len(value) > self.max_length:
             raise InvalidConfigValue(f"{key}: longer than {self.max_length} characters", key=key)
         if self.pattern is not None and not re.fullmatch(self.pattern, str(value)):
             raise InvalidConfigValue(
-                f"{key}: {value!r} does not match {self.pattern}"
+                f"{key}: {shown} does not match {self.pattern}"
                 + (f" ({self.description})" if self.description else ""),
                 key=key,
             )

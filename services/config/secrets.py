@@ -44,6 +44,7 @@ from tenantplane.contracts.config import SealedValue
 from tenantplane.services.runtime.errors import (
     SecretUnavailable as SecretUnavailable,  # also from here
 )
+from tenantplane.services.security.sealing import StandingKey, open_text
 
 metadata = MetaData()
 tenant_keys = Table(
@@ -72,6 +73,17 @@ class SecretBox:
         self.namespace = namespace
         self._master = MultiFernet([Fernet(k.encode()) for k in master_keys])
         self._keys: dict[str, Fernet] = {}
+        # The installation's keys for secrets kept sealed in files, one per master key:
+        # the first seals, every one opens (so a rotation keeps old files readable).
+        self.file_keys = [StandingKey.of(k.encode(), "sealed files") for k in master_keys]
+
+    def open_file_value(self, text: str) -> Any:
+        """The value of a `tenantctl secrets seal` text (any JSON value).
+
+        Raises:
+            InvalidRequest: not sealed to this installation's keys, or altered.
+        """
+        return orjson.loads(open_text(self.file_keys, text))
 
     async def seal(self, tenant_id: str, value: Any) -> SealedValue:
         """Encrypt `value` (any JSON value) with the tenant's current data key."""

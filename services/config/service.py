@@ -8,6 +8,7 @@ from faststream.nats import NatsBroker
 
 from tenantplane.contracts.commands import TenantCommand
 from tenantplane.contracts.config import COMMANDS as CONFIG_COMMANDS
+from tenantplane.contracts.config import ShowSealingKey
 from tenantplane.contracts.discards import DiscardEvent
 from tenantplane.contracts.subjects import Subjects
 from tenantplane.contracts.tenants import COMMANDS as TENANT_COMMANDS
@@ -56,5 +57,6 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 DiscardEvent,
                 EventDiscarding(runtime.log).handle,
             )
+            register(runtime.broker, settings.subjects, ShowSealingKey, writes.sealing_key)
             runtime.project(PROJECTIONS["config"].maker(settings.subjects))
             await serve(runtime, stop)

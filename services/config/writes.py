@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -14,6 +14,7 @@ from tenantplane.contracts.config import (
     RevertConfig,
     SealedValue,
     SetConfig,
+    ShowSealingKey,
 )
 from tenantplane.contracts.tenants import OffboardTenant
 from tenantplane.services.config.decide import decide
@@ -31,7 +32,7 @@ from tenantplane.services.runtime.errors import (
 )
 from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
 from tenantplane.services.security.audit import RevealAudit
-from tenantplane.services.security.sealing import seal_to
+from tenantplane.services.security.sealing import SEALED_TEXT, seal_to
 
 # One secret value, as JSON. Sealed, it takes about 1.4 times as much of its event.
 MAX_SECRET_BYTES = 64 * 1024
@@ -123,9 +124,15 @@ class TenantWrites(AggregateWrites[TenantState, TenantCommand]):
         if not isinstance(command, SetConfig | ReplaceConfig):
             return {}
         secret = {k: v for k, v in command.values.items() if self.schema.is_secret(k)}
+        for key, value in command.values.items():
+            if key not in secret and _sealed_text(value):
+                raise InvalidConfigValue(
+                    f"{key}: a sealed value, but {key} is no secret key", key=key
+                )
         if not secret:
             return {}
         box = self._box()
+        secret = {k: box.open_file_value(v) if _sealed_text(v) else v for k, v in secret.items()}
         self.schema.check(secret)
         for key, value in secret.items():
             size = len(orjson.dumps(value))
@@ -177,6 +184,10 @@ class TenantWrites(AggregateWrites[TenantState, TenantCommand]):
             )  # fmt: skip
         return Outcome(result={"sealed": seal_to(command.public_key, orjson.dumps(values))})
 
+    async def sealing_key(self, command: ShowSealingKey) -> Outcome:
+        """The public key to seal secrets to for files (see `ShowSealingKey`)."""
+        return Outcome(result={"public_key": self._box().file_keys[0].public})
+
     async def _domain_key(self, state: TenantState, command: RevealDomainKey) -> Outcome:
         """A domain's key to the tenant's sealed fields, sealed to the requester's key: to
         seal (the current key) only for a tenant not offboarded; to open (a named key)
@@ -188,6 +199,11 @@ class TenantWrites(AggregateWrites[TenantState, TenantCommand]):
         purpose = f"domain/{command.domain}"
         key_id, key = await self._box().derived(state.tenant_id, purpose, command.key_id)
         return Outcome(result={"key_id": key_id, "sealed": seal_to(command.public_key, key)})
+
+
+def _sealed_text(value: Any) -> TypeGuard[str]:
+    """Whether `value` is a value sealed with `tenantctl secrets seal`."""
+    return isinstance(value, str) and value.startswith(SEALED_TEXT)
 
 
 async def _opens_to(box: SecretBox, tenant_id: str, sealed: SealedValue, value: Any) -> bool:

@@ -10,7 +10,9 @@ subscriber on `_INBOX.>` or anyone replaying the wire sees ciphertext.
 from __future__ import annotations
 
 import base64
+import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -66,6 +68,52 @@ class OneTimeKey:
             return AESGCM(key).decrypt(_unb64(sealed["nonce"]), _unb64(sealed["ct"]), None)
         except (KeyError, ValueError, InvalidTag) as e:
             raise InvalidRequest("the sealed reply does not open with this request's key") from e
+
+
+@dataclass(frozen=True)
+class StandingKey(OneTimeKey):
+    """A key pair that is the same for the same secret and purpose: the installation's
+    key for secrets kept sealed in files (`tenantctl secrets seal`), derived from a
+    master key, so it needs no storage of its own and rotates with the master keys."""
+
+    @classmethod
+    def of(cls, secret: bytes, purpose: str) -> StandingKey:
+        """The key pair of `purpose` under `secret`."""
+        info = f"tenantplane standing key v1/{purpose}".encode()
+        seed = HKDF(algorithm=SHA256(), length=32, salt=None, info=info).derive(secret)
+        return cls(X25519PrivateKey.from_private_bytes(seed))
+
+
+# A value sealed to an installation's standing key, as text for a file.
+SEALED_TEXT = "sealed:v1:"
+
+
+def seal_text(public: str, plaintext: bytes) -> str:
+    """`plaintext` sealed to `public`, as one line of text (`sealed:v1:...`)."""
+    return SEALED_TEXT + _b64(json.dumps(seal_to(public, plaintext)).encode())
+
+
+def open_text(keys: Sequence[OneTimeKey], text: str) -> bytes:
+    """The plaintext of `seal_text`'s text, opened by the first of `keys` that can.
+
+    Raises:
+        InvalidRequest: not sealed text, or sealed to none of `keys`.
+    """
+    if not text.startswith(SEALED_TEXT):
+        raise InvalidRequest(f"not sealed text (it starts with {SEALED_TEXT!r})")
+    try:
+        sealed = json.loads(_unb64(text.removeprefix(SEALED_TEXT)))
+    except ValueError as e:
+        raise InvalidRequest("sealed text that is cut or altered") from e
+    for key in keys:
+        try:
+            return key.open(sealed)
+        except InvalidRequest:
+            continue
+    raise InvalidRequest(
+        "sealed to another key than this installation's (tenantctl secrets public-key "
+        "shows the key to seal to)"
+    )
 
 
 def seal_to(public: str, plaintext: bytes) -> dict[str, str]:

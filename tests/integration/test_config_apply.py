@@ -11,8 +11,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.config.sdk import AsyncConfigClient
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.security.sealing import OneTimeKey
 from tests.support.cli import tenantctl
 
 pytestmark = pytest.mark.integration
@@ -75,6 +77,48 @@ async def test_a_secret_in_a_file_converges_and_is_never_shown(
         ("secret", "secret.reporting_api_key", "<secret changed>")
     ]
     assert "ROTATED-456-value" not in orjson.dumps(rotated).decode()
+
+
+async def test_a_sealed_secret_can_be_committed_and_only_the_service_opens_it(
+    settings: Settings, service: None, tmp_path: Path
+) -> None:
+    # Given a secret sealed with tenantctl into a properties file
+    plain = "COMMITTED-secret-77"
+    sealed = await asyncio.to_thread(tenantctl, settings, "secrets", "seal", plain)
+    assert sealed.returncode == 0, sealed.stderr
+    text = sealed.stdout.strip()
+    assert text.startswith("sealed:v1:")
+    assert plain not in text
+    (tmp_path / "acme.properties").write_text(f"rate_limit=5\nsecret.api_key={text}\n")
+    # When it is applied, the service opens it: the tenant's secret is the value
+    first = await apply(settings, tmp_path)
+    assert ("secret", "secret.api_key") in {(r["action"], r["key"]) for r in first}
+    sdk = await AsyncConfigClient.connect(settings)
+    try:
+        assert await sdk.secrets("acme") == {"secret.api_key": plain}
+    finally:
+        await sdk.close()
+    # And the same file again changes nothing (sealing again gives other text, same value)
+    assert await apply(settings, tmp_path) == []
+    again = await asyncio.to_thread(tenantctl, settings, "secrets", "seal", plain)
+    assert again.stdout.strip() != text
+    (tmp_path / "acme.properties").write_text(
+        f"rate_limit=5\nsecret.api_key={again.stdout.strip()}\n"
+    )
+    assert await apply(settings, tmp_path) == []
+    # And text sealed to another installation's key, or in a key that is no secret, is refused
+    other = OneTimeKey.new().public
+    foreign = await asyncio.to_thread(
+        tenantctl, settings, "secrets", "seal", plain, "--public-key", other
+    )
+    for line in (f"secret.api_key={foreign.stdout.strip()}", f"note={text}"):
+        (tmp_path / "acme.properties").write_text(f"rate_limit=5\n{line}\n")
+        refused = await asyncio.to_thread(
+            tenantctl, settings, "config", "apply", str(tmp_path), "-o", "json"
+        )
+        assert refused.returncode == 1, refused.stdout
+        assert "another key" in refused.stderr or "no secret key" in refused.stderr
+        assert plain not in refused.stdout + refused.stderr
 
 
 def _git(directory: Path, *args: str) -> str:
