@@ -23,7 +23,7 @@ from bench.common import Verdict, summary
 BENCHMARKS = [
     "p1_propagation", "p2_rebuild", "p3_sdk_read", "p4_dispatch",
     "p5_fairness", "p6_commands", "p7_scale", "p8_domain_append",
-    "p9_domain_rebuild",
+    "p9_domain_rebuild", "p10_cli",
 ]  # fmt: skip
 
 
