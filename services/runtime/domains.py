@@ -211,8 +211,11 @@ class DomainStore:
         for event in events:
             if event.event_type not in self.domain.registry.types:
                 raise InvalidRequest(f"{event.event_type} is not an event of {self.domain.name}")
-            wrapped = Envelope.wrap(event, tenant_id=tenant_id, actor="-")
-            subjects.add(self.subjects.for_event(wrapped))
+            subjects.add(
+                self.subjects.domain_event(
+                    self.domain.name, tenant_id, event.family, event.aggregate_id
+                )
+            )
         if len(subjects) != 1:
             raise InvalidRequest("one append takes the events of one aggregate")
         return subjects.pop()

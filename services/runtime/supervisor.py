@@ -178,11 +178,12 @@ class Supervisor:
 
     def details(self) -> dict[str, dict[str, object]]:
         """Every loop's state, for `tenantctl status`."""
-        return {
-            name: {"ok": handle.problem() is None, "problem": handle.problem() or "",
-                   "restarts": handle.restarts}
-            for name, handle in self.loops.items()
-        }  # fmt: skip
+        details: dict[str, dict[str, object]] = {}
+        for name, handle in self.loops.items():
+            problem = handle.problem()
+            details[name] = {"ok": problem is None, "problem": problem or "",
+                             "restarts": handle.restarts}  # fmt: skip
+        return details
 
     async def wait(self, timeout: float = 10.0) -> None:
         """After the stop event: wait for every loop to end (cancelling stragglers)."""
