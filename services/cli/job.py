@@ -6,18 +6,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import typer
+from sqlalchemy import inspect
 
 from tenantplane.contracts.ids import validate_tenant_id
 from tenantplane.services.cli.config_cmd import parse_value
 from tenantplane.services.cli.context import Session, default_actor, run, session, settings_from
 from tenantplane.services.cli.options import Output
 from tenantplane.services.cli.output import Format, emit
-from tenantplane.services.runtime.database import migrated_database
-from tenantplane.services.runtime.errors import InvalidTransition
+from tenantplane.services.runtime.database import database
+from tenantplane.services.runtime.errors import InvalidTransition, StoreUnavailable
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.timetravel import parse_point
 from tenantplane.services.scheduler.client import JobClient, Submitted, job_id_for
 from tenantplane.services.scheduler.history import JobHistory
+from tenantplane.services.scheduler.history import jobs as history_table
 from tenantplane.services.scheduler.jobs import Job
 
 app = typer.Typer(help="Tenant jobs: submit, show, list, cancel, retry.")
@@ -130,7 +132,16 @@ def _jobs(s: Session) -> JobClient:
 
 
 async def _history(settings: Settings, query: Callable[[JobHistory], Awaitable[T]]) -> T:
-    async with migrated_database(settings) as engine:
+    """A query of the jobs' history, as it is: the scheduler owns (and migrates) it."""
+    async with database(settings) as engine:
+        async with engine.connect() as conn:
+            made = await conn.run_sync(lambda c: inspect(c).has_table(history_table.name))
+        if not made:
+            raise StoreUnavailable(
+                "no job history in this database yet: the scheduler makes it when it first "
+                "starts (or TENANTPLANE_DATABASE_URL is not the scheduler's database)",
+                server="database",
+            )
         return await query(JobHistory(engine))
 
 

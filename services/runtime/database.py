@@ -59,14 +59,22 @@ def alembic_config() -> Config:
 
 
 @contextlib.asynccontextmanager
-async def migrated_database(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    """The settings' database, migrated to head, disposed of at exit."""
+async def database(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The settings' database as it is (what a reader uses), disposed of at exit."""
     engine = create_engine(resolve_database_url(settings))
     try:
-        await migrate(engine)
         yield engine
     finally:
         await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The settings' database, migrated to head (what a service that owns tables uses),
+    disposed of at exit."""
+    async with database(settings) as engine:
+        await migrate(engine)
+        yield engine
 
 
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:

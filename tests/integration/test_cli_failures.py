@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect
 
 from tenantplane.services.runtime import embedded
+from tenantplane.services.runtime.database import create_engine
 from tenantplane.services.runtime.settings import Settings
 from tests.support.cli import tenantctl
 
@@ -137,3 +139,24 @@ async def test_applying_a_missing_directory_is_refused_without_a_traceback(
         "error: invalid_request: 1 problem(s), nothing applied:",
         f"  {missing}: not a directory",
     ]
+
+
+async def test_job_list_reads_the_history_as_it_is_and_never_migrates(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # Given a database the scheduler never started on
+    empty = tmp_path / "empty.db"
+    env = {"TENANTPLANE_DATABASE_URL": f"sqlite+aiosqlite:///{empty}"}
+    # When the history is asked for
+    result = await asyncio.to_thread(tenantctl, settings, "job", "list", env=env)
+    # Then it says so (unavailable, one line), and made no table of its own
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr
+    assert "no job history in this database yet" in result.stderr
+    engine = create_engine(f"sqlite+aiosqlite:///{empty}")
+    try:
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
+    finally:
+        await engine.dispose()
+    assert tables == []
