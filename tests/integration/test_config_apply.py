@@ -121,6 +121,29 @@ async def test_a_sealed_secret_can_be_committed_and_only_the_service_opens_it(
         assert plain not in refused.stdout + refused.stderr
 
 
+async def test_a_seed_style_directory_with_a_sealed_secret_converges(
+    settings: Settings, service: None, tmp_path: Path
+) -> None:
+    # Given tenants/<env>/<tenant>.properties over a _common.properties, one secret sealed
+    sealed = await asyncio.to_thread(tenantctl, settings, "secrets", "seal", "REPORTS-key-9")
+    prod = tmp_path / "prod"
+    prod.mkdir()
+    (tmp_path / "_common.properties").write_text("rate_limit=10\njobs.max_concurrency=4\n")
+    (prod / "acme.properties").write_text(
+        f"rate_limit=50\nsecret.reporting_api_key={sealed.stdout.strip()}\n"
+    )
+    (prod / "beta.properties").write_text("features.beta=true\n")
+    # When it is applied twice
+    first = await apply(settings, tmp_path, "--env", "prod")
+    # Then the first creates both tenants, the second reports no changes
+    assert {(r["tenant"], r["action"]) for r in first} >= {("acme", "create"), ("beta", "create")}
+    assert await apply(settings, tmp_path, "--env", "prod") == []
+    # And a deleted file shows its tenant in the diff (and prunes it: suspended)
+    (prod / "beta.properties").unlink()
+    pruned = await apply(settings, tmp_path, "--env", "prod")
+    assert [(r["tenant"], r["action"]) for r in pruned] == [("beta", "suspend")]
+
+
 def _git(directory: Path, *args: str) -> str:
     identity = ["-c", "user.name=Ada Ops", "-c", "user.email=ada@example.com"]
     done = subprocess.run(
