@@ -11,7 +11,7 @@ from tenantplane.contracts.config import RevertConfig, SetConfig, UnsetConfig
 from tenantplane.contracts.ids import validate_tenant_id
 from tenantplane.services.cli.apply import apply
 from tenantplane.services.cli.context import default_actor, run, session, settings_from
-from tenantplane.services.cli.options import Output, Reason, Wait, send_and_report
+from tenantplane.services.cli.options import Output, Reason, To, Wait, send_and_report
 from tenantplane.services.cli.output import Format, emit, out
 from tenantplane.services.config.history import config_diff, state_at
 from tenantplane.services.config.history import history as config_history
@@ -129,9 +129,7 @@ def get(
 def revert(
     ctx: typer.Context,
     tenant: str,
-    to: str = typer.Option(
-        ..., "--to", help="The point: a sequence (42), a time (2026-11-23T08:00Z) or an age (2h)"
-    ),
+    to: str = To,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the diff, change nothing"),
     reason: str = Reason,
     if_version: int | None = IfVersion,

@@ -15,6 +15,10 @@ from tenantplane.services.runtime.settings import Settings
 Reason = typer.Option("", "--reason", "-r", help="Why (kept in the history)")
 Wait = typer.Option(True, "--wait/--no-wait", help="Return once the read model shows the change")
 Output = typer.Option(Format.TABLE, "--output", "-o")
+# The point a revert or rollback goes back to (see runtime/timetravel.py).
+To = typer.Option(
+    ..., "--to", help="The point: a sequence (42), a time (2026-11-23T08:00Z) or an age (2h)"
+)
 
 
 def send_and_report(

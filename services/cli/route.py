@@ -16,7 +16,7 @@ from tenantplane.contracts.routing import (
     UnpinTenant,
 )
 from tenantplane.services.cli.context import Session, default_actor, run, session, settings_from
-from tenantplane.services.cli.options import Output, Reason, Wait, send_and_report
+from tenantplane.services.cli.options import Output, Reason, To, Wait, send_and_report
 from tenantplane.services.cli.output import Format, emit, out
 from tenantplane.services.router.projection import NAME as ROUTER_PROJECTION
 from tenantplane.services.router.rollback import rollback_steps, route_history, table_at
@@ -147,9 +147,7 @@ def history(ctx: typer.Context, service: str, output: Format = Output) -> None:
 def rollback(
     ctx: typer.Context,
     service: str,
-    to: str = typer.Option(
-        ..., "--to", help="The point: a sequence (42), a time (2026-11-23T08:00Z) or an age (2h)"
-    ),
+    to: str = To,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the steps, change nothing"),
     reason: str = Reason,
     output: Format = Output,
