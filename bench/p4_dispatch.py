@@ -45,12 +45,13 @@ from tenantplane.contracts.envelope import Envelope
 from tenantplane.contracts.jobs import JobRequested, JobSucceeded
 from tenantplane.contracts.tenants import RegisterTenant
 from tenantplane.services.cli.context import run_loop
+from tenantplane.services.jobs.aggregate import job_id_for
+from tenantplane.services.jobs.log import JobLog
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.connections import connect_nats
 from tenantplane.services.runtime.consumers import follow
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.scheduler.client import JobLog, job_id_for
 from tenantplane.services.worker.context import JobContext
 from tenantplane.services.worker.kinds import JobKinds
 

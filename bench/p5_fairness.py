@@ -36,13 +36,14 @@ from tenantplane.contracts.envelope import Envelope
 from tenantplane.contracts.jobs import JobRequested, JobStarted
 from tenantplane.contracts.tenants import RegisterTenant
 from tenantplane.services.config import service as config_service
+from tenantplane.services.jobs.aggregate import job_id_for
+from tenantplane.services.jobs.log import JobLog
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.connections import connect_nats
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.localstate import resolve_redis_url
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.scheduler import service as scheduler_service
-from tenantplane.services.scheduler.client import JobLog, job_id_for
 from tenantplane.services.worker.context import JobContext
 from tenantplane.services.worker.kinds import JobKinds
 from tenantplane.services.worker.pool import run_pool

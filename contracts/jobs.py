@@ -136,6 +136,28 @@ class CancelJob(_JobCommand):
 COMMANDS: tuple[type[TenantCommand], ...] = (SubmitJob, CancelJob)
 
 
+class QueuedAttempt(Message):
+    """One attempt of a job as its pool's queue carries it to a worker.
+
+    It holds what the worker needs to start the attempt without reading the job:
+    `version` is the sequence of the `job.scheduled` that queued it, so the
+    worker's expected-version append of `job.started` fails if anything happened
+    to the job since (a cancel request, another delivery), and only then is the
+    job read.
+    """
+
+    tenant_id: TenantId
+    job_id: JobId
+    attempt: int = Field(ge=1)
+    pool: Pool
+    version: int = Field(ge=1)
+    kind: Kind
+    args: dict[str, JsonData] = Field(default_factory=dict)
+    priority: Priority = 5
+    max_attempts: int = Field(default=3, ge=1, le=50)
+    timeout_s: float = Field(default=300.0, gt=0, le=86_400)
+
+
 class RunningAttempt(Message):
     """One attempt a worker is running."""
 

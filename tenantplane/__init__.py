@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from tenantplane.contracts.registry import EventRegistry, Upcaster
     from tenantplane.contracts.subjects import Subjects
     from tenantplane.services.config.sdk import AsyncConfigClient, ConfigClient, TenantConfig
+    from tenantplane.services.jobs.client import JobClient
     from tenantplane.services.router.propagation import (
         TenantMiddleware,
         current_tenant,
@@ -60,7 +61,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     )
     from tenantplane.services.runtime.stores.sql import SqlStore
     from tenantplane.services.runtime.supervisor import LoopHandle, Supervisor
-    from tenantplane.services.scheduler.client import JobClient
     from tenantplane.services.worker.context import JobContext
     from tenantplane.services.worker.kinds import JobKinds
 
@@ -110,7 +110,7 @@ _EXPORTS: dict[str, str] = {
     # Config, routes and jobs
     "AsyncConfigClient": "tenantplane.services.config.sdk",
     "ConfigClient": "tenantplane.services.config.sdk",
-    "JobClient": "tenantplane.services.scheduler.client",
+    "JobClient": "tenantplane.services.jobs.client",
     "Resolver": "tenantplane.services.router.sdk",
     "TenantMiddleware": "tenantplane.services.router.propagation",
     "current_tenant": "tenantplane.services.router.propagation",

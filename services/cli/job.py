@@ -13,14 +13,15 @@ from tenantplane.services.cli.config_cmd import parse_value
 from tenantplane.services.cli.context import Session, default_actor, run, session, settings_from
 from tenantplane.services.cli.options import Output
 from tenantplane.services.cli.output import Format, emit
+from tenantplane.services.jobs.aggregate import Job, job_id_for
+from tenantplane.services.jobs.client import JobClient
+from tenantplane.services.jobs.history import JobHistory
+from tenantplane.services.jobs.history import jobs as history_table
+from tenantplane.services.jobs.log import Submitted
 from tenantplane.services.runtime.database import database
 from tenantplane.services.runtime.errors import InvalidTransition, StoreUnavailable
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.timetravel import parse_point
-from tenantplane.services.scheduler.client import JobClient, Submitted, job_id_for
-from tenantplane.services.scheduler.history import JobHistory
-from tenantplane.services.scheduler.history import jobs as history_table
-from tenantplane.services.scheduler.jobs import Job
 
 app = typer.Typer(help="Tenant jobs: submit, show, list, cancel, retry.")
 T = TypeVar("T")

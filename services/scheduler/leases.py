@@ -25,8 +25,8 @@ from pydantic import ValidationError
 
 from tenantplane.contracts.jobs import LeaseRenewal
 from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.jobs.aggregate import Job, JobStatus
 from tenantplane.services.runtime.supervisor import LoopHandle
-from tenantplane.services.scheduler.jobs import Job, JobStatus
 
 log = structlog.get_logger(__name__)
 

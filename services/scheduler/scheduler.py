@@ -27,8 +27,7 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from tenantplane.contracts.envelope import Envelope, Event
-from tenantplane.contracts.ids import derived_event_id
+from tenantplane.contracts.envelope import Event
 from tenantplane.contracts.jobs import (
     JobCancelled,
     JobCancelRequested,
@@ -38,18 +37,19 @@ from tenantplane.contracts.jobs import (
 )
 from tenantplane.contracts.tenants import TenantStatus
 from tenantplane.services.config.sdk import AsyncConfigClient, TenantConfig
+from tenantplane.services.jobs.aggregate import Job, JobStatus, RetryPolicy, evolve
+from tenantplane.services.jobs.log import JobLog
 from tenantplane.services.runtime.errors import (
     ConcurrencyConflict,
     TenantNotFound,
     TenantplaneError,
 )
-from tenantplane.services.runtime.eventlog import EventLog, Expected, StoredEvent
+from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
 from tenantplane.services.runtime.follower import Intake
 from tenantplane.services.runtime.metrics import ATTEMPTS_REDISPATCHED, LEASES_EXPIRED, Sample
 from tenantplane.services.runtime.supervisor import LoopHandle
 from tenantplane.services.scheduler.dispatch import Dispatcher
 from tenantplane.services.scheduler.fairness import FairQueue
-from tenantplane.services.scheduler.jobs import Job, JobStatus, RetryPolicy, evolve
 from tenantplane.services.scheduler.leases import Leases
 
 log = structlog.get_logger(__name__)
@@ -98,6 +98,7 @@ class Scheduler:
         retry: RetryPolicy | None = None,
     ) -> None:
         self.nc, self.log, self.config, self.dispatcher = nc, log, config, dispatcher
+        self.writer = JobLog(log, actor="scheduler")
         self.pools, self.default_pool, self.tick_s = pools, default_pool, tick_s
         # Capacity of a pool that is not in `pools` (a tenant's dedicated pool); 0: refused.
         self.dedicated_capacity = dedicated_capacity
@@ -283,22 +284,16 @@ class Scheduler:
 
     async def _append(self, job: Job, data: Event) -> StoredEvent | None:
         """Append an event of `job` if nobody else changed it since; apply it here."""
-        envelope = Envelope.wrap(
-            data, tenant_id=job.tenant_id, actor="scheduler",
-            event_id=derived_event_id(f"{job.job_id}/{job.version}", 0),
-        )  # fmt: skip
         try:
-            appended = await self.log.append(envelope, Expected(job.version))
+            stored = await self.writer.append(job, data, expect=True)
         except ConcurrencyConflict:
             await self._reload(job)
             return None
-        stored = StoredEvent(appended.seq, appended.subject, envelope)
         self.apply(stored)
         return stored
 
     async def _reload(self, job: Job) -> None:
-        subject = self.log.subjects.job(job.tenant_id, job.job_id)
-        async for stored in self.log.read_subject(subject, start_seq=job.version + 1):
+        async for stored in self.writer.events(job.tenant_id, job.job_id, after=job.version):
             self.apply(stored)
 
     # Recovery ----------------------------------------------------------------

@@ -33,13 +33,13 @@ from tenantplane.contracts.schedules import (
     ScheduleRemoved,
     ScheduleResumed,
 )
+from tenantplane.services.jobs.log import JobLog
 from tenantplane.services.runtime.aggregates import AggregateWrites, Change
-from tenantplane.services.runtime.errors import InvalidRequest, InvalidTransition
+from tenantplane.services.runtime.errors import InvalidRequest, InvalidTransition, JobNotFound
 from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
 from tenantplane.services.runtime.follower import Intake
 from tenantplane.services.runtime.supervisor import LoopHandle
 from tenantplane.services.runtime.tenants import require_tenant
-from tenantplane.services.scheduler.client import JobLog, JobNotFound
 
 log = structlog.get_logger(__name__)
 MAX_CATCH_UP = 1000

@@ -7,16 +7,18 @@ import asyncio
 from tenantplane.contracts.jobs import COMMANDS as JOB_COMMANDS
 from tenantplane.contracts.schedules import COMMANDS as SCHEDULE_COMMANDS
 from tenantplane.services.config.sdk import AsyncConfigClient
+from tenantplane.services.jobs import history
+from tenantplane.services.jobs.aggregate import RetryPolicy
+from tenantplane.services.jobs.log import JobLog
+from tenantplane.services.jobs.queue import make_broker
 from tenantplane.services.runtime.app import serve, service_runtime
 from tenantplane.services.runtime.database import migrated_database
 from tenantplane.services.runtime.handlers import register
 from tenantplane.services.runtime.localstate import resolve_redis_url
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.sql import SqlStore
-from tenantplane.services.scheduler import history
-from tenantplane.services.scheduler.client import JobCommands, JobLog
-from tenantplane.services.scheduler.dispatch import Dispatcher, make_broker
-from tenantplane.services.scheduler.jobs import RetryPolicy
+from tenantplane.services.scheduler.commands import JobCommands
+from tenantplane.services.scheduler.dispatch import Dispatcher
 from tenantplane.services.scheduler.leases import LeaseListener
 from tenantplane.services.scheduler.scheduler import Scheduler
 from tenantplane.services.scheduler.schedules import CronFirer, ScheduleWrites
@@ -52,7 +54,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         runtime.sources.append(scheduler.samples)
         for command_cls in SCHEDULE_COMMANDS:
             register(runtime.broker, settings.subjects, command_cls, writes.handle)
-        jobs = JobCommands(JobLog(runtime.log))
+        jobs = JobCommands(JobLog(runtime.log, actor="scheduler"))
         for command_cls in JOB_COMMANDS:
             register(runtime.broker, settings.subjects, command_cls, jobs.handle)
         runtime.supervise("scheduler", scheduler.run)

@@ -12,13 +12,13 @@ import structlog
 
 from tenantplane.contracts import EVENTS
 from tenantplane.services.config.sdk import AsyncConfigClient
+from tenantplane.services.jobs.queue import ACTOR, make_broker, queue_name
 from tenantplane.services.runtime.app import supervisor_for
 from tenantplane.services.runtime.connections import connect_nats, connect_redis
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.localstate import resolve_redis_url
 from tenantplane.services.runtime.ops import announced, nats_connected, redis_answers
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.scheduler.dispatch import ACTOR, make_broker, queue_name
 from tenantplane.services.worker.heartbeat import Heartbeat
 from tenantplane.services.worker.kinds import JobKinds
 from tenantplane.services.worker.runner import JobRunner
@@ -51,10 +51,8 @@ async def run_pool(
     broker = make_broker(resolve_redis_url(settings), settings.namespace)
 
     @dramatiq.actor(actor_name=ACTOR, queue_name=queue_name(pool), broker=broker, max_retries=0)
-    def run_tenant_job(
-        tenant_id: str, job_id: str, attempt: int, snapshot: dict[str, Any] | None = None
-    ) -> None:
-        runner(tenant_id, job_id, attempt, snapshot)
+    def run_tenant_job(message: dict[str, Any]) -> None:
+        runner(message)
 
     # The dramatiq CLI emits this at start; middleware such as the time limit's
     # watchdog thread only starts on it.

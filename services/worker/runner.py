@@ -18,37 +18,35 @@ from typing import Any, TypeVar
 import structlog
 from dramatiq.middleware import Interrupt, TimeLimitExceeded
 
-from tenantplane.contracts.envelope import Envelope, Event
-from tenantplane.contracts.ids import derived_event_id
 from tenantplane.contracts.jobs import (
     JobCancelled,
     JobFailed,
     JobProgressed,
     JobStarted,
     JobSucceeded,
+    QueuedAttempt,
     RunningAttempt,
 )
 from tenantplane.contracts.tenants import TenantStatus
 from tenantplane.services.config.sdk import AsyncConfigClient, TenantConfig
+from tenantplane.services.jobs.aggregate import Job, JobStatus, RetryPolicy
+from tenantplane.services.jobs.log import JobLog
+from tenantplane.services.jobs.queue import job_of
 from tenantplane.services.runtime.errors import (
     ConcurrencyConflict,
     InvalidRequest,
     TenantplaneError,
     Unavailable,
 )
-from tenantplane.services.runtime.eventlog import EventLog, Expected
+from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.metrics import JOB_DURATION, JOB_WAIT, JOBS_FINISHED
 from tenantplane.services.runtime.transient import describe_error, is_transient
-from tenantplane.services.scheduler.client import JobLog
-from tenantplane.services.scheduler.dispatch import from_snapshot
-from tenantplane.services.scheduler.jobs import Job, JobStatus, RetryPolicy
 from tenantplane.services.worker.channel import ChannelServer, JobChannel
 from tenantplane.services.worker.context import JobCancelledError, JobContext
 from tenantplane.services.worker.kinds import JobKinds
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
-_STARTED, _SUCCEEDED, _FAILED, _DEAD, _CANCELLED, _PROGRESS = range(1, 7)
 
 
 class JobRunner:
@@ -77,14 +75,11 @@ class JobRunner:
     def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
-    def __call__(
-        self, tenant_id: str, job_id: str, attempt: int, snapshot: dict[str, Any] | None = None
-    ) -> None:
-        """Run one attempt (the dramatiq actor's body)."""
-        scheduled = (
-            None if snapshot is None else from_snapshot(tenant_id, job_id, attempt, snapshot)
-        )
-        prepared = self._prepare(tenant_id, job_id, attempt, scheduled)
+    def __call__(self, message: dict[str, Any]) -> None:
+        """Run one attempt (the dramatiq actor's body; `message` is a `QueuedAttempt`)."""
+        queued = QueuedAttempt.model_validate(message)
+        tenant_id, job_id, attempt = queued.tenant_id, queued.job_id, queued.attempt
+        prepared = self._prepare(tenant_id, job_id, attempt, job_of(queued))
         if prepared is None:
             return
         job, config = prepared
@@ -138,7 +133,7 @@ class JobRunner:
             result = self.kinds.run(ctx, job.kind, job.args)
         except JobCancelledError:
             cancelled = JobCancelled(job_id=job.job_id, attempt=job.attempt)
-            self._wait(self._record(job, _CANCELLED, cancelled))
+            self._wait(self.jobs.append(job, cancelled))
             return "cancelled"
         except TimeLimitExceeded:
             self._wait(self._failed(job, f"timed out after {job.timeout_s:g}s"))
@@ -153,7 +148,7 @@ class JobRunner:
         finally:
             JOB_DURATION.labels(self.pool, job.kind).observe(time.perf_counter() - started)
         data = JobSucceeded(job_id=job.job_id, attempt=job.attempt, result=result or {})
-        self._wait(self._record(job, _SUCCEEDED, data))
+        self._wait(self.jobs.append(job, data))
         return "succeeded"
 
     async def _start(
@@ -169,17 +164,15 @@ class JobRunner:
         if job.status is not JobStatus.SCHEDULED or job.attempt != attempt:
             return None  # a duplicate delivery, or an attempt already over
         if job.cancel_requested:
-            await self._record(job, _CANCELLED, JobCancelled(job_id=job_id, attempt=attempt))
+            await self.jobs.append(job, JobCancelled(job_id=job_id, attempt=attempt))
             return None
         refusal, config = await self._tenant(tenant_id)
         if config is None or refusal:
-            await self._record(
-                job, _FAILED, JobFailed(job_id=job_id, attempt=attempt, error=refusal)
-            )
+            await self.jobs.append(job, JobFailed(job_id=job_id, attempt=attempt, error=refusal))
             return None
         started = JobStarted(job_id=job_id, attempt=attempt, worker=self.worker)
         try:
-            seq = await self._record(job, _STARTED, started, expect=True)
+            seq = (await self.jobs.append(job, started, expect=True)).seq
         except ConcurrencyConflict:
             if scheduled is not None:
                 return await self._start(tenant_id, job_id, attempt)
@@ -205,7 +198,7 @@ class JobRunner:
 
     def _serve(self, job: Job) -> Callable[[dict[str, Any]], Awaitable[Any]]:
         """What answers one job's requests: for its own tenant and job, nothing else."""
-        progressed = iter(range(_PROGRESS * 1000, 10**9))
+        progressed = iter(range(10**9))
 
         async def serve(request: dict[str, Any]) -> Any:
             match request.get("ask"):
@@ -216,7 +209,7 @@ class JobRunner:
                         job_id=job.job_id, attempt=job.attempt,
                         progress=float(request["fraction"]), message=str(request["message"]),
                     )  # fmt: skip
-                    await self._record(job, next(progressed), data)
+                    await self.jobs.append(job, data, n=next(progressed))
                     return None
                 case "cancelled":
                     return (await self.jobs.get(job.tenant_id, job.job_id)).cancel_requested
@@ -233,15 +226,6 @@ class JobRunner:
 
     async def _failed(self, job: Job, error: str) -> None:
         failed, dead = self.retry.failed(job, error)
-        await self._record(job, _FAILED, failed)
+        await self.jobs.append(job, failed)
         if dead is not None:
-            await self._record(job, _DEAD, dead)
-
-    async def _record(self, job: Job, step: int, data: Event, *, expect: bool = False) -> int:
-        """Append one lifecycle event of this attempt (once, however often retried)."""
-        envelope = Envelope.wrap(
-            data, tenant_id=job.tenant_id, actor=self.worker,
-            event_id=derived_event_id(f"{job.job_id}/{job.attempt}", step),
-        )  # fmt: skip
-        expected = Expected(job.version) if expect else None
-        return (await self.log.append(envelope, expected)).seq
+            await self.jobs.append(job, dead)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import subprocess
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantplane.contracts.commands import ErrorCode
@@ -27,18 +30,21 @@ from tenantplane.contracts.jobs import (
     JobSucceeded,
 )
 from tenantplane.contracts.tenants import SuspendTenant
+from tenantplane.services.jobs import history
+from tenantplane.services.jobs.aggregate import Job, JobStatus, evolve, job_id_for
+from tenantplane.services.jobs.client import JobClient
+from tenantplane.services.jobs.history import JobHistory, JobHistoryProjection
+from tenantplane.services.jobs.log import JobLog
+from tenantplane.services.jobs.queue import make_broker
 from tenantplane.services.runtime.commands import CommandClient
+from tenantplane.services.runtime.database import database
 from tenantplane.services.runtime.errors import JobNotFound
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.projector import Projector
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.sql import SqlStore
-from tenantplane.services.scheduler import history
 from tenantplane.services.scheduler import service as scheduler_service
-from tenantplane.services.scheduler.client import JobClient, JobLog, job_id_for
-from tenantplane.services.scheduler.dispatch import Dispatcher, make_broker
-from tenantplane.services.scheduler.history import JobHistory, JobHistoryProjection
-from tenantplane.services.scheduler.jobs import JobStatus
+from tenantplane.services.scheduler.dispatch import Dispatcher
 from tenantplane.services.worker.pool import run_pool
 from tests.support.cli import ACTOR, send_and_wait, tenantctl
 from tests.support.jobs import KINDS, onboard, wait_for_status
@@ -381,7 +387,7 @@ async def _at_least(count: Callable[[], Awaitable[int]], wanted: int) -> bool:
     return await count() >= wanted
 
 
-async def test_a_scheduler_restart_mid_flow_loses_and_doubles_nothing(
+async def test_a_scheduler_restart_mid_flow_loses_and_doubles_nothing_and_history_is_the_fold(
     job_settings: Settings,
     service: None,
     client: CommandClient,
@@ -389,22 +395,74 @@ async def test_a_scheduler_restart_mid_flow_loses_and_doubles_nothing(
     settings: Settings,
     event_log: EventLog,
 ) -> None:
+    # Given 150 jobs, a fifth of them failing once (retried), and five cancelled while queued
     await onboard(client, redis, settings, "acme", **{"jobs.rate_per_minute": 1_000_000})
     jobs = JobLog(event_log)
-    submitted = [await jobs.submit("acme", "noop") for _ in range(150)]
+    submitted = [
+        await jobs.submit("acme", "flaky", {"fail_times": int(i % 5 == 0)}) for i in range(150)
+    ]
+    cancelled = [(await jobs.submit("acme", "noop", not_before=_later())).job_id for _ in range(5)]
+    for job_id in cancelled:
+        await jobs.cancel("acme", job_id)
     async with in_background(lambda stop: run_pool(job_settings, stop, "default", KINDS, 4)):
-        # The scheduler runs, is stopped mid-flow, and a new one takes over
+        # When the scheduler runs, is stopped mid-flow, and a new one takes over
         async with in_background(lambda stop: scheduler_service.run(job_settings, stop)):
             await asyncio.sleep(0.4)
         async with in_background(lambda stop: scheduler_service.run(job_settings, stop)):
             for done in submitted:
                 await wait_for_status(jobs, "acme", done.job_id, *DONE, timeout=60)
-    started: Counter[str] = Counter()
+            for job_id in cancelled:
+                await wait_for_status(jobs, "acme", job_id, JobStatus.CANCELLED)
+            # Then every job's history row is the fold of its events, field for field
+            folded = await _folded(event_log, "acme")
+            async with database(job_settings) as engine:
+                await eventually(lambda: _history_is(engine, folded), timeout=20)
+    # And every job started once per attempt, and every one of them succeeded in the end
+    started: Counter[tuple[str, int]] = Counter()
     async for stored in event_log.read(event_log.subjects.tenant_jobs("acme")):
         if isinstance(stored.envelope.data, JobStarted):
-            started[stored.envelope.data.job_id] += 1
-    assert len(started) == 150
+            started[(stored.envelope.data.job_id, stored.envelope.data.attempt)] += 1
+    assert len({job_id for job_id, _ in started}) == 150
     assert set(started.values()) == {1}
+    assert {folded[s.job_id]["status"] for s in submitted} == {"succeeded"}
+    assert sum(folded[s.job_id]["attempts"] == 2 for s in submitted) == 30
+
+
+def _later() -> datetime:
+    return datetime.now(UTC) + timedelta(hours=1)
+
+
+async def _folded(event_log: EventLog, tenant: str) -> dict[str, dict[str, Any]]:
+    """Each of a tenant's jobs as its history row should be: the fold of its events."""
+    folded: dict[str, Job] = {}
+    async for stored in event_log.read(event_log.subjects.tenant_jobs(tenant)):
+        job_id = getattr(stored.envelope.data, "job_id", "")
+        folded[job_id] = evolve(folded.get(job_id), stored)
+    return {job_id: history.row_of(job) for job_id, job in folded.items()}
+
+
+async def _history_is(engine: AsyncEngine, folded: dict[str, dict[str, Any]]) -> bool:
+    columns = [history.jobs.c[name] for name in history.COLUMNS]
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(history.jobs.c.job_id, *columns))
+        found = {row[0]: dict(zip(history.COLUMNS, row[1:], strict=True)) for row in rows}
+    return _digest(found) == _digest(folded)
+
+
+def _digest(rows: dict[str, dict[str, Any]]) -> str:
+    """A digest of history rows, times compared as instants whatever the database keeps."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+        return value
+
+    text = json.dumps(
+        {job: {k: plain(v) for k, v in row.items()} for job, row in rows.items()},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 async def test_an_attempt_over_its_time_limit_is_interrupted_and_fails(

@@ -15,6 +15,8 @@ from tenantplane.contracts.config import SetConfig
 from tenantplane.contracts.envelope import Envelope
 from tenantplane.contracts.tenants import RegisterTenant, TenantRegistered
 from tenantplane.services.config.projection import ConfigProjection
+from tenantplane.services.jobs.aggregate import JobStatus
+from tenantplane.services.jobs.log import JobLog
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.errors import TenantplaneError
 from tenantplane.services.runtime.eventlog import EventLog
@@ -22,8 +24,6 @@ from tenantplane.services.runtime.ops import OpsPortInUse, ops_server
 from tenantplane.services.runtime.projector import Projector
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.redis import RedisStore
-from tenantplane.services.scheduler.client import JobLog
-from tenantplane.services.scheduler.jobs import JobStatus
 from tests.support.cli import ACTOR, tenantctl
 from tests.support.jobs import wait_for_status
 from tests.support.ops import Samples, readyz, scrape, value

@@ -16,6 +16,8 @@ from nats.aio.client import Client as NATS
 from tenantplane.contracts.config import SetConfig
 from tenantplane.contracts.tenants import RegisterTenant
 from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.jobs.aggregate import JobStatus
+from tenantplane.services.jobs.log import JobLog
 from tenantplane.services.pools.local import LocalPools
 from tenantplane.services.pools.service import EXAMPLE_KINDS, reconciler_for
 from tenantplane.services.runtime.commands import CommandClient
@@ -23,8 +25,6 @@ from tenantplane.services.runtime.errors import TenantplaneError
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.supervisor import LoopHandle
-from tenantplane.services.scheduler.client import JobLog
-from tenantplane.services.scheduler.jobs import JobStatus
 from tests.support.cli import ACTOR, send_and_wait
 from tests.support.jobs import wait_for_status
 from tests.support.running import eventually

@@ -14,11 +14,11 @@ import redis.asyncio as aioredis
 from tenantplane.contracts.config import SetConfig
 from tenantplane.contracts.jobs import JobSucceeded
 from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.jobs.aggregate import JobStatus
+from tenantplane.services.jobs.log import JobLog
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.scheduler.client import JobLog
-from tenantplane.services.scheduler.jobs import JobStatus
 from tenantplane.services.worker.pool import run_pool
 from tests.support import jobs as test_jobs
 from tests.support.cli import ACTOR, send_and_wait

@@ -12,11 +12,11 @@ import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 
+from tenantplane.services.jobs.aggregate import JobStatus
+from tenantplane.services.jobs.log import JobLog
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.scheduler.client import JobLog
-from tenantplane.services.scheduler.jobs import JobStatus
 from tenantplane.services.worker.pool import run_pool
 from tests.support.jobs import KINDS, Tally, onboard
 from tests.support.ops import scrape, value

@@ -12,12 +12,12 @@ import redis.asyncio as aioredis
 from tenantplane.contracts.config import SetConfig
 from tenantplane.contracts.tenants import RegisterTenant
 from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.jobs.aggregate import JobStatus
+from tenantplane.services.jobs.log import JobLog
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.redis import RedisStore
-from tenantplane.services.scheduler.client import JobLog
-from tenantplane.services.scheduler.jobs import JobStatus
 from tenantplane.services.scheduler.scheduler import Scheduler
 from tests.support.cli import ACTOR
 from tests.support.jobs import wait_for_status

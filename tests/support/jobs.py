@@ -15,12 +15,12 @@ from nats.js import JetStreamContext
 
 from tenantplane.contracts.config import SetConfig
 from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.services.jobs.aggregate import Job, JobStatus, evolve
+from tenantplane.services.jobs.log import JobLog
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.consumers import follow, to_raw
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.scheduler.client import JobLog
-from tenantplane.services.scheduler.jobs import Job, JobStatus, evolve
 from tenantplane.services.worker.context import JobContext
 from tenantplane.services.worker.kinds import JobKinds
 from tests.support.cli import ACTOR, send_and_wait

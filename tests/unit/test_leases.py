@@ -9,7 +9,7 @@ import pytest
 
 from tenantplane.contracts.jobs import LeaseRenewal, RunningAttempt
 from tenantplane.contracts.subjects import Subjects, matches
-from tenantplane.services.scheduler.jobs import Job, JobStatus, RetryPolicy
+from tenantplane.services.jobs.aggregate import Job, JobStatus, RetryPolicy
 from tenantplane.services.scheduler.leases import Leases
 
 

@@ -1,13 +1,20 @@
-"""A job's state as its events made it; shared by the scheduler, the workers and the CLI."""
+"""The job aggregate: a job's state as its events made it, and the rules every
+writer of job events shares (the id of each event, when a failed attempt runs
+again). The scheduler, the workers, the CLI and the SQL history all fold jobs
+with `evolve`; `changes` is what one event sets, so the history's rows are
+the same fields the scheduler sees."""
 
 from __future__ import annotations
 
 import random
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from tenantplane.contracts.envelope import Event
+from tenantplane.contracts.ids import derived_event_id
 from tenantplane.contracts.jobs import (
     JobCancelled,
     JobCancelRequested,
@@ -34,6 +41,7 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+_JOB_ID_NAMESPACE = uuid.UUID("0b1f5c3e-2a44-4f4e-9f61-1c6f0d7e9a21")
 FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.DEAD, JobStatus.CANCELLED})
 
 
@@ -58,6 +66,9 @@ class Job:
     requested_at: datetime | None = None
     error: str = ""
     progress: float = 0.0
+    message: str = ""  # of the last progress report
+    worker: str = ""  # that runs (or last ran) an attempt
+    result: dict[str, Any] = field(default_factory=dict)
     version: int = 0
 
     @property
@@ -73,39 +84,61 @@ class Job:
         return self.status in FINISHED
 
 
+def job_id_for(tenant_id: str, idempotency_key: str) -> str:
+    """The id of the job a tenant's idempotency key names: the same key, the same job."""
+    return str(uuid.uuid5(_JOB_ID_NAMESPACE, f"{tenant_id}/{idempotency_key}"))
+
+
+def event_id(job_id: str, attempt: int, data: Event, writer: str = "", n: int = 0) -> str:
+    """The id of a job event: the same job, attempt, type, writer and `n`, the same id.
+
+    Every writer of job events uses it, so an append retried after an unknown
+    outcome is stored once (JetStream's duplicate window), while two writers
+    racing for one step (two deliveries of one attempt, two scheduler replicas)
+    get distinct ids and meet the expected-version check instead of each other's
+    acknowledgement. `n` numbers repeated events of one attempt (progress).
+    """
+    return derived_event_id(f"{job_id}/{attempt}/{data.event_type}/{writer}", n)
+
+
+def changes(stored: StoredEvent) -> dict[str, Any]:
+    """The fields of its job one event sets."""
+    envelope = stored.envelope
+    match envelope.data:
+        case JobRequested() as r:
+            return {
+                "kind": r.kind, "args": dict(r.args), "priority": r.priority,
+                "max_attempts": r.max_attempts, "timeout_s": r.timeout_s,
+                "not_before": r.not_before, "requested_seq": stored.seq,
+                "requested_at": envelope.occurred_at,
+            }  # fmt: skip
+        case JobScheduled(pool=pool, attempt=attempt):
+            return {"status": JobStatus.SCHEDULED, "pool": pool, "attempt": attempt}
+        case JobStarted(attempt=attempt, worker=worker):
+            return {"status": JobStatus.RUNNING, "attempt": attempt, "worker": worker}
+        case JobProgressed(progress=progress, message=message):
+            return {"progress": progress, "message": message}
+        case JobSucceeded(result=result):
+            return {"status": JobStatus.SUCCEEDED, "progress": 1.0, "result": dict(result)}
+        case JobFailed(error=error, retry_at=None):
+            return {"status": JobStatus.FAILED, "error": error}
+        case JobFailed(error=error, retry_at=retry_at):
+            return {"status": JobStatus.REQUESTED, "error": error, "not_before": retry_at}
+        case JobDeadLettered(error=error):
+            return {"status": JobStatus.DEAD, "error": error}
+        case JobCancelRequested():
+            return {"cancel_requested": True}
+        case JobCancelled():
+            return {"status": JobStatus.CANCELLED}
+    return {}
+
+
 def evolve(job: Job | None, stored: StoredEvent) -> Job:
     """The job after one of its events."""
-    envelope = stored.envelope
-    data = envelope.data
     if job is None:
-        job = Job(envelope.tenant_id, getattr(data, "job_id", ""))
-    job = replace(job, version=stored.seq)
-    match data:
-        case JobRequested() as r:
-            return replace(
-                job, kind=r.kind, args=dict(r.args), priority=r.priority,
-                max_attempts=r.max_attempts, timeout_s=r.timeout_s, not_before=r.not_before,
-                requested_seq=stored.seq, requested_at=envelope.occurred_at,
-            )  # fmt: skip
-        case JobScheduled(pool=pool, attempt=attempt):
-            return replace(job, status=JobStatus.SCHEDULED, pool=pool, attempt=attempt)
-        case JobStarted(attempt=attempt):
-            return replace(job, status=JobStatus.RUNNING, attempt=attempt)
-        case JobProgressed(progress=progress):
-            return replace(job, progress=progress)
-        case JobSucceeded():
-            return replace(job, status=JobStatus.SUCCEEDED, progress=1.0)
-        case JobFailed(error=error, retry_at=None):
-            return replace(job, status=JobStatus.FAILED, error=error)
-        case JobFailed(error=error, retry_at=retry_at):
-            return replace(job, status=JobStatus.REQUESTED, error=error, not_before=retry_at)
-        case JobDeadLettered(error=error):
-            return replace(job, status=JobStatus.DEAD, error=error)
-        case JobCancelRequested():
-            return replace(job, cancel_requested=True)
-        case JobCancelled():
-            return replace(job, status=JobStatus.CANCELLED)
-    return job
+        envelope = stored.envelope
+        job = Job(envelope.tenant_id, getattr(envelope.data, "job_id", ""))
+    return replace(job, version=stored.seq, **changes(stored))
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
     DateTime,
     Executable,
+    Float,
     Integer,
     MetaData,
     String,
@@ -27,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantplane.contracts.jobs import (
     JobCancelled,
-    JobCancelRequested,
     JobDeadLettered,
     JobFailed,
     JobProgressed,
@@ -37,6 +39,7 @@ from tenantplane.contracts.jobs import (
     JobSucceeded,
 )
 from tenantplane.contracts.subjects import Subjects
+from tenantplane.services.jobs.aggregate import FINISHED, Job, JobStatus, changes, evolve
 from tenantplane.services.runtime.eventlog import StoredEvent
 
 NAME = "jobs"
@@ -55,6 +58,11 @@ jobs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
+    Column("args", JSON),
+    Column("progress", Float),
+    Column("message", Text),
+    Column("worker", String(200)),
+    Column("result", JSON),
 )  # fmt: skip
 attempts = Table(
     "tp_job_attempts", metadata,
@@ -76,12 +84,55 @@ transitions = Table(
     Column("attempt", Integer),
     Column("detail", Text),
     Column("at", DateTime(timezone=True), nullable=False),
+    Column("progress", Float),
+    Column("actor", String(200)),
 )  # fmt: skip
+
+# The job's fields its row keeps, by column: the row is the job as `evolve` makes it.
+COLUMNS = {
+    "kind": "kind", "status": "status", "pool": "pool", "priority": "priority",
+    "attempts": "attempt", "cancel_requested": "cancel_requested", "error": "error",
+    "created_at": "requested_at", "args": "args", "progress": "progress",
+    "message": "message", "worker": "worker", "result": "result",
+}  # fmt: skip
+_FIELDS = {field: column for column, field in COLUMNS.items()}
+
+
+def row_of(job: Job) -> dict[str, Any]:
+    """The history row's columns of `job` (what a fold of its events makes them)."""
+    return {column: _value(getattr(job, field)) for column, field in COLUMNS.items()}
+
+
+def _value(value: Any) -> Any:
+    return value.value if isinstance(value, JobStatus) else value
+
+
+def describe(data: object) -> str:
+    """One transition in words: what the history's `detail` column says."""
+    match data:
+        case JobRequested(kind=kind, priority=priority):
+            return f"{kind}, priority {priority}"
+        case JobScheduled(pool=pool):
+            return f"queued in pool {pool}"
+        case JobStarted(worker=worker):
+            return f"on {worker}"
+        case JobProgressed(progress=progress, message=message):
+            return f"{progress:.0%} {message}".rstrip()
+        case JobSucceeded(result=result):
+            return orjson.dumps(result).decode() if result else ""
+        case JobFailed(error=error, retry_at=None):
+            return error
+        case JobFailed(error=error, retry_at=retry_at):
+            return f"{error} (retry at {retry_at:%Y-%m-%d %H:%M:%S}Z)"
+        case JobDeadLettered(error=error, attempts=n):
+            return f"after {n} attempts: {error}"
+    return ""
 
 
 @dataclass(frozen=True)
 class JobHistoryProjection:
-    """Projects every job event into the three history tables."""
+    """Projects every job event into the three history tables: each job's row holds
+    the fields `changes` sets, so it is the job as the scheduler folds it."""
 
     subjects: Subjects
     name: str = NAME
@@ -94,60 +145,54 @@ class JobHistoryProjection:
         """The SQL statements of one job event."""
         envelope, data = event.envelope, event.envelope.data
         tenant, job_id, at = envelope.tenant_id, getattr(data, "job_id", ""), envelope.occurred_at
-        attempt = getattr(data, "attempt", None)
-        detail = getattr(data, "error", None) or getattr(data, "pool", None)
         log = insert(transitions).values(
             seq=event.seq, tenant_id=tenant, job_id=job_id, type=envelope.type,
-            attempt=attempt, detail=detail, at=at,
+            attempt=getattr(data, "attempt", None), detail=describe(data) or None, at=at,
+            progress=getattr(data, "progress", None), actor=envelope.actor,
         )  # fmt: skip
-        return [*self._changes(tenant, job_id, at, data), log]
+        return [self._job(event), *self._attempt(tenant, job_id, at, data), log]
 
-    def _changes(self, tenant: str, job_id: str, at: datetime, data: object) -> list[Executable]:
-        this_job = and_(jobs.c.tenant_id == tenant, jobs.c.job_id == job_id)
+    def _job(self, event: StoredEvent) -> Executable:
+        envelope = event.envelope
+        job_id, at = getattr(envelope.data, "job_id", ""), envelope.occurred_at
+        if isinstance(envelope.data, JobRequested):
+            row = row_of(evolve(None, event))
+            return insert(jobs).values(
+                tenant_id=envelope.tenant_id, job_id=job_id, updated_at=at, **row
+            )
+        changed = changes(event)
+        values = {column: _value(changed[f]) for f, column in _FIELDS.items() if f in changed}
+        if "status" in changed:
+            values["finished_at"] = at if changed["status"] in FINISHED else None
+        this_job = and_(jobs.c.tenant_id == envelope.tenant_id, jobs.c.job_id == job_id)
+        return update(jobs).where(this_job).values(updated_at=at, **values)
 
-        def job(**values: Any) -> Executable:
-            return update(jobs).where(this_job).values(updated_at=at, **values)
+    def _attempt(self, tenant: str, job_id: str, at: datetime, data: object) -> list[Executable]:
+        """The attempts table: a row per attempt started, ended by its outcome."""
 
-        def attempt_of(number: int, **values: Any) -> Executable:
-            return (
+        def ended(number: int, **values: Any) -> list[Executable]:
+            if not number:
+                return []  # refused or cancelled before any attempt started
+            return [
                 update(attempts)
                 .where(attempts.c.tenant_id == tenant, attempts.c.job_id == job_id,
                        attempts.c.attempt == number)
                 .values(finished_at=at, **values)
-            )  # fmt: skip
+            ]  # fmt: skip
 
         match data:
-            case JobRequested(kind=kind, priority=priority):
-                return [insert(jobs).values(
-                    tenant_id=tenant, job_id=job_id, kind=kind, status="requested",
-                    priority=priority, attempts=0, cancel_requested=False,
-                    created_at=at, updated_at=at,
-                )]  # fmt: skip
-            case JobScheduled(pool=pool, attempt=n):
-                return [job(status="scheduled", pool=pool, attempts=n)]
             case JobStarted(attempt=n, worker=worker):
-                row = insert(attempts).values(
+                return [insert(attempts).values(
                     tenant_id=tenant, job_id=job_id, attempt=n, worker=worker,
                     outcome="running", started_at=at,
-                )  # fmt: skip
-                return [job(status="running"), row]
-            case JobProgressed():
-                return []
+                )]  # fmt: skip
             case JobSucceeded(attempt=n):
-                return [job(status="succeeded", finished_at=at), attempt_of(n, outcome="succeeded")]
-            case JobFailed(attempt=n, error=error, retry_at=retry_at):
-                status = "requested" if retry_at is not None else "failed"
-                finished = None if retry_at is not None else at
-                changes = [job(status=status, error=error, finished_at=finished)]
-                return changes + ([attempt_of(n, outcome="failed", error=error)] if n else [])
-            case JobDeadLettered(error=error):
-                return [job(status="dead_lettered", error=error, finished_at=at)]
-            case JobCancelRequested():
-                return [job(cancel_requested=True)]
+                return ended(n, outcome="succeeded")
+            case JobFailed(attempt=n, error=error):
+                return ended(n, outcome="failed", error=error)
             case JobCancelled(attempt=n):
-                changes = [job(status="cancelled", finished_at=at)]
-                return changes + ([attempt_of(n, outcome="cancelled")] if n else [])
-        raise ValueError(f"{NAME} does not project {type(data).__name__}")
+                return ended(n, outcome="cancelled")
+        return []
 
 
 class JobHistory:

@@ -1,0 +1,1 @@
+"""The jobs domain: the job aggregate, its log, its queue message, its history, its client."""

@@ -1,0 +1,149 @@
+"""The one place job events are written: appended under the job's event-id rule.
+
+The scheduler (admission, dispatch, lost workers), the cron firer (submits)
+and the workers (an attempt's lifecycle) all append through a `JobLog`; nobody
+else writes the jobs stream. Callers outside the scheduler submit and cancel
+by command (`JobClient`), which the scheduler serves with this.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tenantplane.contracts.envelope import Envelope, Event
+from tenantplane.contracts.ids import validate_tenant_id
+from tenantplane.contracts.jobs import JobCancelRequested, JobRequested, JobSpec
+from tenantplane.services.jobs.aggregate import Job, event_id, evolve, job_id_for
+from tenantplane.services.runtime.errors import ConcurrencyConflict, InvalidTransition, JobNotFound
+from tenantplane.services.runtime.eventlog import EventLog, Expected, StoredEvent
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A submitted job; `duplicate` when its idempotency key was submitted before."""
+
+    tenant_id: str
+    job_id: str
+    seq: int
+    duplicate: bool
+
+
+class Submits(ABC):
+    """The one way to ask for a job, whether straight into the log or by command."""
+
+    async def submit(
+        self,
+        tenant_id: str,
+        kind: str,
+        args: dict[str, Any] | None = None,
+        *,
+        priority: int = 5,
+        idempotency_key: str | None = None,
+        not_before: datetime | None = None,
+        max_attempts: int = 3,
+        timeout_s: float = 300.0,
+        reason: str = "",
+    ) -> Submitted:
+        """Ask for a job. The same idempotency key never makes a second job."""
+        spec = JobSpec(
+            kind=kind, args=args or {}, priority=priority, not_before=not_before,
+            max_attempts=max_attempts, timeout_s=timeout_s,
+        )  # fmt: skip
+        return await self.submit_spec(tenant_id, spec, idempotency_key or str(uuid.uuid4()), reason)
+
+    @abstractmethod
+    async def submit_spec(
+        self, tenant_id: str, spec: JobSpec, key: str, reason: str = ""
+    ) -> Submitted:
+        """Ask for job `spec` under idempotency key `key`."""
+
+
+class JobLog(Submits):
+    """Appends job events (each under its id rule) and reads jobs back from the log."""
+
+    def __init__(self, log: EventLog, actor: str = "jobs") -> None:
+        self.log = log
+        self.actor = actor
+
+    async def append(
+        self, job: Job, data: Event, *, expect: bool = False, n: int = 0, reason: str = ""
+    ) -> StoredEvent:
+        """Append one event of `job`; with `expect`, only if `job` is still its latest state.
+
+        Raises:
+            ConcurrencyConflict: `expect` and the job changed since `job`.
+        """
+        attempt = getattr(data, "attempt", job.attempt)
+        envelope = Envelope.wrap(
+            data, tenant_id=job.tenant_id, actor=self.actor, reason=reason,
+            event_id=event_id(job.job_id, attempt, data, self.actor, n),
+        )  # fmt: skip
+        appended = await self.log.append(envelope, Expected(job.version) if expect else None)
+        return StoredEvent(appended.seq, appended.subject, envelope)
+
+    async def request(
+        self, tenant_id: str, spec: JobSpec, key: str, reason: str = "", actor: str | None = None
+    ) -> Submitted:
+        """Append the request of job `spec` under idempotency key `key`, once."""
+        job_id = job_id_for(validate_tenant_id(tenant_id), key)
+        data = JobRequested(job_id=job_id, **dict(spec))
+        envelope = Envelope.wrap(
+            data, tenant_id=tenant_id, actor=actor or self.actor, reason=reason,
+            event_id=event_id(job_id, 0, data), causation_id=key,
+        )  # fmt: skip
+        try:
+            appended = await self.log.append(envelope, Expected(0))
+        except ConcurrencyConflict:
+            job = await self.get(tenant_id, job_id)
+            return Submitted(tenant_id, job_id, job.requested_seq, duplicate=True)
+        return Submitted(tenant_id, job_id, appended.seq, duplicate=appended.duplicate)
+
+    async def submit_spec(
+        self, tenant_id: str, spec: JobSpec, key: str, reason: str = ""
+    ) -> Submitted:
+        return await self.request(tenant_id, spec, key, reason)
+
+    async def cancel(
+        self, tenant_id: str, job_id: str, reason: str = "", actor: str | None = None
+    ) -> Job:
+        """Ask for a job to stop: before it starts it never will; while it runs, at its
+        next check."""
+        job = await self.get(tenant_id, job_id)
+        if job.finished:
+            raise InvalidTransition(f"job {job_id} is {job.status} already")
+        if not job.cancel_requested:
+            data = JobCancelRequested(job_id=job_id)
+            envelope = Envelope.wrap(
+                data, tenant_id=tenant_id, actor=actor or self.actor, reason=reason,
+                event_id=event_id(job_id, job.attempt, data, actor or self.actor),
+            )  # fmt: skip
+            await self.log.append(envelope)
+        return await self.get(tenant_id, job_id)
+
+    async def events(
+        self, tenant_id: str, job_id: str, after: int = 0
+    ) -> AsyncIterator[StoredEvent]:
+        """A job's events after sequence `after`, oldest first."""
+        subject = self.log.subjects.job(tenant_id, job_id)
+        async for stored in self.log.read_subject(subject, start_seq=after + 1):
+            yield stored
+
+    async def get(self, tenant_id: str, job_id: str) -> Job:
+        """A job's current state, from its events.
+
+        Raises:
+            JobNotFound: no events for that job.
+        """
+        job: Job | None = None
+        async for stored in self.events(tenant_id, job_id):
+            job = evolve(job, stored)
+        if job is None:
+            raise JobNotFound(
+                f"no job {job_id} for tenant {tenant_id}", tenant_id=tenant_id, job_id=job_id
+            )
+        return job
