@@ -112,6 +112,10 @@ class ConfigSchema(BaseModel):
     # Undeclared keys under these prefixes are secret too (e.g. `secret.api_token`).
     secret_prefixes: tuple[str, ...] = ("secret.",)
 
+    def defaults(self) -> dict[str, Any]:
+        """The default of every declared key that has one."""
+        return {k: s.default for k, s in self.keys.items() if s.default is not None}
+
     @classmethod
     def load(cls, path: Path | None) -> ConfigSchema:
         """The schema in a JSON file, or the built-in one."""
@@ -176,6 +180,13 @@ DEFAULT_SCHEMA = ConfigSchema(
         ),
         "jobs.rate_per_minute": KeySpec(
             type="int", minimum=0, default=600, description="jobs admitted per minute"
+        ),
+        "jobs.weight": KeySpec(
+            type="float",
+            minimum=0.01,
+            maximum=1000,
+            default=1,
+            description="share of its pool against other waiting tenants (1: an equal turn)",
         ),
         "jobs.pool": KeySpec(
             type="string",

@@ -137,7 +137,7 @@ class AsyncConfigClient(CachedReader[TenantConfig]):
         self.subjects = subjects
         self.keys = keys
         self.pool, self.actor = pool, actor
-        self.defaults = {k: s.default for k, s in schema.keys.items() if s.default is not None}
+        self.defaults = schema.defaults()
 
     @classmethod
     async def connect(cls, settings: Settings, **options: Any) -> AsyncConfigClient:

@@ -22,6 +22,7 @@ from tenantplane.services.config.history import state_at
 from tenantplane.services.config.schema import ConfigSchema
 from tenantplane.services.config.secrets import SecretBox
 from tenantplane.services.config.state import TenantState, evolve
+from tenantplane.services.jobs.limits import pool_of
 from tenantplane.services.runtime.aggregates import AggregateWrites, Change
 from tenantplane.services.runtime.commands import Outcome
 from tenantplane.services.runtime.errors import (
@@ -165,7 +166,7 @@ class TenantWrites(AggregateWrites[TenantState, TenantCommand]):
         recorded in the audit stream before they leave."""
         if not state.exists:
             raise TenantNotFound(f"no tenant {state.tenant_id}", tenant_id=state.tenant_id)
-        serving = str(state.values.get("jobs.pool") or self.default_pool)
+        serving = pool_of(state.values, self.default_pool)
         if command.pool != serving:
             raise InvalidRequest(
                 f"pool {command.pool} does not serve tenant {state.tenant_id}; "

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from tenantplane.contracts.tenants import TenantStatus
 from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.jobs.limits import POOL_KEY
 
 _CHUNK = 2000  # tenants read per Redis round trip
 
@@ -77,7 +78,7 @@ async def assignments(reader: ConfigReader) -> dict[str, str]:
         for tenant_id, (_, config) in (
             await reader.snapshot(active[start : start + _CHUNK])
         ).items():
-            pool = config.get("jobs.pool")
+            pool = config.get(POOL_KEY)
             if isinstance(pool, str) and pool:
                 found[tenant_id] = pool
     return found
