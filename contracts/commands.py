@@ -62,6 +62,7 @@ class ErrorCode(StrEnum):
     INVALID_TRANSITION = "invalid_transition"
     INVALID_CONFIG_VALUE = "invalid_config_value"
     JOB_NOT_FOUND = "job_not_found"
+    UNKNOWN_JOB_KIND = "unknown_job_kind"
     NO_ROUTE = "no_route"
     SECRET_UNAVAILABLE = "secret_unavailable"
     AGGREGATE_BLOCKED = "aggregate_blocked"

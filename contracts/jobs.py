@@ -167,7 +167,8 @@ class RunningAttempt(Message):
 
 
 class LeaseRenewal(Message):
-    """A worker's heartbeat: it still runs these attempts, so their leases hold.
+    """A worker's heartbeat: it still runs these attempts, so their leases hold, and it
+    runs these kinds of job.
 
     Sent every third of a lease, on core NATS: an event per heartbeat would add
     to the jobs stream, per running job, several times the events of its whole
@@ -176,6 +177,9 @@ class LeaseRenewal(Message):
 
     worker: str = Field(max_length=200)
     attempts: tuple[RunningAttempt, ...] = Field(max_length=4096)
+    # The kinds the worker runs: a submit of a kind no live worker of the tenant's
+    # pool runs is refused.
+    kinds: tuple[Kind, ...] = Field(default=(), max_length=4096)
 
 
 EVENTS: tuple[type[Event], ...] = (

@@ -50,6 +50,11 @@ def print_error(message: str) -> None:
     err.print(Text.assemble(("error:", "red"), " ", message))
 
 
+def print_warning(message: str) -> None:
+    """Print `message` after a yellow `warning:` on stderr, literally."""
+    err.print(Text.assemble(("warning:", "yellow"), " ", message))
+
+
 def _cell(value: Any) -> Text:
     if isinstance(value, dict | list):
         return Text(json.dumps(value, default=str))

@@ -13,10 +13,11 @@ import typer
 from nats.errors import NoRespondersError, TimeoutError
 
 from tenantplane.contracts.config import SetConfig
-from tenantplane.services.cli.context import connected, default_actor, run, settings_from
+from tenantplane.services.cli.context import connected, default_actor, run, session, settings_from
 from tenantplane.services.cli.options import Output, Reason, Wait, send_and_report
-from tenantplane.services.cli.output import Format, emit
+from tenantplane.services.cli.output import Format, emit, print_warning
 from tenantplane.services.config.reader import ConfigReader
+from tenantplane.services.jobs.limits import POOL_KEY
 from tenantplane.services.pools.local import LocalPools
 from tenantplane.services.pools.reconciler import PoolBackend
 from tenantplane.services.pools.service import EXAMPLE_KINDS, reconciler_for, run_reconciler
@@ -25,6 +26,7 @@ from tenantplane.services.runtime.errors import Unavailable
 from tenantplane.services.runtime.logging import configure
 from tenantplane.services.runtime.services import serve_process
 from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.scheduler.schedules import read_schedules
 from tenantplane.services.worker.kinds import JobKinds
 from tenantplane.services.worker.pool import run_pool
 
@@ -59,12 +61,44 @@ def assign(
 ) -> None:  # fmt: skip
     """Put a tenant's future jobs in a pool (sets its `jobs.pool` config key).
 
+    Warns when the pool's workers do not run a kind the tenant's schedules use.
+
     Example:  tenantctl pool assign acme dedicated-acme -r "pays for isolation"
     """
+    settings = settings_from(ctx)
     command = SetConfig(
-        tenant_id=tenant, values={"jobs.pool": pool}, actor=default_actor(), reason=reason
+        tenant_id=tenant, values={POOL_KEY: pool}, actor=default_actor(), reason=reason
     )
-    send_and_report(settings_from(ctx), command, wait, output)
+    send_and_report(settings, command, wait, output)
+    warning = run(_kinds_warning(settings, tenant, pool))
+    if warning:
+        print_warning(warning)
+
+
+async def _kinds_warning(settings: Settings, tenant: str, pool: str) -> str | None:
+    """What is wrong with the kinds `pool` runs for `tenant`'s schedules, if anything."""
+    async with session(settings) as s:
+        schedules = await read_schedules(s.log, settings.subjects.tenant_schedules(tenant))
+    used = sorted({sch.definition.kind for sch in schedules if sch.active and sch.definition})
+    if not used:
+        return None
+    try:
+        rows = await pool_status(settings)
+    except Unavailable:
+        return f"no scheduler answers, so the kinds {tenant}'s schedules use were not checked"
+    served = next((row.get("kinds") for row in rows if row["pool"] == pool), None)
+    if served is None:
+        return (
+            f"no worker of pool {pool} is running yet: it must run {', '.join(used)} "
+            f"(used by {tenant}'s schedules)"
+        )
+    missing = [kind for kind in used if kind not in served]
+    if not missing:
+        return None
+    return (
+        f"pool {pool}'s workers do not run {', '.join(missing)}, which {tenant}'s schedules "
+        "use: those jobs will be refused until a worker of the pool runs them"
+    )
 
 
 @workers.command("run")

@@ -17,7 +17,7 @@ from tenantplane.services.cli.config_cmd import parse_value
 from tenantplane.services.cli.context import default_actor, run, session, settings_from
 from tenantplane.services.cli.options import Output, Reason, send_and_report
 from tenantplane.services.cli.output import Format, emit
-from tenantplane.services.scheduler.schedules import Schedule, evolve
+from tenantplane.services.scheduler.schedules import Schedule, read_schedules
 
 app = typer.Typer(help="Cron schedules: add, list, pause, resume, rm.")
 
@@ -116,13 +116,7 @@ def list_schedules(
             filter_ = (
                 subjects.all_schedules() if tenant is None else subjects.tenant_schedules(tenant)
             )
-            found: dict[str, Schedule] = {}
-            async for stored in s.log.read(filter_):
-                current = found.get(stored.subject) or Schedule(
-                    stored.envelope.tenant_id, getattr(stored.envelope.data, "schedule_id", "")
-                )
-                found[stored.subject] = evolve(current, stored)
-        return [_row(schedule) for schedule in found.values() if not schedule.removed]
+            return [_row(schedule) for schedule in await read_schedules(s.log, filter_)]
 
     emit(run(go()), output, "schedules")
 

@@ -122,6 +122,13 @@ class JobNotFound(TenantplaneError):
     code = ErrorCode.JOB_NOT_FOUND
 
 
+class UnknownJobKind(TenantplaneError):
+    """No worker of the tenant's pool runs this kind of job: a submit is refused with
+    nothing appended (rather than failing three times and being dead-lettered)."""
+
+    code = ErrorCode.UNKNOWN_JOB_KIND
+
+
 class NoRoute(TenantplaneError):
     """Neither a pin, a rollout nor a default sends this tenant anywhere."""
 
@@ -236,6 +243,7 @@ ERRORS = _one_class_per_code(
     InvalidTransition,
     InvalidConfigValue,
     JobNotFound,
+    UnknownJobKind,
     NoRoute,
     SecretUnavailable,
     AggregateBlocked,

@@ -20,9 +20,15 @@ class Admission:
 
 
 def admit(
-    tenant_id: str, config: TenantConfig | None, default_pool: str, capacity: Callable[[str], int]
+    tenant_id: str,
+    kind: str,
+    config: TenantConfig | None,
+    default_pool: str,
+    capacity: Callable[[str], int],
+    served: Callable[[str], frozenset[str] | None] = lambda _: None,
 ) -> Admission:
-    """Admit a job of a tenant with `config` (None: no such tenant)."""
+    """Admit a job of `kind` of a tenant with `config` (None: no such tenant);
+    `served(pool)` is the kinds a pool's live workers run (None: not known)."""
     if config is None:
         return Admission(refusal=f"tenant {tenant_id} does not exist")
     if config.status != TenantStatus.ACTIVE.value:
@@ -30,7 +36,16 @@ def admit(
     pool = pool_of(config, default_pool)
     if capacity(pool) == 0:
         return Admission(refusal=f"tenant {tenant_id}'s pool {pool!r} does not exist")
-    return Admission(pool=pool)
+    refusal = kind_refusal(kind, pool, served(pool))
+    return Admission(pool=pool) if refusal is None else Admission(refusal=refusal)
+
+
+def kind_refusal(kind: str, pool: str, served: frozenset[str] | None) -> str | None:
+    """Why `pool` cannot take a job of `kind` (None: it can, or its kinds are not known)."""
+    if served is None or kind in served:
+        return None
+    runs = ", ".join(sorted(served))
+    return f"no worker of pool {pool} runs jobs of kind {kind!r} (it runs: {runs})"
 
 
 def may_start(config: TenantConfig | None, limits: JobLimits, in_flight: int) -> bool:

@@ -4,20 +4,39 @@ from __future__ import annotations
 
 from tenantplane.contracts.commands import TenantCommand
 from tenantplane.contracts.jobs import CancelJob, JobSpec, SubmitJob
+from tenantplane.services.config.sdk import AsyncConfigClient
+from tenantplane.services.jobs.limits import pool_of
 from tenantplane.services.jobs.log import JobLog
 from tenantplane.services.runtime.commands import Outcome
-from tenantplane.services.runtime.errors import InvalidRequest
+from tenantplane.services.runtime.errors import InvalidRequest, TenantNotFound, UnknownJobKind
+from tenantplane.services.scheduler.admission import kind_refusal
+from tenantplane.services.scheduler.kinds import PoolKinds
 
 
 class JobCommands:
     """Serves job commands by appending through the scheduler's `JobLog`."""
 
-    def __init__(self, jobs: JobLog) -> None:
-        self.jobs = jobs
+    def __init__(
+        self, jobs: JobLog, config: AsyncConfigClient, kinds: PoolKinds, default_pool: str
+    ) -> None:
+        self.jobs, self.config, self.kinds, self.default_pool = jobs, config, kinds, default_pool
+
+    async def _require_kind(self, tenant_id: str, kind: str) -> None:
+        """Refuse a kind that no live worker of the tenant's pool runs."""
+        try:
+            config = await self.config.get_config(tenant_id, allow_suspended=True)
+        except TenantNotFound:
+            return  # admission refuses the job, in the log, with the reason
+        pool = pool_of(config, self.default_pool)
+        served = self.kinds.served(pool)
+        refusal = kind_refusal(kind, pool, served)
+        if refusal is not None:
+            raise UnknownJobKind(refusal, kind=kind, pool=pool, served=sorted(served or ()))
 
     async def handle(self, command: TenantCommand) -> Outcome:
         """Submit or cancel; the result names the job."""
         if isinstance(command, SubmitJob):
+            await self._require_kind(command.tenant_id, command.kind)
             spec = JobSpec(**{name: getattr(command, name) for name in JobSpec.model_fields})
             submitted = await self.jobs.request(
                 command.tenant_id, spec, command.idempotency_key, command.reason, command.actor

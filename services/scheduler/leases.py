@@ -27,6 +27,7 @@ from tenantplane.contracts.jobs import LeaseRenewal
 from tenantplane.contracts.subjects import Subjects
 from tenantplane.services.jobs.aggregate import Job, JobStatus
 from tenantplane.services.runtime.supervisor import LoopHandle
+from tenantplane.services.scheduler.kinds import PoolKinds
 
 log = structlog.get_logger(__name__)
 
@@ -92,10 +93,10 @@ class Leases:
 
 
 class LeaseListener:
-    """Hears every pool's heartbeats for `leases` (a supervised loop)."""
+    """Hears every pool's heartbeats for `leases` and `kinds` (a supervised loop)."""
 
-    def __init__(self, nc: NATS, subjects: Subjects, leases: Leases) -> None:
-        self.nc, self.subjects, self.leases = nc, subjects, leases
+    def __init__(self, nc: NATS, subjects: Subjects, leases: Leases, kinds: PoolKinds) -> None:
+        self.nc, self.subjects, self.leases, self.kinds = nc, subjects, leases, kinds
 
     async def run(self, loop: LoopHandle) -> None:
         """Listen until the process stops; restart the leases after any gap in hearing."""
@@ -124,3 +125,4 @@ class LeaseListener:
             return
         if pool is not None:
             self.leases.renew(pool, renewal)
+            self.kinds.heard(pool, renewal)

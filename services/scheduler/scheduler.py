@@ -26,7 +26,7 @@ from nats.aio.msg import Msg
 
 from tenantplane.contracts.envelope import Event
 from tenantplane.contracts.jobs import JobCancelled, JobFailed, JobScheduled
-from tenantplane.services.config.sdk import AsyncConfigClient
+from tenantplane.services.config.sdk import AsyncConfigClient, TenantConfig
 from tenantplane.services.jobs.aggregate import Job, JobStatus, RetryPolicy
 from tenantplane.services.jobs.limits import JobLimits
 from tenantplane.services.jobs.log import JobLog
@@ -39,9 +39,10 @@ from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
 from tenantplane.services.runtime.follower import Intake
 from tenantplane.services.runtime.metrics import ATTEMPTS_REDISPATCHED, LEASES_EXPIRED, Sample
 from tenantplane.services.runtime.supervisor import LoopHandle
-from tenantplane.services.scheduler.admission import Admission, admit, may_start
+from tenantplane.services.scheduler.admission import admit, may_start
 from tenantplane.services.scheduler.board import Board
 from tenantplane.services.scheduler.dispatch import Dispatcher
+from tenantplane.services.scheduler.kinds import PoolKinds
 from tenantplane.services.scheduler.leases import Leases
 from tenantplane.services.scheduler.ratelimit import RateLimits
 
@@ -78,6 +79,8 @@ class Scheduler:
         self.rates = RateLimits(clock)
         # Renewed by workers' heartbeats, heard by a `LeaseListener` on these leases.
         self.leases = Leases(lease_s)
+        # The kinds each pool's workers run, heard from the same heartbeats.
+        self.kinds = PoolKinds(lease_s)
         self.audit_s, self.retry, self._clock = audit_s, retry or RetryPolicy(), clock
         self._reset()
 
@@ -137,25 +140,27 @@ class Scheduler:
 
     # Admission ---------------------------------------------------------------
     async def _admit_requested(self) -> None:
-        decided: dict[str, Admission] = {}  # per tenant, read once per step
+        configs: dict[str, TenantConfig | None] = {}  # per tenant, read once per step
         for job in self.board.to_admit():
-            if job.tenant_id not in decided:
+            if job.tenant_id not in configs:
                 # May fail (Redis away): the job stays first in line for the next step.
-                decided[job.tenant_id] = await self._admission(job.tenant_id)
-            admission = decided[job.tenant_id]
+                configs[job.tenant_id] = await self._fresh_config(job.tenant_id)
+            admission = admit(
+                job.tenant_id, job.kind, configs[job.tenant_id], self.default_pool,
+                self._capacity, self.kinds.served,
+            )  # fmt: skip
             if admission.refusal is not None:
                 refused = JobFailed(job_id=job.job_id, attempt=0, error=admission.refusal)
                 await self._append(job, refused)
             else:
                 self.board.admit(job, admission.pool)
 
-    async def _admission(self, tenant_id: str) -> Admission:
+    async def _fresh_config(self, tenant_id: str) -> TenantConfig | None:
         try:
             # Admission is a decision: read the tenant now, not from a cache that may lag.
-            config = await self.config.get_config(tenant_id, allow_suspended=True, fresh=True)
+            return await self.config.get_config(tenant_id, allow_suspended=True, fresh=True)
         except TenantNotFound:
-            config = None
-        return admit(tenant_id, config, self.default_pool, self._capacity)
+            return None
 
     async def _cancel_waiting(self) -> None:
         for job in self.board.to_cancel():
@@ -286,7 +291,8 @@ class Scheduler:
         await msg.respond(orjson.dumps(await self.status()))
 
     async def status(self) -> list[dict[str, object]]:
-        """Per pool: capacity, jobs in flight, queued in the broker, and waiting per tenant."""
+        """Per pool: capacity, jobs in flight, queued in the broker, waiting per tenant, and
+        the kinds its live workers run (None: no worker heard)."""
         rows: list[dict[str, object]] = []
         for pool in self._known_pools():
             waiting = self.board.waiting(pool)
@@ -295,5 +301,6 @@ class Scheduler:
                 "in_flight": self.board.in_flight(pool),
                 "in_queue": await self.dispatcher.depth(pool),
                 "waiting": sum(waiting.values()), "waiting_by_tenant": waiting,
+                "kinds": None if (kinds := self.kinds.served(pool)) is None else sorted(kinds),
             })  # fmt: skip
         return rows

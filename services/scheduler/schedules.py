@@ -130,6 +130,18 @@ def evolve(schedule: Schedule, stored: StoredEvent) -> Schedule:
     return schedule
 
 
+async def read_schedules(log: EventLog, filter_: str) -> list[Schedule]:
+    """The schedules whose events match `filter_`, as their events made them (removed
+    ones left out)."""
+    found: dict[str, Schedule] = {}
+    async for stored in log.read(filter_):
+        current = found.get(stored.subject) or Schedule(
+            stored.envelope.tenant_id, getattr(stored.envelope.data, "schedule_id", "")
+        )
+        found[stored.subject] = evolve(current, stored)
+    return [schedule for schedule in found.values() if not schedule.removed]
+
+
 class ScheduleWrites(AggregateWrites[Schedule, TenantCommand]):
     """Executes schedule commands (see `AggregateWrites`)."""
 

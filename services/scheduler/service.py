@@ -54,12 +54,15 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         runtime.sources.append(scheduler.samples)
         for command_cls in SCHEDULE_COMMANDS:
             register(runtime.broker, settings.subjects, command_cls, writes.handle)
-        jobs = JobCommands(JobLog(runtime.log, actor="scheduler"))
+        jobs = JobCommands(
+            JobLog(runtime.log, actor="scheduler"), config, scheduler.kinds, settings.default_pool
+        )
         for command_cls in JOB_COMMANDS:
             register(runtime.broker, settings.subjects, command_cls, jobs.handle)
         runtime.supervise("scheduler", scheduler.run)
         runtime.supervise(
-            "leases", LeaseListener(runtime.nc, settings.subjects, scheduler.leases).run
+            "leases",
+            LeaseListener(runtime.nc, settings.subjects, scheduler.leases, scheduler.kinds).run,
         )
         runtime.supervise("cron", CronFirer(runtime.log).run)
         try:

@@ -8,7 +8,7 @@ it runs, and are never stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from nats.aio.client import Client as NATS
 
@@ -18,7 +18,7 @@ from tenantplane.services.runtime.supervisor import LoopHandle
 
 
 class Heartbeat:
-    """Publishes, every `every_s`, the attempts `running()` lists (when there are any)."""
+    """Publishes, every `every_s`, the attempts `running()` lists and the worker's kinds."""
 
     def __init__(
         self,
@@ -28,9 +28,10 @@ class Heartbeat:
         worker: str,
         running: Callable[[], list[RunningAttempt]],
         every_s: float,
+        kinds: Sequence[str] = (),
     ) -> None:
         self.nc, self.subject, self.worker = nc, subjects.job_leases(pool), worker
-        self.running, self.every_s = running, every_s
+        self.running, self.every_s, self.kinds = running, every_s, tuple(kinds)
 
     async def run(self, loop: LoopHandle) -> None:
         """Beat until the process stops (a supervised loop)."""
@@ -39,8 +40,6 @@ class Heartbeat:
             await loop.sleep(self.every_s)
 
     async def beat(self) -> None:
-        """Renew the leases of the attempts running now."""
-        attempts = self.running()
-        if attempts:
-            renewal = LeaseRenewal(worker=self.worker, attempts=tuple(attempts))
-            await self.nc.publish(self.subject, renewal.model_dump_json().encode())
+        """Renew the leases of the attempts running now, and say which kinds run here."""
+        renewal = LeaseRenewal(worker=self.worker, attempts=tuple(self.running()), kinds=self.kinds)
+        await self.nc.publish(self.subject, renewal.model_dump_json().encode())

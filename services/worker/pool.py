@@ -46,7 +46,7 @@ async def run_pool(
         backoff_max_s=settings.job_retry_max_s,
     )
     heartbeat = Heartbeat(
-        nc, settings.subjects, pool, name, runner.running, settings.job_lease_s / 3
+        nc, settings.subjects, pool, name, runner.running, settings.job_lease_s / 3, kinds.names()
     )
     broker = make_broker(resolve_redis_url(settings), settings.namespace)
 

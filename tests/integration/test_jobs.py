@@ -30,6 +30,7 @@ from tenantplane.contracts.jobs import (
     JobSucceeded,
 )
 from tenantplane.contracts.tenants import SuspendTenant
+from tenantplane.services.cli.pool import pool_status
 from tenantplane.services.jobs import history
 from tenantplane.services.jobs.aggregate import Job, JobStatus, evolve, job_id_for
 from tenantplane.services.jobs.client import JobClient
@@ -38,7 +39,7 @@ from tenantplane.services.jobs.log import JobLog
 from tenantplane.services.jobs.queue import make_broker
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.database import database
-from tenantplane.services.runtime.errors import JobNotFound
+from tenantplane.services.runtime.errors import JobNotFound, UnknownJobKind
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.projector import Projector
 from tenantplane.services.runtime.settings import Settings
@@ -524,3 +525,61 @@ async def test_an_unknown_job_is_job_not_found_for_the_client_and_the_cli(
     for result in (shown, cancelled):
         assert result.returncode == 1
         assert result.stderr.strip() == "error: job_not_found: no job j-404 for tenant acme"
+
+
+async def test_a_kind_no_worker_of_the_pool_runs_is_refused_with_nothing_appended(
+    worker: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    nc: NATS,
+    event_log: EventLog,
+) -> None:
+    await onboard(client, redis, settings, "acme")
+
+    # Given the default pool's worker has been heard: its kinds show in `pool list`
+    async def heard() -> bool:
+        return any(r["pool"] == "default" and r["kinds"] for r in await pool_status(settings))
+
+    await eventually(heard, timeout=10)
+    jobs = JobClient(nc, settings.subjects, actor="test")
+    # When a kind none of its workers runs is submitted
+    with pytest.raises(UnknownJobKind) as refused:
+        await jobs.submit("acme", "no.such.kind", idempotency_key="k1")
+    # Then it is refused by name, saying what the pool runs, and nothing is in the log
+    assert (refused.value.details["kind"], refused.value.details["pool"]) == (
+        "no.such.kind",
+        "default",
+    )
+    assert "noop" in refused.value.details["served"]
+    assert await events_of(event_log, "acme", job_id_for("acme", "k1")) == []
+    # And the CLI says so in one line, exit 1
+    cli = await asyncio.to_thread(tenantctl, settings, "job", "submit", "acme", "no.such.kind")
+    assert cli.returncode == 1
+    assert cli.stderr.strip().splitlines() == [
+        "error: unknown_job_kind: no worker of pool default runs jobs of kind 'no.such.kind' "
+        f"(it runs: {', '.join(KINDS.names())})"
+    ]
+    # And a kind it runs is accepted
+    assert (await jobs.submit("acme", "noop")).duplicate is False
+
+
+async def test_assigning_a_pool_whose_workers_lack_a_scheduled_kind_warns(
+    worker: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+) -> None:
+    await onboard(client, redis, settings, "acme")
+    await asyncio.to_thread(
+        tenantctl, settings, "schedule", "add", "acme", "nightly", "--cron", "0 2 * * *",
+        "--kind", "report.unheard.of",
+    )  # fmt: skip
+
+    async def heard() -> bool:
+        return any(r["pool"] == "default" and r["kinds"] for r in await pool_status(settings))
+
+    await eventually(heard, timeout=10)
+    assigned = await asyncio.to_thread(tenantctl, settings, "pool", "assign", "acme", "default")
+    assert assigned.returncode == 0, assigned.stderr
+    assert "warning: pool default's workers do not run report.unheard.of" in assigned.stderr

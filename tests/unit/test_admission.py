@@ -10,6 +10,7 @@ from tenantplane.contracts.jobs import (
     JobRequested,
     JobScheduled,
     JobSucceeded,
+    LeaseRenewal,
 )
 from tenantplane.services.config.schema import DEFAULT_SCHEMA
 from tenantplane.services.config.sdk import TenantConfig
@@ -18,6 +19,7 @@ from tenantplane.services.jobs.limits import DEFAULT_LIMITS, JobLimits
 from tenantplane.services.runtime.eventlog import StoredEvent
 from tenantplane.services.scheduler.admission import admit, may_start
 from tenantplane.services.scheduler.board import Board
+from tenantplane.services.scheduler.kinds import PoolKinds
 from tenantplane.services.scheduler.ratelimit import RateLimits
 
 
@@ -50,14 +52,22 @@ def test_admission_names_why_a_job_is_refused_and_which_pool_takes_it() -> None:
     def capacity(pool: str) -> int:
         return {"default": 8, "gold": 2}.get(pool, 0)
 
-    assert admit("acme", None, "default", capacity).refusal == "tenant acme does not exist"
-    assert admit("acme", config("suspended"), "default", capacity).refusal == (
+    assert admit("acme", "noop", None, "default", capacity).refusal == "tenant acme does not exist"
+    assert admit("acme", "noop", config("suspended"), "default", capacity).refusal == (
         "tenant acme is suspended"
     )
-    assert admit("acme", config(), "default", capacity).pool == "default"
-    assert admit("acme", with_values({"jobs.pool": "gold"}), "default", capacity).pool == "gold"
-    refused = admit("acme", with_values({"jobs.pool": "nope"}), "default", capacity)
+    assert admit("acme", "noop", config(), "default", capacity).pool == "default"
+    gold = with_values({"jobs.pool": "gold"})
+    assert admit("acme", "noop", gold, "default", capacity).pool == "gold"
+    refused = admit("acme", "noop", with_values({"jobs.pool": "nope"}), "default", capacity)
     assert refused.refusal == "tenant acme's pool 'nope' does not exist"
+    # A kind the pool's live workers do not run is refused; unknown kinds of a pool pass
+    served = {"gold": frozenset({"report"})}.get
+    assert admit("acme", "report", gold, "default", capacity, served).pool == "gold"
+    assert admit("acme", "noop", gold, "default", capacity, served).refusal == (
+        "no worker of pool gold runs jobs of kind 'noop' (it runs: report)"
+    )
+    assert admit("acme", "noop", config(), "default", capacity, served).pool == "default"
 
 
 def test_a_tenant_starts_jobs_while_active_and_under_its_concurrency() -> None:
@@ -110,3 +120,19 @@ def test_the_board_places_each_job_by_its_state() -> None:
     # And an event seen twice changes nothing
     assert board.apply(stored(5, JobSucceeded(job_id="a", attempt=1))) is None
     assert board.jobs["b"].status is JobStatus.REQUESTED
+
+
+def test_a_pools_kinds_are_those_its_live_workers_last_named() -> None:
+    now = [0.0]
+    kinds = PoolKinds(ttl_s=15, clock=lambda: now[0])
+    assert kinds.served("default") is None  # no worker heard: not known
+    kinds.heard("default", LeaseRenewal(worker="w1", attempts=(), kinds=("a", "b")))
+    kinds.heard("default", LeaseRenewal(worker="w2", attempts=(), kinds=("c",)))
+    kinds.heard("default", LeaseRenewal(worker="w3", attempts=()))  # names none: says nothing
+    assert kinds.served("default") == frozenset({"a", "b", "c"})
+    now[0] = 10.0
+    kinds.heard("default", LeaseRenewal(worker="w2", attempts=(), kinds=("c",)))
+    now[0] = 20.0  # w1 silent for longer than the ttl
+    assert kinds.served("default") == frozenset({"c"})
+    now[0] = 40.0
+    assert kinds.served("default") is None

@@ -33,6 +33,7 @@ from tenantplane.services.runtime.errors import (
     TenantplaneError,
     TenantSuspended,
     Unavailable,
+    UnknownJobKind,
     error_from_reply,
 )
 from tenantplane.services.worker.context import JobCancelledError
@@ -48,6 +49,9 @@ EXAMPLES: dict[ErrorCode, TenantplaneError] = {
     ErrorCode.INVALID_TRANSITION: InvalidTransition("job j1 is succeeded already"),
     ErrorCode.INVALID_CONFIG_VALUE: InvalidConfigValue("rate_limit: -5 is below 0", key="x"),
     ErrorCode.JOB_NOT_FOUND: JobNotFound("no job j1 for tenant acme", tenant_id="acme"),
+    ErrorCode.UNKNOWN_JOB_KIND: UnknownJobKind(
+        "no worker of pool default runs jobs of kind 'x'", kind="x", pool="default", served=[]
+    ),
     ErrorCode.NO_ROUTE: NoRoute("no route to billing for acme", service="billing"),
     ErrorCode.SECRET_UNAVAILABLE: SecretUnavailable("the data key was destroyed"),
     ErrorCode.AGGREGATE_BLOCKED: AggregateBlocked("tp.evt.acme.config", 42, "InvalidEvent"),
