@@ -15,6 +15,7 @@ nobody reads. Here every address is a subject built by `Subjects`, with
 `{parameters}` for its variable tokens, every payload is an exported schema, and
 a correlation id is declared only where one is carried (`correlation_id` in the
 body of commands and events); a reply is correlated by its NATS reply subject.
+`tests/asyncapi/` holds the official parser that CI checks the document with.
 """
 
 from __future__ import annotations

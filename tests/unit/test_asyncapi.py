@@ -1,10 +1,14 @@
-"""The AsyncAPI document: complete (every command, event and notice) and self-contained."""
+"""The AsyncAPI document: complete (every command, event and notice), self-contained, and
+valid to the official AsyncAPI parser."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +25,11 @@ from tenantplane.contracts.tenants import TenantRegistered
 from tenantplane.services.asyncapi import document
 from tenantplane.services.asyncapi.spec import Spec
 from tenantplane.services.config.schema import ConfigSchema
+from tests.support.asyncapi_parser import parser_command
 
 SUBJECTS = Subjects("tp")
 SPEC = document(SUBJECTS, "1.2.3", [BILLING])
+REPO = Path(__file__).resolve().parents[2]
 Json = dict[str, Any]
 EVENT_SAMPLES = [
     (TenantRegistered(display_name="Acme", plan="gold"), "acme"),
@@ -221,6 +227,24 @@ def test_a_domain_gets_a_channel_per_aggregate_type() -> None:
     _, channel = channel_at("tp.dom.billing.*.invoice.*")
     assert set(channel["messages"]) == set(BILLING.registry.types)
     assert set(channel["parameters"]) == {"tenant", "aggregateId"}
+
+
+@pytest.mark.timeout(300)  # a fresh clone installs the parser first
+def test_the_official_parser_accepts_the_document_tenantctl_writes(tmp_path: Path) -> None:
+    # Given the document `tenantctl contracts asyncapi` writes, with a domain registered
+    parse = parser_command()
+    path = tmp_path / "asyncapi.json"
+    written = subprocess.run(
+        [sys.executable, "-m", "tenantplane.services.cli", "contracts", "asyncapi", str(path),
+         "--domain", "examples.billing.events:BILLING"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert written.returncode == 0, written.stderr
+    # When the official AsyncAPI parser reads it
+    parsed = subprocess.run([*parse, str(path)], capture_output=True, text=True, timeout=60)
+    # Then it reports no error
+    assert parsed.returncode == 0, parsed.stdout + parsed.stderr
+    assert "valid AsyncAPI 3.0.0" in parsed.stdout
 
 
 def test_a_definition_unlike_an_earlier_one_of_its_name_goes_under_its_own_name() -> None:
