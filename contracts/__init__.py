@@ -35,6 +35,7 @@ EVENTS = EventRegistry.of(
 COMMANDS: tuple[type[Command], ...] = (
     *tenants.COMMANDS,
     *config.COMMANDS,
+    config.ShowSealingKey,
     *routing.COMMANDS,
     *jobs.COMMANDS,
     *schedules.COMMANDS,

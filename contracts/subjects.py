@@ -18,6 +18,8 @@ every tenant" are each a single filter:
     <root>.dlq.<projection>.<tenant>    dead letters of a projection
     <root>.ctl.<projection>.<action>    requests to a running projector (redrive, rebuild, status)
     <root>.ctl._all.<action>            requests every running projector answers (status)
+    <root>.ctl.services.status          every running service's status record
+    <root>.ctl.scheduler.status         the scheduler's load of every pool
     <root>.secret.<tenant>.<pool>.reveal  a tenant's secrets, sealed to the asking pool's key
     <root>.secret.<tenant>.<domain>.domainkey  a domain's key to a tenant's sealed fields
     <root>.audit.<tenant>.<action>      who revealed which secrets (audit stream)
@@ -352,6 +354,14 @@ class Subjects:
         `_all` cannot be a projection's name (names start with a letter or digit).
         """
         return f"{self.root}.ctl._all.{validate_name(action, 'action')}"
+
+    def service_status(self) -> str:
+        """Where every running service answers with its status record (`tenantctl status`)."""
+        return self.control("services", "status")
+
+    def scheduler_status(self) -> str:
+        """Where one scheduler replica answers with the load of every pool."""
+        return self.control("scheduler", "status")
 
     def tenant_filter(self, filter_subject: str, tenant_id: str) -> str | None:
         """`filter_subject` narrowed to one tenant's events (None when it has none of them).

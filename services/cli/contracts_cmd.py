@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import typer
 
 from tenantplane.contracts import COMMANDS, EVENTS
-from tenantplane.contracts.commands import TenantCommand
 from tenantplane.contracts.domains import Domain
 from tenantplane.contracts.schema import export as export_schemas
 from tenantplane.contracts.schema import schemas
+from tenantplane.services.asyncapi import document
 from tenantplane.services.cli.context import settings_from
 from tenantplane.services.cli.output import out
 from tenantplane.services.config.schema import ConfigSchema
-from tenantplane.services.config.service import COMMANDS as CONFIG_COMMANDS
-from tenantplane.services.config.service import serve_commands
-from tenantplane.services.runtime.app import build_broker
-from tenantplane.services.runtime.asyncapi import document
-from tenantplane.services.runtime.commands import Outcome
 from tenantplane.services.runtime.domain_refs import load_domain
 
 app = typer.Typer(help="Inspect and export the wire contracts.", no_args_is_help=True)
@@ -73,21 +69,36 @@ def list_types() -> None:
 def asyncapi(
     ctx: typer.Context,
     path: Path = typer.Argument(None, help="File to write [default: standard output]"),
+    domain: list[str] = typer.Option(
+        [],
+        "--domain",
+        help="A service's domain, module:ATTR (repeatable; also TENANTPLANE_DOMAINS)",
+    ),
 ) -> None:
-    """Write the AsyncAPI 3 document of every service's commands (generated from the code).
+    """Write the AsyncAPI 3 document of every subject: commands, events, notices, control.
+
+    Payloads are the schemas `contracts export` writes (the config schema's keys included).
 
     Example:  tenantctl contracts asyncapi docs/asyncapi.json
     """
     settings = settings_from(ctx)
-    broker = build_broker(settings.model_copy(update={"nats_url": "nats://localhost:4222"}), "docs")
-
-    async def never(command: TenantCommand) -> Outcome:
-        raise AssertionError("the document's broker serves nothing")
-
-    serve_commands(broker, settings.subjects, never)
-    text = json.dumps(document(broker, settings.subjects, CONFIG_COMMANDS, "0.1.0"), indent=2)
+    spec = document(
+        settings.subjects,
+        _version(),
+        _domains([*settings.domains, *domain]),
+        ConfigSchema.load(settings.config_schema_file).command_schemas(),
+    )
+    text = json.dumps(spec, indent=2)
     if path is None:
         out.print_json(text)
     else:
         path.write_text(text + "\n")
         out.print(f"wrote {path}")
+
+
+def _version() -> str:
+    """The installed release: the document's version."""
+    try:
+        return version("tenantplane")
+    except PackageNotFoundError:
+        return "0.0.0+unknown"

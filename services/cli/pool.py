@@ -47,7 +47,7 @@ async def pool_status(settings: Settings) -> list[dict[str, Any]]:
     """Per pool: capacity, in flight, queued and waiting (from the running scheduler)."""
     async with connected(settings) as (nc, _):
         try:
-            msg = await nc.request(settings.subjects.control("scheduler", "status"), b"", timeout=5)
+            msg = await nc.request(settings.subjects.scheduler_status(), b"", timeout=5)
         except (NoRespondersError, TimeoutError) as e:
             raise Unavailable("no scheduler is running") from e
     rows: list[dict[str, Any]] = orjson.loads(msg.data)

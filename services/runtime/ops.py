@@ -185,7 +185,7 @@ async def announced(
     async def on_request(msg: Msg) -> None:
         await msg.respond(orjson.dumps(await announcement.reply(health)))
 
-    sub = await nc.subscribe(subjects.control("services", "status"), cb=on_request)
+    sub = await nc.subscribe(subjects.service_status(), cb=on_request)
     try:
         yield
     finally:
@@ -207,7 +207,7 @@ async def gather_status(
 
     sub = await nc.subscribe(inbox, cb=on_reply)
     try:
-        await nc.publish(subjects.control("services", "status"), b"", reply=inbox)
+        await nc.publish(subjects.service_status(), b"", reply=inbox)
         await asyncio.sleep(window_s)
     finally:
         await sub.unsubscribe()

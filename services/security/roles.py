@@ -108,7 +108,7 @@ class RoleBook:
         """What every control-plane service needs: its commands, its projections' changes
         and dead letters, status requests, and the control-plane streams."""
         s = self.s
-        grants = _Grants(subscribe=[s.command(name, ">"), s.control("services", "status")])
+        grants = _Grants(subscribe=[s.command(name, ">"), s.service_status()])
         for projection in projections:
             grants.publish += [s.all_changes(projection), s.dead_letters(projection)]
             grants.subscribe.append(s.control(projection, ">"))
@@ -150,14 +150,14 @@ class RoleBook:
         s = self.s
         grants = _Grants(
             publish=[s.all_jobs(), s.job_leases(pool), s.pool_secret_reveals(pool)],
-            subscribe=[s.all_changes("config"), s.control("services", "status")],
+            subscribe=[s.all_changes("config"), s.service_status()],
         ).read(s.jobs_stream, s.control_stream)
         return grants.role(f"pool-{pool}", responds=True)
 
     def reconciler(self) -> Role:
         """The pool reconciler: reads the config read model's changes and lag."""
         s = self.s
-        grants = _Grants(subscribe=[s.all_changes("config"), s.control("services", "status")]).read(
+        grants = _Grants(subscribe=[s.all_changes("config"), s.service_status()]).read(
             s.control_stream
         )
         return grants.role("reconciler", responds=True)
@@ -186,7 +186,7 @@ class RoleBook:
         grants = (
             _Grants(
                 publish=[s.domain_events(grant.domain), s.domain_key_requests(grant.domain)],
-                subscribe=[s.control("services", "status")],
+                subscribe=[s.service_status()],
             )
             .read(stream)
             .manage(stream)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
-from urllib.parse import unquote
-
 import nats.errors
 import orjson
 import pytest
@@ -15,8 +11,7 @@ from faststream.nats import NatsBroker, TestNatsBroker
 from tenantplane.contracts import Subjects
 from tenantplane.contracts.commands import CommandReply, ErrorCode, TenantCommand
 from tenantplane.contracts.config import SetConfig
-from tenantplane.services.config.service import COMMANDS, serve_commands
-from tenantplane.services.runtime.asyncapi import document
+from tenantplane.services.config.service import serve_commands
 from tenantplane.services.runtime.commands import Outcome
 from tenantplane.services.runtime.errors import TenantNotFound
 from tenantplane.services.runtime.eventlog import Appended
@@ -107,33 +102,3 @@ async def test_a_server_outage_under_a_handler_is_unavailable_not_internal(
     assert reply.error is not None
     assert reply.error.code is ErrorCode.UNAVAILABLE
     assert "Traceback" not in reply.error.message
-
-
-def test_asyncapi_document_lists_every_command_with_its_schema(broker: NatsBroker) -> None:
-    spec = document(broker, SUBJECTS, COMMANDS, "0.1.0")
-    addresses = {c["address"] for c in spec["channels"].values()}
-    assert addresses == {c.served_on(SUBJECTS) for c in COMMANDS}
-    payloads = [m["payload"] for m in spec["components"]["messages"].values()]
-    assert any(p.get("title") == "config.config.set" for p in payloads)
-
-
-def test_asyncapi_payloads_are_the_exported_schemas_with_every_ref_inside_the_document(
-    broker: NatsBroker,
-) -> None:
-    # Given the AsyncAPI document of the config service's commands
-    spec = document(broker, SUBJECTS, COMMANDS, "0.1.0")
-    payloads = {
-        m["payload"]["title"]: m["payload"] for m in spec["components"]["messages"].values()
-    }
-    # Then each payload is the exported schema, its definitions among the document's components
-    shared = spec["components"]["schemas"]
-    assert "JsonData" in shared
-    values = payloads["config.config.set"]["properties"]["values"]
-    assert values["propertyNames"]["pattern"] == r"^[a-z0-9][a-z0-9_.-]{0,127}$"
-    assert values["additionalProperties"] == {"$ref": "#/components/schemas/JsonData"}
-    # And every reference resolves inside the document
-    refs = re.findall(r'"\$ref": "#/([^"]+)"', json.dumps(spec))
-    for ref in refs:
-        node = spec
-        for part in ref.split("/"):
-            node = node[unquote(part)]

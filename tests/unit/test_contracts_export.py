@@ -12,6 +12,7 @@ import pytest
 
 from examples.billing.events import BILLING
 from tenantplane.contracts.ids import AGGREGATE_ID_PATTERN
+from tenantplane.contracts.schema import DIALECT
 from tenantplane.services.runtime.domain_refs import load_domain
 from tenantplane.services.runtime.settings import Settings
 
@@ -52,7 +53,11 @@ def test_export_writes_the_domains_of_the_setting_and_the_flag(tmp_path: Path) -
         "events/tenant.registered.v1.json",
         "commands/config.config.set.json",
         "command-reply.json",
+        "commands/config.secret.sealing_key.json",
     } <= written
+    # And every file names its JSON Schema dialect
+    for path in out.rglob("*.json"):
+        assert json.loads(path.read_text()).get("$schema") == DIALECT, path
     issued = json.loads((out / "domains/billing/events/billing.invoice_issued.v1.json").read_text())
     data = issued["$defs"]["InvoiceIssued"]["properties"]
     assert data["invoice_id"]["pattern"] == AGGREGATE_ID_PATTERN
