@@ -103,7 +103,7 @@ class Scheduler:
         self._intake = Intake("scheduler", self.log, [self.log.subjects.all_jobs()], self.apply)
         await self._intake.start()
         status = await self.nc.subscribe(
-            self.log.subjects.control("scheduler", "status"), queue="scheduler", cb=self._status
+            self.log.subjects.scheduler_status(), queue="scheduler", cb=self._status
         )
         try:
             while not loop.stopping:
