@@ -22,14 +22,20 @@ err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 
 
 class Format(StrEnum):
-    """Output formats every listing command accepts."""
+    """Output formats every listing command accepts: a table that fits the terminal,
+    a wide table (every column, for wide terminals), or JSON (everything)."""
 
     TABLE = "table"
+    WIDE = "wide"
     JSON = "json"
 
 
 def emit(rows: Sequence[dict[str, Any]] | dict[str, Any], fmt: Format, title: str = "") -> None:
-    """Print one record or a list of records."""
+    """Print one record or a list of records.
+
+    Ids (columns named `id` or `*_id`) are never cut or wrapped, however narrow
+    the terminal: they are what an operator copies into the next command.
+    """
     if fmt is Format.JSON:
         out.print_json(json.dumps(rows, default=str))
         return
@@ -39,9 +45,23 @@ def emit(rows: Sequence[dict[str, Any]] | dict[str, Any], fmt: Format, title: st
         return
     table = Table(title=Text(title) if title else None, title_justify="left")
     for column in records[0]:
-        table.add_column(Text(column))
+        if column == "id" or column.endswith("_id"):
+            width = max(len(column), *(len(_cell(r.get(column)).plain) for r in records))
+            table.add_column(Text(column), no_wrap=True, min_width=width)
+        else:
+            table.add_column(Text(column))
     for record in records:
         table.add_row(*(_cell(v) for v in record.values()))
+    out.print(table)
+
+
+def emit_record(record: dict[str, Any], title: str = "") -> None:
+    """Print one record as a table of field and value (fits any terminal)."""
+    table = Table(title=Text(title) if title else None, title_justify="left", show_header=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for field, value in record.items():
+        table.add_row(Text(field), _cell(value))
     out.print(table)
 
 

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from tenantplane.contracts.envelope import Event
 from tenantplane.contracts.ids import derived_event_id
 from tenantplane.contracts.jobs import (
@@ -139,6 +141,28 @@ def evolve(job: Job | None, stored: StoredEvent) -> Job:
         envelope = stored.envelope
         job = Job(envelope.tenant_id, getattr(envelope.data, "job_id", ""))
     return replace(job, version=stored.seq, **changes(stored))
+
+
+def describe(data: object) -> str:
+    """One transition in words: what the history's `detail` column says."""
+    match data:
+        case JobRequested(kind=kind, priority=priority):
+            return f"{kind}, priority {priority}"
+        case JobScheduled(pool=pool):
+            return f"queued in pool {pool}"
+        case JobStarted(worker=worker):
+            return f"on {worker}"
+        case JobProgressed(progress=progress, message=message):
+            return f"{progress:.0%} {message}".rstrip()
+        case JobSucceeded(result=result):
+            return orjson.dumps(result).decode() if result else ""
+        case JobFailed(error=error, retry_at=None):
+            return error
+        case JobFailed(error=error, retry_at=retry_at):
+            return f"{error} (retry at {retry_at:%Y-%m-%d %H:%M:%S}Z)"
+        case JobDeadLettered(error=error, attempts=n):
+            return f"after {n} attempts: {error}"
+    return ""
 
 
 @dataclass(frozen=True)

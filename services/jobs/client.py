@@ -6,6 +6,8 @@ right to write the log); a job's state is read from its events.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from nats.aio.client import Client as NATS
 
 from tenantplane.contracts import EVENTS
@@ -50,3 +52,11 @@ class JobClient(Submits):
     async def get(self, tenant_id: str, job_id: str) -> Job:
         """A job's current state, from its events (see `JobLog.get`)."""
         return await self.log.get(tenant_id, job_id)
+
+    def follow(self, tenant_id: str, job_id: str) -> AsyncIterator[Job]:
+        """The job now and after each of its events, live, until it ends (`JobLog.follow`)."""
+        return self.log.follow(tenant_id, job_id)
+
+    async def wait(self, tenant_id: str, job_id: str, timeout: float | None = None) -> Job:
+        """The job once it has finished: its status, error and result (`JobLog.wait`)."""
+        return await self.log.wait(tenant_id, job_id, timeout)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -30,16 +29,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantplane.contracts.jobs import (
     JobCancelled,
-    JobDeadLettered,
     JobFailed,
-    JobProgressed,
     JobRequested,
-    JobScheduled,
     JobStarted,
     JobSucceeded,
 )
 from tenantplane.contracts.subjects import Subjects
-from tenantplane.services.jobs.aggregate import FINISHED, Job, JobStatus, changes, evolve
+from tenantplane.services.jobs.aggregate import (
+    FINISHED,
+    Job,
+    JobStatus,
+    changes,
+    describe,
+    evolve,
+)
 from tenantplane.services.runtime.eventlog import StoredEvent
 
 NAME = "jobs"
@@ -105,28 +108,6 @@ def row_of(job: Job) -> dict[str, Any]:
 
 def _value(value: Any) -> Any:
     return value.value if isinstance(value, JobStatus) else value
-
-
-def describe(data: object) -> str:
-    """One transition in words: what the history's `detail` column says."""
-    match data:
-        case JobRequested(kind=kind, priority=priority):
-            return f"{kind}, priority {priority}"
-        case JobScheduled(pool=pool):
-            return f"queued in pool {pool}"
-        case JobStarted(worker=worker):
-            return f"on {worker}"
-        case JobProgressed(progress=progress, message=message):
-            return f"{progress:.0%} {message}".rstrip()
-        case JobSucceeded(result=result):
-            return orjson.dumps(result).decode() if result else ""
-        case JobFailed(error=error, retry_at=None):
-            return error
-        case JobFailed(error=error, retry_at=retry_at):
-            return f"{error} (retry at {retry_at:%Y-%m-%d %H:%M:%S}Z)"
-        case JobDeadLettered(error=error, attempts=n):
-            return f"after {n} attempts: {error}"
-    return ""
 
 
 @dataclass(frozen=True)

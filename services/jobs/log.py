@@ -8,6 +8,8 @@ by command (`JobClient`), which the scheduler serves with this.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
@@ -15,10 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from nats.aio.msg import Msg
+
 from tenantplane.contracts.envelope import Envelope, Event
 from tenantplane.contracts.ids import validate_tenant_id
 from tenantplane.contracts.jobs import JobCancelRequested, JobRequested, JobSpec
 from tenantplane.services.jobs.aggregate import Job, event_id, evolve, job_id_for
+from tenantplane.services.runtime.consumers import follow, to_raw
 from tenantplane.services.runtime.errors import ConcurrencyConflict, InvalidTransition, JobNotFound
 from tenantplane.services.runtime.eventlog import EventLog, Expected, StoredEvent
 
@@ -132,6 +137,49 @@ class JobLog(Submits):
         subject = self.log.subjects.job(tenant_id, job_id)
         async for stored in self.log.read_subject(subject, start_seq=after + 1):
             yield stored
+
+    async def follow(self, tenant_id: str, job_id: str) -> AsyncIterator[Job]:
+        """The job now, then after each of its events, live, until it finishes.
+
+        Raises:
+            JobNotFound: no events for that job.
+        """
+        job = await self.get(tenant_id, job_id)
+        yield job
+        if job.finished:
+            return
+        heard: asyncio.Queue[StoredEvent] = asyncio.Queue()
+
+        async def hear(msg: Msg) -> None:
+            heard.put_nowait(self.log.decode(to_raw(msg, headers=False)))
+
+        subject = self.log.subjects.job(tenant_id, job_id)
+        sub = await follow(self.log.js, self.log.subjects, [subject], hear, job.version + 1)
+        try:
+            while not job.finished:
+                stored = await heard.get()
+                if stored.seq > job.version:
+                    job = evolve(job, stored)
+                    yield job
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def wait(self, tenant_id: str, job_id: str, timeout: float | None = None) -> Job:
+        """The job once it has finished (succeeded, failed, dead-lettered or cancelled).
+
+        Raises:
+            JobNotFound: no events for that job.
+            TimeoutError: not finished within `timeout` seconds.
+        """
+
+        async def finished() -> Job:
+            async for job in self.follow(tenant_id, job_id):
+                if job.finished:
+                    return job
+            raise AssertionError("a followed job ends finished")  # pragma: no cover
+
+        return await asyncio.wait_for(finished(), timeout)
 
     async def get(self, tenant_id: str, job_id: str) -> Job:
         """A job's current state, from its events.
