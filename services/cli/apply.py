@@ -66,7 +66,7 @@ def apply(
                missing=action)
     )  # fmt: skip
     emit(result["diff"], output, "changes")
-    if output is Format.TABLE:
+    if output is not Format.JSON:
         verb = "would change" if dry_run else "changed"
         out.print(f"{verb} {result['tenants']} of {len(desired)} tenants ({result['summary']})")
 

@@ -171,7 +171,7 @@ def revert(
 
     diff, appended = run(go())
     emit(diff, output, f"{tenant}: now -> as at {to}")
-    if output is Format.TABLE:
+    if output is not Format.JSON:
         verb = "would revert" if dry_run else "reverted"
         done = f" (seq {appended})" if appended is not None else ""
         out.print(f"{verb} {len(diff)} keys{done}" if diff else "no change: already as it was")

@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Tenant configuration: get, set, unset, revert, history, apply."),
     "route": ("route", "app",
               "Per-tenant version routing: register, pin, default, rollout, retire, rollback."),
-    "job": ("job", "app", "Tenant jobs: submit, show, list, cancel, retry."),
+    "job": ("job", "app", "Tenant jobs: submit, watch, show, list, cancel, retry."),
     "schedule": ("schedule", "app", "Cron schedules: add, list, pause, resume, rm."),
     "pool": ("pool", "pools", "Worker pools: load per pool and tenant; which pool a tenant uses."),
     "worker": ("pool", "workers", "Run worker processes."),

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -43,7 +44,7 @@ def emit(rows: Sequence[dict[str, Any]] | dict[str, Any], fmt: Format, title: st
     if not records:
         out.print(f"no {title or 'rows'}", style="dim")
         return
-    table = Table(title=Text(title) if title else None, title_justify="left")
+    table = _table(title)
     for column in records[0]:
         if column == "id" or column.endswith("_id"):
             width = max(len(column), *(len(_cell(r.get(column)).plain) for r in records))
@@ -57,12 +58,21 @@ def emit(rows: Sequence[dict[str, Any]] | dict[str, Any], fmt: Format, title: st
 
 def emit_record(record: dict[str, Any], title: str = "") -> None:
     """Print one record as a table of field and value (fits any terminal)."""
-    table = Table(title=Text(title) if title else None, title_justify="left", show_header=False)
+    table = _table(title, show_header=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     for field, value in record.items():
         table.add_row(Text(field), _cell(value))
     out.print(table)
+
+
+def _table(title: str, show_header: bool = True) -> Table:
+    """A table ruled only under its header, its columns two spaces apart: what fits
+    80 columns best."""
+    return Table(
+        title=Text(title) if title else None, title_justify="left", show_header=show_header,
+        box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False,
+    )  # fmt: skip
 
 
 def print_error(message: str) -> None:

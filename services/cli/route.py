@@ -181,7 +181,7 @@ def rollback(
 
     rows = run(go())
     emit(rows, output, f"{service}: rollback to {to}")
-    if output is Format.TABLE:
+    if output is not Format.JSON:
         verb = "would send" if dry_run else "sent"
         out.print(f"{verb} {len(rows)} steps" if rows else "no change: routing is as it was")
 

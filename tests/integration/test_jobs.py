@@ -233,7 +233,7 @@ async def test_a_noisy_tenants_flood_does_not_hold_back_a_quiet_tenant(
     assert started < 2500
 
 
-async def test_cli_submits_a_job_and_history_shows_each_transition(
+async def test_cli_submits_and_waits_then_shows_each_transition_and_lists_at_80_columns(
     worker: None,
     client: CommandClient,
     redis: aioredis.Redis,
@@ -241,59 +241,97 @@ async def test_cli_submits_a_job_and_history_shows_each_transition(
     event_log: EventLog,
 ) -> None:
     await onboard(client, redis, settings, "acme")
+    narrow = {"COLUMNS": "80"}
+    # When a job failing once is submitted with --wait
     submitted = await asyncio.to_thread(
-        tenantctl, settings, "job", "submit", "acme", "flaky", "-a", "fail_times=1", "-o", "json"
-    )
+        tenantctl, settings, "job", "submit", "acme", "flaky", "-a", "fail_times=1", "--wait",
+        env=narrow,
+    )  # fmt: skip
+    # Then the command ends with the job, and prints its result
     assert submitted.returncode == 0, submitted.stderr
-    job_id = json.loads(submitted.stdout)["job_id"]
-    await wait_for_status(JobLog(event_log), "acme", job_id, *DONE)
-
-    async def history_complete() -> bool:
-        shown = await asyncio.to_thread(
-            tenantctl, settings, "job", "show", "acme", job_id, "-o", "json"
-        )
-        return [t["type"] for t in json.loads(shown.stdout)["transitions"]][-1:] == [
-            "job.succeeded"
-        ]
-
-    await eventually(history_complete)
-    shown = json.loads(
-        (
-            await asyncio.to_thread(
-                tenantctl, settings, "job", "show", "acme", job_id, "-o", "json"
-            )
-        ).stdout
+    job_id = submitted.stdout.split()[2]
+    assert f'job {job_id} succeeded: {{"attempt": 2}}' in submitted.stdout
+    # And show prints each transition, in words, from the log
+    shown = await asyncio.to_thread(
+        tenantctl, settings, "job", "show", "acme", job_id, "-o", "json"
     )
-    assert [t["type"] for t in shown["transitions"]] == [
-        "job.requested", "job.scheduled", "job.started", "job.failed",
-        "job.scheduled", "job.started", "job.succeeded",
+    found = json.loads(shown.stdout)
+    assert (found["status"], found["attempt"], found["result"]) == ("succeeded", 2, {"attempt": 2})
+    assert [t["event"] for t in found["transitions"]] == [
+        "requested", "scheduled", "started", "failed", "scheduled", "started", "succeeded",
     ]  # fmt: skip
+    details = [t["detail"] for t in found["transitions"]]
+    assert details[1] == "queued in pool default"
+    assert details[3].startswith("RuntimeError: failing attempt 1 on purpose (retry at ")
+    assert details[6] == '{"attempt":2}'
+    # And at 80 columns neither show nor list cut a line or a job id
+    table = await asyncio.to_thread(tenantctl, settings, "job", "show", "acme", job_id, env=narrow)
+    assert job_id in table.stdout
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+
+    async def listed() -> list[dict[str, Any]]:
+        found = await asyncio.to_thread(
+            tenantctl, settings, "job", "list", "--tenant", "acme", "--status", "succeeded",
+            "-o", "json",
+        )  # fmt: skip
+        rows: list[dict[str, Any]] = json.loads(found.stdout)
+        return rows
+
+    await eventually(lambda: _at_least(lambda: _count(listed), 1))
+    rows = await listed()
+    assert [(j["job_id"], j["attempts"], j["result"]) for j in rows] == [
+        (job_id, 2, {"attempt": 2})
+    ]
+    table = await asyncio.to_thread(tenantctl, settings, "job", "list", env=narrow)
+    assert job_id in table.stdout
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+    # And a rebuilt history is the same
     rebuilt = await asyncio.to_thread(
         tenantctl, settings, "projection", "rebuild", "jobs", "--tenant", "acme", "-o", "json"
     )
     assert rebuilt.returncode == 0, rebuilt.stderr
-    again = await asyncio.to_thread(
-        tenantctl, settings, "job", "show", "acme", job_id, "-o", "json"
-    )
-    assert json.loads(again.stdout) == shown
+    assert await listed() == rows
     status = await asyncio.to_thread(tenantctl, settings, "projection", "status", "-o", "json")
     jobs = [r for r in json.loads(status.stdout) if r["projection"] == "jobs"]
     assert [(r["store"], r["running"]) for r in jobs] == [("sql", True)]
-    listed = await asyncio.to_thread(
-        tenantctl,
-        settings,
-        "job",
-        "list",
-        "--tenant",
-        "acme",
-        "--status",
-        "succeeded",
-        "-o",
-        "json",
-    )
-    assert [(j["job_id"], j["attempts"]) for j in json.loads(listed.stdout)] == [(job_id, 2)]
     pools = await asyncio.to_thread(tenantctl, settings, "pool", "list", "-o", "json")
     assert json.loads(pools.stdout)[0]["pool"] == "default"
+
+
+async def _count(rows: Callable[[], Awaitable[list[dict[str, Any]]]]) -> int:
+    return len(await rows())
+
+
+async def test_watching_a_job_follows_its_progress_to_its_outcome(
+    worker: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    nc: NATS,
+) -> None:
+    await onboard(client, redis, settings, "acme")
+    jobs = JobClient(nc, settings.subjects, actor="test")
+    # Given a job reporting its progress in steps, and one that fails for good
+    stepping = await jobs.submit("acme", "steps", {"count": 4, "pause_s": 0.2})
+    hopeless = await jobs.submit("acme", "flaky", {"fail_times": 9}, max_attempts=1)
+    # When each is watched from the CLI
+    watched = await asyncio.to_thread(tenantctl, settings, "job", "watch", "acme", stepping.job_id)
+    # Then the watch ends with the job: exit 0 and its result
+    assert watched.returncode == 0, watched.stderr
+    assert f'job {stepping.job_id} succeeded: {{"steps": 4}}' in watched.stdout
+    failed = await asyncio.to_thread(
+        tenantctl, settings, "job", "watch", "acme", hopeless.job_id, "-o", "json"
+    )
+    assert failed.returncode == 1
+    assert json.loads(failed.stdout)["status"] == "dead_lettered"
+    # And the SDK follows the same states, every progress report in order
+    again = await jobs.submit("acme", "steps", {"count": 3, "pause_s": 0.1})
+    seen = [(job.status.value, job.progress) async for job in jobs.follow("acme", again.job_id)]
+    progress = [p for status, p in seen if status == "running"]
+    assert progress == sorted(progress)
+    assert seen[-1] == ("succeeded", 1.0)
+    done = await jobs.wait("acme", again.job_id, timeout=10)
+    assert done.result == {"steps": 3}
 
 
 async def test_job_history_projects_the_same_on_every_database(

@@ -98,6 +98,15 @@ def flaky(ctx: JobContext, fail_times: int) -> dict[str, Any]:
     return {"attempt": ctx.attempt}
 
 
+@KINDS.job("steps")
+def steps(ctx: JobContext, count: int, pause_s: float) -> dict[str, Any]:
+    """Reports its progress after each of `count` steps."""
+    for step in range(1, count + 1):
+        time.sleep(pause_s)
+        ctx.progress(step / count, f"step {step} of {count}")
+    return {"steps": count}
+
+
 @KINDS.job("slow")
 def slow(ctx: JobContext, seconds: float) -> None:
     deadline = time.monotonic() + seconds
