@@ -21,15 +21,25 @@ class Dispatcher:
         # An enqueue failed since the last `lost`: its message may or may not be queued.
         self.unsure = False
 
-    async def enqueue(self, job: Job) -> None:
-        """Queue the attempt `job` is scheduled for; the worker's time limit is its timeout.
+    async def enqueue(self, jobs: Sequence[Job]) -> None:
+        """Queue the attempts `jobs` are scheduled for, in one hop to Redis's thread; the
+        worker's time limit is each job's timeout.
 
         The message (a `QueuedAttempt`) carries what the worker needs to start, so
         it reads the job only when that changed.
         """
-        queue = queue_name(job.pool)
-        message: dramatiq.Message[object] = dramatiq.Message(
-            queue_name=queue,
+        if not jobs:
+            return
+        try:
+            await asyncio.to_thread(self._enqueue_all, [self._message(job) for job in jobs])
+        except Exception:
+            self.unsure = True
+            raise
+
+    @staticmethod
+    def _message(job: Job) -> dramatiq.Message[object]:
+        return dramatiq.Message(
+            queue_name=queue_name(job.pool),
             actor_name=ACTOR,
             args=(message_of(job).model_dump(mode="json"),),
             kwargs={},
@@ -38,21 +48,18 @@ class Dispatcher:
                 "redis_message_id": message_id(job),
             },
         )  # fmt: skip
-        try:
-            await asyncio.to_thread(self._enqueue, queue, message)
-        except Exception:
-            self.unsure = True
-            raise
 
-    def _enqueue(self, queue: str, message: dramatiq.Message[object]) -> None:
-        if queue not in self._declared:
-            self.broker.declare_queue(queue)
-            self._declared.add(queue)
-        # What `RedisBroker.enqueue` does, under the attempt's own id rather than a
-        # random one per copy.
-        self.broker.emit_before("enqueue", message, None)
-        self.broker.do_enqueue(queue, message.options["redis_message_id"], message.encode())
-        self.broker.emit_after("enqueue", message, None)
+    def _enqueue_all(self, messages: list[dramatiq.Message[object]]) -> None:
+        for message in messages:
+            queue = message.queue_name
+            if queue not in self._declared:
+                self.broker.declare_queue(queue)
+                self._declared.add(queue)
+            # What `RedisBroker.enqueue` does, under the attempt's own id rather than a
+            # random one per copy.
+            self.broker.emit_before("enqueue", message, None)
+            self.broker.do_enqueue(queue, message.options["redis_message_id"], message.encode())
+            self.broker.emit_after("enqueue", message, None)
 
     async def lost(self, jobs: Sequence[Job]) -> list[Job]:
         """Of scheduled attempts, those whose message is gone: neither waiting in its

@@ -14,6 +14,7 @@ and an attempt whose queue message was lost is queued again.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator
@@ -168,27 +169,46 @@ class Scheduler:
 
     # Dispatch ----------------------------------------------------------------
     async def _dispatch(self) -> None:
+        """Pick, fairly, what each pool has room for; schedule the picks together: their
+        appends concurrently (each against its own job's sequence), then one enqueue of
+        all that were scheduled."""
         await self._refresh_configs()
         for pool in self.board.waiting_pools():
-            while self.board.in_flight(pool) < self._capacity(pool):
+            picks: list[Job] = []
+            while self.board.in_flight(pool) + len(picks) < self._capacity(pool):
                 job = self.board.take(pool, self._can_start, self._weight)
                 if job is None:
                     break
-                try:
-                    await self._schedule(job)
-                except Exception:
-                    # Not scheduled (NATS away): back in line, in its place, for the next step.
-                    if self.board.jobs.get(job.job_id) == job:
-                        self.board.place(job)
-                    raise
+                # Counted now: the next pick of this step sees the tenant's slot and rate taken.
+                self.board.active[job.tenant_id] += 1
+                self.rates.spend(job.tenant_id, self._limits(job.tenant_id).rate_per_minute)
+                picks.append(job)
+            for job in picks:
+                self.board.active[job.tenant_id] -= 1
+            if picks:
+                await self._schedule(picks)
 
-    async def _schedule(self, job: Job) -> None:
-        attempt = job.attempt + 1
-        data = JobScheduled(job_id=job.job_id, pool=job.pool, attempt=attempt)
-        if await self._append(job, data) is None:
-            return
-        self.rates.spend(job.tenant_id, self._limits(job.tenant_id).rate_per_minute)
-        await self.dispatcher.enqueue(self.board.jobs[job.job_id])
+    async def _schedule(self, picks: list[Job]) -> None:
+        outcomes = await asyncio.gather(
+            *(self._append(job, self._next_attempt(job)) for job in picks),
+            return_exceptions=True,
+        )
+        scheduled, failure = [], None
+        for job, outcome in zip(picks, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                # Not scheduled (NATS away): back in line, in its place, for the next step.
+                if self.board.jobs.get(job.job_id) == job:
+                    self.board.place(job)
+                failure = outcome
+            elif outcome is not None:
+                scheduled.append(self.board.jobs[job.job_id])
+        await self.dispatcher.enqueue(scheduled)
+        if failure is not None:
+            raise failure
+
+    @staticmethod
+    def _next_attempt(job: Job) -> JobScheduled:
+        return JobScheduled(job_id=job.job_id, pool=job.pool, attempt=job.attempt + 1)
 
     def _can_start(self, tenant_id: str) -> bool:
         config = self.config.cached(tenant_id)
@@ -251,7 +271,7 @@ class Scheduler:
             await self._reload(job)  # a worker may have started (and acked) it since
             if self.board.jobs.get(job.job_id) != job:
                 continue
-            await self.dispatcher.enqueue(job)
+            await self.dispatcher.enqueue([job])
             ATTEMPTS_REDISPATCHED.labels(job.pool).inc()
             log.warning(
                 "job.redispatched", tenant_id=job.tenant_id, job_id=job.job_id,

@@ -70,11 +70,14 @@ class ChannelServer:
         self._request_read, self._answer_write = request_read, answer_write
         os.set_blocking(request_read, False)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        # The job's end of the pipes.
+        self.channel = JobChannel(self._request_write, self._answer_read)
 
     def open(self) -> JobChannel:
         """Start serving (on the loop's thread); the channel to hand to the job."""
         self.loop.add_reader(self._request_read, self._readable)
-        return JobChannel(self._request_write, self._answer_read)
+        return self.channel
 
     def _readable(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -98,7 +101,11 @@ class ChannelServer:
         _write_frame(self._answer_write, orjson.dumps(reply))
 
     def close(self) -> None:
-        """Stop serving and close both pipes (on the loop's thread)."""
+        """Stop serving and close both pipes (on the loop's thread); once only, since a
+        closed descriptor's number may already name another job's pipe."""
+        if self._closed:
+            return
+        self._closed = True
         self.loop.remove_reader(self._request_read)
         for descriptor in (
             self._request_read,

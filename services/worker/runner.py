@@ -41,7 +41,7 @@ from tenantplane.services.runtime.errors import (
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.metrics import JOB_DURATION, JOB_WAIT, JOBS_FINISHED
 from tenantplane.services.runtime.transient import describe_error, is_transient
-from tenantplane.services.worker.channel import ChannelServer, JobChannel
+from tenantplane.services.worker.channel import ChannelServer
 from tenantplane.services.worker.context import JobCancelledError, JobContext
 from tenantplane.services.worker.kinds import JobKinds
 
@@ -82,13 +82,14 @@ class JobRunner:
         prepared = self._prepare(tenant_id, job_id, attempt, job_of(queued))
         if prepared is None:
             return
-        job, config = prepared
+        job, config, server = prepared
         context = {"tenant_id": tenant_id, "job_id": job_id, "attempt": attempt, "kind": job.kind}
         try:
             with structlog.contextvars.bound_contextvars(**context):
-                outcome = self._run(job, config)
+                ctx = JobContext(tenant_id, job_id, attempt, config, server.channel)
+                outcome = self._attempt(job, ctx)
         finally:
-            self.loop.call_soon_threadsafe(self._running.pop, (tenant_id, job_id), None)
+            self.loop.call_soon_threadsafe(self._over, server, (tenant_id, job_id))
         JOBS_FINISHED.labels(self.pool, job.kind, outcome).inc()
 
     def running(self) -> list[RunningAttempt]:
@@ -100,7 +101,7 @@ class JobRunner:
 
     def _prepare(
         self, tenant_id: str, job_id: str, attempt: int, scheduled: Job | None
-    ) -> tuple[Job, TenantConfig] | None:
+    ) -> tuple[Job, TenantConfig, ChannelServer] | None:
         """Start the attempt, or leave it to be queued again if Redis or NATS is away.
 
         The message is then taken off the queue unrun, and the scheduler, finding
@@ -118,16 +119,13 @@ class JobRunner:
             )  # fmt: skip
             return None
 
-    def _run(self, job: Job, config: TenantConfig) -> str:
-        """Run a started attempt to its end; returns the outcome for the metrics."""
-        server, channel = self._wait(self._open_channel(job))
-        try:
-            ctx = JobContext(job.tenant_id, job.job_id, job.attempt, config, channel)
-            return self._attempt(job, ctx)
-        finally:
-            self._wait(self._close_channel(server))
+    def _over(self, server: ChannelServer, running: tuple[str, str]) -> None:
+        """The attempt is over: its channel closes, its lease is no longer renewed."""
+        server.close()
+        self._running.pop(running, None)
 
     def _attempt(self, job: Job, ctx: JobContext) -> str:
+        """Run a started attempt to its end; returns the outcome for the metrics."""
         started = time.perf_counter()
         try:
             result = self.kinds.run(ctx, job.kind, job.args)
@@ -153,8 +151,9 @@ class JobRunner:
 
     async def _start(
         self, tenant_id: str, job_id: str, attempt: int, scheduled: Job | None = None
-    ) -> tuple[Job, TenantConfig] | None:
-        """Append `job.started` right after the `job.scheduled` that queued this attempt.
+    ) -> tuple[Job, TenantConfig, ChannelServer] | None:
+        """Append `job.started` right after the `job.scheduled` that queued this attempt,
+        and open the channel the job's context asks through.
 
         `scheduled` is the job as the queue message describes it; when the job has
         changed since (a cancel request, another delivery), it is read and decided
@@ -181,13 +180,15 @@ class JobRunner:
         if attempt == 1 and job.due_at is not None:
             waited = (datetime.now(UTC) - job.due_at).total_seconds()
             JOB_WAIT.labels(self.pool).observe(max(waited, 0.0))
-        return replace(job, status=JobStatus.RUNNING, version=seq), config
+        server = ChannelServer(asyncio.get_running_loop(), self._serve(job))
+        server.open()
+        return replace(job, status=JobStatus.RUNNING, version=seq), config, server
 
     async def _tenant(self, tenant_id: str) -> tuple[str, TenantConfig | None]:
         try:
-            # Read now: whether the tenant may run is a decision, and the job's config
-            # snapshot should be the current one.
-            config = await self.config.get_config(tenant_id, allow_suspended=True, fresh=True)
+            # From the push-refreshed cache: a suspension or a config change reaches it
+            # within milliseconds of its projection, without a Redis read per job.
+            config = await self.config.get_config(tenant_id, allow_suspended=True)
         except Unavailable:
             raise  # Redis is away: not a refusal of the tenant (`_prepare` defers the attempt)
         except TenantplaneError as e:
@@ -216,13 +217,6 @@ class JobRunner:
             raise InvalidRequest(f"a job cannot ask {request.get('ask')!r}")
 
         return serve
-
-    async def _open_channel(self, job: Job) -> tuple[ChannelServer, JobChannel]:
-        server = ChannelServer(asyncio.get_running_loop(), self._serve(job))
-        return server, server.open()
-
-    async def _close_channel(self, server: ChannelServer) -> None:
-        server.close()
 
     async def _failed(self, job: Job, error: str) -> None:
         failed, dead = self.retry.failed(job, error)

@@ -84,7 +84,7 @@ async def test_a_queue_message_delivered_again_does_not_run_the_job_twice(
     )  # fmt: skip
     broker = make_broker(job_settings.redis_url, job_settings.namespace)
     try:
-        await Dispatcher(broker).enqueue(job)  # the same attempt, as first queued
+        await Dispatcher(broker).enqueue([job])  # the same attempt, as first queued
         await asyncio.sleep(1.0)
     finally:
         broker.close()

@@ -78,7 +78,7 @@ async def test_an_attempt_whose_enqueue_failed_is_queued_by_the_audit(
     # Given Redis failing the next enqueue (after `job.scheduled` is appended)
     await onboard(client, redis, settings, "acme")
     fault = OneFault()
-    monkeypatch.setattr(Dispatcher, "_enqueue", fault.wrap(Dispatcher._enqueue))
+    monkeypatch.setattr(Dispatcher, "_enqueue_all", fault.wrap(Dispatcher._enqueue_all))
     jobs = JobLog(event_log)
     async with Tally(event_log) as tally:
         # When a job is submitted
