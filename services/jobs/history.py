@@ -13,14 +13,13 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
-    Executable,
     Float,
     Integer,
     MetaData,
     String,
     Table,
     Text,
-    and_,
+    bindparam,
     insert,
     select,
     update,
@@ -44,6 +43,7 @@ from tenantplane.services.jobs.aggregate import (
     evolve,
 )
 from tenantplane.services.runtime.eventlog import StoredEvent
+from tenantplane.services.runtime.stores.sql import Bound, SqlOp
 
 NAME = "jobs"
 metadata = MetaData()
@@ -99,6 +99,18 @@ COLUMNS = {
     "message": "message", "worker": "worker", "result": "result",
 }  # fmt: skip
 _FIELDS = {field: column for column, field in COLUMNS.items()}
+# Each statement built once; its rows' values are bound parameters.
+_INSERT_JOB = insert(jobs)
+_INSERT_ATTEMPT = insert(attempts)
+_INSERT_TRANSITION = insert(transitions)
+_UPDATE_JOB = update(jobs).where(
+    jobs.c.tenant_id == bindparam("_tenant"), jobs.c.job_id == bindparam("_job")
+)
+_END_ATTEMPT = update(attempts).where(
+    attempts.c.tenant_id == bindparam("_tenant"),
+    attempts.c.job_id == bindparam("_job"),
+    attempts.c.attempt == bindparam("_attempt"),
+)
 
 
 def row_of(job: Job) -> dict[str, Any]:
@@ -122,51 +134,47 @@ class JobHistoryProjection:
         """Every job event."""
         return [self.subjects.all_jobs()]
 
-    def apply(self, event: StoredEvent) -> Sequence[Executable]:
-        """The SQL statements of one job event."""
+    def apply(self, event: StoredEvent) -> Sequence[SqlOp]:
+        """The SQL statements of one job event (each built once, see `Bound`)."""
         envelope, data = event.envelope, event.envelope.data
         tenant, job_id, at = envelope.tenant_id, getattr(data, "job_id", ""), envelope.occurred_at
-        log = insert(transitions).values(
-            seq=event.seq, tenant_id=tenant, job_id=job_id, type=envelope.type,
-            attempt=getattr(data, "attempt", None), detail=describe(data) or None, at=at,
-            progress=getattr(data, "progress", None), actor=envelope.actor,
-        )  # fmt: skip
+        log = Bound(_INSERT_TRANSITION, {
+            "seq": event.seq, "tenant_id": tenant, "job_id": job_id, "type": envelope.type,
+            "attempt": getattr(data, "attempt", None), "detail": describe(data) or None,
+            "at": at, "progress": getattr(data, "progress", None), "actor": envelope.actor,
+        })  # fmt: skip
         return [self._job(event), *self._attempt(tenant, job_id, at, data), log]
 
-    def _job(self, event: StoredEvent) -> Executable:
+    def _job(self, event: StoredEvent) -> Bound:
         envelope = event.envelope
         job_id, at = getattr(envelope.data, "job_id", ""), envelope.occurred_at
         if isinstance(envelope.data, JobRequested):
             row = row_of(evolve(None, event))
-            return insert(jobs).values(
-                tenant_id=envelope.tenant_id, job_id=job_id, updated_at=at, **row
-            )
+            values = {**row, "tenant_id": envelope.tenant_id, "job_id": job_id, "updated_at": at}
+            return Bound(_INSERT_JOB, values)
         changed = changes(event)
         values = {column: _value(changed[f]) for f, column in _FIELDS.items() if f in changed}
         if "status" in changed:
             values["finished_at"] = at if changed["status"] in FINISHED else None
-        this_job = and_(jobs.c.tenant_id == envelope.tenant_id, jobs.c.job_id == job_id)
-        return update(jobs).where(this_job).values(updated_at=at, **values)
+        return Bound(_UPDATE_JOB, {**values, "updated_at": at, "_tenant": envelope.tenant_id,
+                                   "_job": job_id})  # fmt: skip
 
-    def _attempt(self, tenant: str, job_id: str, at: datetime, data: object) -> list[Executable]:
+    def _attempt(self, tenant: str, job_id: str, at: datetime, data: object) -> list[SqlOp]:
         """The attempts table: a row per attempt started, ended by its outcome."""
 
-        def ended(number: int, **values: Any) -> list[Executable]:
+        def ended(number: int, **values: Any) -> list[SqlOp]:
             if not number:
                 return []  # refused or cancelled before any attempt started
-            return [
-                update(attempts)
-                .where(attempts.c.tenant_id == tenant, attempts.c.job_id == job_id,
-                       attempts.c.attempt == number)
-                .values(finished_at=at, **values)
-            ]  # fmt: skip
+            where = {"_tenant": tenant, "_job": job_id, "_attempt": number}
+            return [Bound(_END_ATTEMPT, {"outcome": "", "error": None, **values,
+                                         "finished_at": at, **where})]  # fmt: skip
 
         match data:
             case JobStarted(attempt=n, worker=worker):
-                return [insert(attempts).values(
-                    tenant_id=tenant, job_id=job_id, attempt=n, worker=worker,
-                    outcome="running", started_at=at,
-                )]  # fmt: skip
+                return [Bound(_INSERT_ATTEMPT, {
+                    "tenant_id": tenant, "job_id": job_id, "attempt": n, "worker": worker,
+                    "outcome": "running", "started_at": at,
+                })]  # fmt: skip
             case JobSucceeded(attempt=n):
                 return ended(n, outcome="succeeded")
             case JobFailed(attempt=n, error=error):

@@ -369,6 +369,8 @@ async def test_job_history_projects_the_same_on_every_database(
         (2, "succeeded"),
     ]
     assert len(shown["transitions"]) == 7
+    # And its row is the fold of its events, on this database too
+    assert await _history_is(sql_engine, await _folded(event_log, "acme"))
 
 
 async def test_one_idempotency_key_used_by_two_tenants_makes_two_jobs(event_log: EventLog) -> None:

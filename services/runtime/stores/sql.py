@@ -1,5 +1,9 @@
 """The SQL read-model store: a batch's statements and the checkpoint in one transaction.
 
+A projection's operations are statements, or `Bound` statements: one statement
+built once (so SQLAlchemy compiles it once) with the parameters of one row.
+Consecutive `Bound`s of the same statement and columns run as one executemany.
+
 The checkpoint moves by compare-and-set (`UPDATE ... WHERE checkpoint = :expected`),
 which works the same on SQLite and PostgreSQL: a racing committer either waits
 for the row lock and then matches no row, or fails the write; in both cases
@@ -9,6 +13,8 @@ nothing of its batch is kept.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -30,6 +36,17 @@ from tenantplane.services.runtime.errors import InvalidRequest, StoreUnavailable
 from tenantplane.services.runtime.stores.base import CommitResult, Position
 
 metadata = MetaData()
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A statement built once, with one row's parameters."""
+
+    statement: Executable
+    params: Mapping[str, Any]
+
+
+SqlOp = Executable | Bound
 
 positions = Table(
     "tp_projection_positions",
@@ -116,7 +133,7 @@ class SqlStore:
         self,
         expected: int,
         new: int,
-        ops: Sequence[Executable],
+        ops: Sequence[SqlOp],
         *,
         block: Mapping[str, int] = {},
         unblock: Sequence[str] = (),
@@ -181,6 +198,25 @@ class SqlStore:
                 await conn.execute(delete(table))
 
 
-def _execute_all(conn: Connection, ops: Sequence[Executable]) -> None:
+def _execute_all(conn: Connection, ops: Sequence[SqlOp]) -> None:
+    """Run `ops` in order; a run of `Bound`s of one statement and the same columns is
+    one executemany."""
+    run: list[Bound] = []
     for op in ops:
-        conn.execute(op)
+        if run and not (
+            isinstance(op, Bound)
+            and op.statement is run[0].statement
+            and op.params.keys() == run[0].params.keys()
+        ):
+            _execute_run(conn, run)
+            run = []
+        if isinstance(op, Bound):
+            run.append(op)
+        else:
+            conn.execute(op)
+    if run:
+        _execute_run(conn, run)
+
+
+def _execute_run(conn: Connection, run: list[Bound]) -> None:
+    conn.execute(run[0].statement, [dict(op.params) for op in run])
