@@ -133,7 +133,16 @@ class CancelJob(_JobCommand):
     job_id: JobId
 
 
-COMMANDS: tuple[type[TenantCommand], ...] = (SubmitJob, CancelJob)
+class RetryJob(_JobCommand):
+    """Run a finished job (failed, dead-lettered or cancelled) again, as a new job with
+    the same spec; the reply's result names the new job. A retried retry (the same
+    idempotency key) makes no second one."""
+
+    name: ClassVar[str] = "job.retry"
+    job_id: JobId
+
+
+COMMANDS: tuple[type[TenantCommand], ...] = (SubmitJob, CancelJob, RetryJob)
 
 
 class QueuedAttempt(Message):

@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 from tenantplane.contracts.ids import validate_tenant_id
 from tenantplane.services.cli.config_cmd import parse_value
 from tenantplane.services.cli.context import Session, default_actor, run, session, settings_from
-from tenantplane.services.cli.options import Output
+from tenantplane.services.cli.options import Output, Reason
 from tenantplane.services.cli.output import Format, emit, emit_record, out, print_error
 from tenantplane.services.jobs.aggregate import Job, JobStatus, describe, evolve, job_id_for
 from tenantplane.services.jobs.client import JobClient
@@ -20,7 +20,7 @@ from tenantplane.services.jobs.history import JobHistory
 from tenantplane.services.jobs.history import jobs as history_table
 from tenantplane.services.jobs.log import Submitted
 from tenantplane.services.runtime.database import database
-from tenantplane.services.runtime.errors import InvalidTransition, JobNotFound, StoreUnavailable
+from tenantplane.services.runtime.errors import JobNotFound, StoreUnavailable
 from tenantplane.services.runtime.eventlog import StoredEvent
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.timetravel import parse_point
@@ -290,7 +290,9 @@ def emit_or_record(record: dict[str, Any], output: Format, title: str) -> None:
 
 
 @app.command()
-def retry(ctx: typer.Context, tenant: str, job_id: str, output: Format = Output) -> None:
+def retry(
+    ctx: typer.Context, tenant: str, job_id: str, reason: str = Reason, output: Format = Output
+) -> None:
     """Submit a finished (failed, dead-lettered, cancelled) job again, as a new job.
 
     Example:  tenantctl job retry acme 3f1c2a9e-...
@@ -298,14 +300,6 @@ def retry(ctx: typer.Context, tenant: str, job_id: str, output: Format = Output)
 
     async def go() -> dict[str, Any]:
         async with session(settings_from(ctx)) as s:
-            jobs = _jobs(s)
-            job = await jobs.get(tenant, job_id)
-            if not job.finished:
-                raise InvalidTransition(f"job {job_id} is {job.status}; only finished jobs retry")
-            again = await jobs.submit(
-                tenant, job.kind, job.args, priority=job.priority,
-                max_attempts=job.max_attempts, timeout_s=job.timeout_s, reason=f"retry of {job_id}",
-            )  # fmt: skip
-            return _submitted(again)
+            return _submitted(await _jobs(s).retry(tenant, job_id, reason))
 
     emit(run(go()), output, "resubmitted")

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from nats.aio.client import Client as NATS
 
 from tenantplane.contracts import EVENTS
-from tenantplane.contracts.jobs import CancelJob, JobSpec, SubmitJob
+from tenantplane.contracts.jobs import CancelJob, JobSpec, RetryJob, SubmitJob
 from tenantplane.contracts.subjects import Subjects
 from tenantplane.services.jobs.aggregate import Job, job_id_for
 from tenantplane.services.jobs.log import JobLog, Submits, Submitted
@@ -40,6 +40,12 @@ class JobClient(Submits):
             tenant_id=tenant_id, idempotency_key=key, actor=self.actor, reason=reason,
             **dict(spec),
         )  # fmt: skip
+        result = (await self.commands.send(command)).result or {}
+        return Submitted(tenant_id, result["job_id"], result["seq"], result["duplicate"])
+
+    async def retry(self, tenant_id: str, job_id: str, reason: str = "") -> Submitted:
+        """Run a finished job again, as a new job (see `RetryJob`)."""
+        command = RetryJob(tenant_id=tenant_id, job_id=job_id, actor=self.actor, reason=reason)
         result = (await self.commands.send(command)).result or {}
         return Submitted(tenant_id, result["job_id"], result["seq"], result["duplicate"])
 

@@ -1,14 +1,20 @@
-"""The scheduler's handler of job commands (submit, cancel)."""
+"""The scheduler's handler of job commands (submit, retry, cancel)."""
 
 from __future__ import annotations
 
 from tenantplane.contracts.commands import TenantCommand
-from tenantplane.contracts.jobs import CancelJob, JobSpec, SubmitJob
+from tenantplane.contracts.jobs import CancelJob, JobSpec, RetryJob, SubmitJob
 from tenantplane.services.config.sdk import AsyncConfigClient
+from tenantplane.services.jobs.aggregate import Job
 from tenantplane.services.jobs.limits import pool_of
-from tenantplane.services.jobs.log import JobLog
+from tenantplane.services.jobs.log import JobLog, Submitted
 from tenantplane.services.runtime.commands import Outcome
-from tenantplane.services.runtime.errors import InvalidRequest, TenantNotFound, UnknownJobKind
+from tenantplane.services.runtime.errors import (
+    InvalidRequest,
+    InvalidTransition,
+    TenantNotFound,
+    UnknownJobKind,
+)
 from tenantplane.services.scheduler.admission import kind_refusal
 from tenantplane.services.scheduler.kinds import PoolKinds
 
@@ -34,19 +40,40 @@ class JobCommands:
             raise UnknownJobKind(refusal, kind=kind, pool=pool, served=sorted(served or ()))
 
     async def handle(self, command: TenantCommand) -> Outcome:
-        """Submit or cancel; the result names the job."""
+        """Submit, retry or cancel; the result names the job."""
         if isinstance(command, SubmitJob):
             await self._require_kind(command.tenant_id, command.kind)
             spec = JobSpec(**{name: getattr(command, name) for name in JobSpec.model_fields})
             submitted = await self.jobs.request(
                 command.tenant_id, spec, command.idempotency_key, command.reason, command.actor
             )
-            result = {"job_id": submitted.job_id, "seq": submitted.seq,
-                      "duplicate": submitted.duplicate}  # fmt: skip
-            return Outcome(replayed=submitted.duplicate, result=result)
+            return Outcome(replayed=submitted.duplicate, result=_submitted(submitted))
+        if isinstance(command, RetryJob):
+            job = await self.jobs.get(command.tenant_id, command.job_id)
+            if not job.finished:
+                raise InvalidTransition(
+                    f"job {job.job_id} is {job.status}; only a finished job can be retried"
+                )
+            reason = f"retry of {job.job_id}" + (f": {command.reason}" if command.reason else "")
+            submitted = await self.jobs.request(
+                command.tenant_id, spec_of(job), command.idempotency_key, reason, command.actor
+            )
+            return Outcome(replayed=submitted.duplicate, result=_submitted(submitted))
         if isinstance(command, CancelJob):
             job = await self.jobs.cancel(
                 command.tenant_id, command.job_id, command.reason, command.actor
             )
             return Outcome(result={"job_id": job.job_id, "status": str(job.status)})
         raise InvalidRequest(f"{command.name} is not a job command")
+
+
+def spec_of(job: Job) -> JobSpec:
+    """What `job` was asked to be (to run it again)."""
+    return JobSpec(
+        kind=job.kind, args=job.args, priority=job.priority, max_attempts=job.max_attempts,
+        timeout_s=job.timeout_s,
+    )  # fmt: skip
+
+
+def _submitted(submitted: Submitted) -> dict[str, object]:
+    return {"job_id": submitted.job_id, "seq": submitted.seq, "duplicate": submitted.duplicate}

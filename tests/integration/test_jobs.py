@@ -39,7 +39,7 @@ from tenantplane.services.jobs.log import JobLog
 from tenantplane.services.jobs.queue import make_broker
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.database import database
-from tenantplane.services.runtime.errors import JobNotFound, UnknownJobKind
+from tenantplane.services.runtime.errors import InvalidTransition, JobNotFound, UnknownJobKind
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.projector import Projector
 from tenantplane.services.runtime.settings import Settings
@@ -548,6 +548,21 @@ async def test_submit_and_cancel_are_commands_and_a_retried_submit_makes_one_job
     # And a malformed one never leaves the client
     with pytest.raises(ValidationError, match="kind"):
         await jobs.submit("acme", "No Such Kind")
+    # And a job not finished cannot be retried
+    with pytest.raises(InvalidTransition):
+        await jobs.retry("acme", first.job_id)
+    # And once finished (refused: no such tenant), a retry is a new job of the same spec
+    refused = await jobs.submit("ghost", "slow", {"seconds": 30})
+    await JobLog(event_log).wait("ghost", refused.job_id, timeout=10)
+    retried = await asyncio.to_thread(
+        tenantctl, settings, "job", "retry", "ghost", refused.job_id, "-r", "try again",
+        "-o", "json",
+    )  # fmt: skip
+    assert retried.returncode == 0, retried.stderr
+    new = await jobs.get("ghost", json.loads(retried.stdout)["job_id"])
+    assert (new.kind, new.args, new.job_id != refused.job_id) == ("slow", {"seconds": 30}, True)
+    events = [e async for e in event_log.read(event_log.subjects.job("ghost", new.job_id))]
+    assert events[0].envelope.reason == f"retry of {refused.job_id}: try again"
 
 
 async def test_an_unknown_job_is_job_not_found_for_the_client_and_the_cli(
