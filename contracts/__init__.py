@@ -1,46 +1,47 @@
 """The typed language of tenantplane: events, commands, envelope, subjects, keys.
 
 Pure data, no I/O. `EVENTS` is the registry every service decodes with.
+
+Names load on first use: importing one contract module (an error, an id, the
+subjects) does not load every event and command, which keeps `tenantctl --help`
+and the SDK's imports short.
 """
 
 from __future__ import annotations
 
-from tenantplane.contracts import config, discards, jobs, routing, schedules, tenants
-from tenantplane.contracts.commands import Command, CommandError, CommandReply, ErrorCode
-from tenantplane.contracts.envelope import Envelope, Event, Message
-from tenantplane.contracts.errors import (
-    ContractError,
-    DecodeError,
-    InvalidEvent,
-    InvalidTenantId,
-    MalformedMessage,
-    UnknownEventType,
-    UnknownSchemaVersion,
-)
-from tenantplane.contracts.ids import TenantId, validate_tenant_id
-from tenantplane.contracts.keys import Keys
-from tenantplane.contracts.registry import EventRegistry, Upcaster
-from tenantplane.contracts.subjects import Subjects
+import importlib
+from typing import TYPE_CHECKING, Any
 
-EVENTS = EventRegistry.of(
-    [
-        *tenants.EVENTS,
-        *config.EVENTS,
-        *routing.EVENTS,
-        *jobs.EVENTS,
-        *schedules.EVENTS,
-        *discards.EVENTS,
-    ]
-)
-COMMANDS: tuple[type[Command], ...] = (
-    *tenants.COMMANDS,
-    *config.COMMANDS,
-    config.ShowSealingKey,
-    *routing.COMMANDS,
-    *jobs.COMMANDS,
-    *schedules.COMMANDS,
-    *discards.COMMANDS,
-)
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
+    from tenantplane.contracts.catalog import COMMANDS, EVENTS
+    from tenantplane.contracts.commands import Command, CommandError, CommandReply, ErrorCode
+    from tenantplane.contracts.envelope import Envelope, Event, Message
+    from tenantplane.contracts.errors import (
+        ContractError,
+        DecodeError,
+        InvalidEvent,
+        InvalidTenantId,
+        MalformedMessage,
+        UnknownEventType,
+        UnknownSchemaVersion,
+    )
+    from tenantplane.contracts.ids import TenantId, validate_tenant_id
+    from tenantplane.contracts.keys import Keys
+    from tenantplane.contracts.registry import EventRegistry, Upcaster
+    from tenantplane.contracts.subjects import Subjects
+
+_EXPORTS = {
+    "COMMANDS": "catalog", "EVENTS": "catalog",
+    "Command": "commands", "CommandError": "commands", "CommandReply": "commands",
+    "ErrorCode": "commands",
+    "Envelope": "envelope", "Event": "envelope", "Message": "envelope",
+    "ContractError": "errors", "DecodeError": "errors", "InvalidEvent": "errors",
+    "InvalidTenantId": "errors", "MalformedMessage": "errors", "UnknownEventType": "errors",
+    "UnknownSchemaVersion": "errors",
+    "TenantId": "ids", "validate_tenant_id": "ids",
+    "Keys": "keys", "EventRegistry": "registry", "Upcaster": "registry",
+    "Subjects": "subjects",
+}  # fmt: skip
 
 __all__ = [
     "COMMANDS",
@@ -66,3 +67,16 @@ __all__ = [
     "Upcaster",
     "validate_tenant_id",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tenantplane.contracts' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"tenantplane.contracts.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

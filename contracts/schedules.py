@@ -12,7 +12,6 @@ import functools
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import available_timezones
 
-from croniter import croniter
 from pydantic import AfterValidator, AwareDatetime, Field, GetJsonSchemaHandler, WithJsonSchema
 from pydantic_core import CoreSchema
 
@@ -47,6 +46,8 @@ CRON_PATTERN = rf"^(?:{_MACRO}|{_SIXTY} {_HOUR} {_DAY} {_MONTH} {_WEEKDAY}(?: {_
 
 
 def _cron(expression: str) -> str:
+    from croniter import croniter  # on first use: most importers never check a cron
+
     if not croniter.is_valid(expression):
         raise ValueError(f"{expression!r} is not a cron expression (5 fields, or 6 with seconds)")
     return expression

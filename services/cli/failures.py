@@ -6,11 +6,10 @@ Exit codes: 0 ok, 1 refused by the system (a named error), 2 bad usage,
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
-from tenantplane.contracts.errors import ContractError, describe
-from tenantplane.services.cli.output import print_error
-from tenantplane.services.runtime.errors import InvalidInput, TenantplaneError, Unavailable
+if TYPE_CHECKING:
+    from tenantplane.services.runtime.errors import Unavailable
 
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 
@@ -27,7 +26,13 @@ _POINT_AT = {
 
 def report(error: BaseException) -> int | None:
     """Print `error` as one error line and return its exit code; None for a bug."""
-    # Imported here: it loads the NATS and Redis clients, which `--help` never needs.
+    # Imported here: the contracts, pydantic, and the NATS and Redis clients, which
+    # `--help` never needs.
+    from pydantic import ValidationError
+
+    from tenantplane.contracts.errors import ContractError, describe
+    from tenantplane.services.cli.output import print_error
+    from tenantplane.services.runtime.errors import InvalidInput, TenantplaneError
     from tenantplane.services.runtime.transient import unavailable_from
 
     outage = unavailable_from(error)

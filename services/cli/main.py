@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -11,8 +12,6 @@ from typer import _click as click  # the click Typer builds on (it carries its o
 from typer.core import TyperCommand, TyperGroup
 
 from tenantplane.services.cli.failures import report
-from tenantplane.services.runtime.logging import quiet_library_loggers
-from tenantplane.services.runtime.settings import Settings
 
 # Each command group (a Typer app in a module of this package): where it lives and
 # its one-line help. A group's module is imported only when it runs, so
@@ -53,12 +52,33 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 def load_command(name: str) -> click.Command:
     """The command `name` of the root, imported from its module."""
+    _nats_without_websockets()
     module, attribute, _ = COMMANDS[name]
     typer_app = getattr(importlib.import_module(f"tenantplane.services.cli.{module}"), attribute)
     make = typer.main.get_command if name in SINGLE else typer.main.get_group
     command: click.Command = make(typer_app)
     command.name = name
     return command
+
+
+def _nats_without_websockets() -> None:
+    """Load the NATS client without its WebSocket transport unless a ws:// URL is given.
+
+    nats-py imports aiohttp (0.15 s, a third of a read command's start) whenever
+    it is installed (the Kubernetes client brings it), although only ws:// and
+    wss:// servers need it. Hidden while nats-py loads, then visible again to
+    whatever else imports it.
+    """
+    if "nats" in sys.modules or "aiohttp" in sys.modules:
+        return
+    given = " ".join([*sys.argv, os.environ.get("TENANTPLANE_NATS_URL", "")])
+    if "ws://" in given or "wss://" in given:
+        return
+    sys.modules["aiohttp"] = None  # type: ignore[assignment]  # import fails: no ws transport
+    try:
+        importlib.import_module("nats.aio.client")
+    finally:
+        del sys.modules["aiohttp"]
 
 
 class _LazyGroup(TyperGroup):
@@ -106,12 +126,16 @@ def root(
     ),
 ) -> None:  # fmt: skip
     """Connection options shared by every command."""
+    # Imported here, as every group is: `--help` needs neither settings nor logging.
+    from tenantplane.services.runtime.logging import quiet_library_loggers
+    from tenantplane.services.runtime.settings import Settings
+
+    quiet_library_loggers()
     ctx.obj = Settings(nats_url=nats_url, redis_url=redis_url, data_dir=data_dir)
 
 
 def main() -> None:
     """Console-script entry point: every failure is one line and an exit code (failures.py)."""
-    quiet_library_loggers()
     try:
         app()
     except Exception as e:
