@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -26,11 +27,35 @@ class ServerStartError(Unavailable):
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
+    """A TCP port on 127.0.0.1 that nothing listens on right now, below the ephemeral range.
+
+    A port the kernel hands out for `bind(0)` is one of its ephemeral ports, which
+    it also gives the client side of every outgoing connection: between choosing
+    it and the server binding it, a client (another test, a service reconnecting)
+    can take it. Ports below the ephemeral range are never handed out that way.
+    """
+    low, _ = _ephemeral_range()
+    for _ in range(200):
+        port = random.randrange(_LOWEST_PORT, low)
+        if port_free(port):
+            return port
+    with socket.socket() as s:  # the range below is crowded: let the kernel choose
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        chosen: int = s.getsockname()[1]
+        return chosen
+
+
+_LOWEST_PORT = 20_000
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        if int(low) > _LOWEST_PORT + 1000:
+            return int(low), int(high)
+    except (OSError, ValueError):
+        pass
+    return 32_768, 60_999  # Linux's default
 
 
 def port_free(port: int) -> bool:
