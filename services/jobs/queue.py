@@ -16,12 +16,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from dramatiq import Middleware
 from dramatiq.brokers.redis import RedisBroker
 
 from tenantplane.contracts.jobs import QueuedAttempt
 from tenantplane.services.jobs.aggregate import Job, JobStatus
 
 ACTOR = "run_tenant_job"
+# The message option that carries the `QueuedAttempt` a message runs (see
+# `services/worker/middleware.py`).
+ATTEMPT_OPTION = "tenantplane"
 
 
 def queue_name(pool: str) -> str:
@@ -29,10 +33,15 @@ def queue_name(pool: str) -> str:
     return f"pool.{pool}"
 
 
-def make_broker(redis_url: str, namespace: str) -> RedisBroker:
-    """The dramatiq broker of an installation (its own Redis key namespace)."""
+def make_broker(
+    redis_url: str, namespace: str, middleware: list[Middleware] | None = None
+) -> RedisBroker:
+    """The dramatiq broker of an installation (its own Redis key namespace); with
+    `middleware`, exactly those (a pool's worker), else dramatiq's defaults."""
     # dramatiq's broker constructor carries no annotations.
-    return RedisBroker(url=redis_url, namespace=f"{namespace}-dramatiq")  # type: ignore[no-untyped-call]
+    return RedisBroker(  # type: ignore[no-untyped-call]
+        url=redis_url, namespace=f"{namespace}-dramatiq", middleware=middleware
+    )
 
 
 def message_id(job: Job) -> str:

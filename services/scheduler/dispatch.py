@@ -9,7 +9,14 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
 from tenantplane.services.jobs.aggregate import Job
-from tenantplane.services.jobs.queue import ACTOR, message_id, message_of, messages_key, queue_name
+from tenantplane.services.jobs.queue import (
+    ACTOR,
+    ATTEMPT_OPTION,
+    message_id,
+    message_of,
+    messages_key,
+    queue_name,
+)
 
 
 class Dispatcher:
@@ -41,11 +48,12 @@ class Dispatcher:
         return dramatiq.Message(
             queue_name=queue_name(job.pool),
             actor_name=ACTOR,
-            args=(message_of(job).model_dump(mode="json"),),
+            args=(),
             kwargs={},
             options={
                 "time_limit": int(job.timeout_s * 1000), "max_retries": 0,
                 "redis_message_id": message_id(job),
+                ATTEMPT_OPTION: message_of(job).model_dump(mode="json"),
             },
         )  # fmt: skip
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from typing import Any
 
 import dramatiq
 import structlog
+from dramatiq.middleware import ShutdownNotifications, TimeLimit
 
 from tenantplane.contracts import EVENTS
 from tenantplane.services.config.sdk import AsyncConfigClient
@@ -21,6 +21,7 @@ from tenantplane.services.runtime.ops import announced, nats_connected, redis_an
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.worker.heartbeat import Heartbeat
 from tenantplane.services.worker.kinds import JobKinds
+from tenantplane.services.worker.middleware import TenantContext, current_attempt
 from tenantplane.services.worker.runner import JobRunner
 
 log = structlog.get_logger(__name__)
@@ -39,7 +40,6 @@ async def run_pool(
         asyncio.get_running_loop(),
         EventLog(nc.jetstream(), settings.subjects, EVENTS),
         config,
-        kinds,
         pool,
         name,
         backoff_base_s=settings.job_retry_base_s,
@@ -48,11 +48,15 @@ async def run_pool(
     heartbeat = Heartbeat(
         nc, settings.subjects, pool, name, runner.running, settings.job_lease_s / 3, kinds.names()
     )
-    broker = make_broker(resolve_redis_url(settings), settings.namespace)
+    # No `Retries`: a failed attempt is retried by the scheduler's rule, not by dramatiq.
+    middleware = [TimeLimit(), ShutdownNotifications(), TenantContext(runner)]
+    broker = make_broker(resolve_redis_url(settings), settings.namespace, middleware)
 
-    @dramatiq.actor(actor_name=ACTOR, queue_name=queue_name(pool), broker=broker, max_retries=0)
-    def run_tenant_job(message: dict[str, Any]) -> None:
-        runner(message)
+    @dramatiq.actor(actor_name=ACTOR, queue_name=queue_name(pool), broker=broker)
+    def run_tenant_job() -> None:
+        """Run the registered kind of the attempt this message names."""
+        attempt = current_attempt()
+        attempt.result = kinds.run(attempt.ctx, attempt.job.kind, attempt.job.args)
 
     # The dramatiq CLI emits this at start; middleware such as the time limit's
     # watchdog thread only starts on it.

@@ -1,9 +1,10 @@
-"""Running one attempt of one job, with its lifecycle as events.
+"""Starting and ending one attempt of one job, with its lifecycle as events.
 
-Called by dramatiq in a worker thread; every I/O step runs on the process's
-asyncio loop. An attempt starts only if `JobStarted` can be appended right
-after the `JobScheduled` that queued it, so a message delivered twice (or
-queued again after a scheduler restart) runs once.
+Called by the pool's `TenantContext` middleware in a dramatiq worker thread,
+before and after the actor; every I/O step runs on the process's asyncio loop.
+An attempt starts only if `JobStarted` can be appended right after the
+`JobScheduled` that queued it, so a message delivered twice (or queued again
+after a scheduler restart) runs once.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import structlog
 from dramatiq.middleware import Interrupt, TimeLimitExceeded
+from pydantic import ValidationError
 
 from tenantplane.contracts.jobs import (
     JobCancelled,
@@ -43,10 +45,21 @@ from tenantplane.services.runtime.metrics import JOB_DURATION, JOB_WAIT, JOBS_FI
 from tenantplane.services.runtime.transient import describe_error, is_transient
 from tenantplane.services.worker.channel import ChannelServer
 from tenantplane.services.worker.context import JobCancelledError, JobContext
-from tenantplane.services.worker.kinds import JobKinds
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Started:
+    """An attempt a worker thread runs: its job, its context, and (once the actor has
+    run) its result."""
+
+    job: Job
+    ctx: JobContext
+    server: ChannelServer
+    at: float  # `time.perf_counter()` when it started
+    result: dict[str, Any] | None = None
 
 
 class JobRunner:
@@ -57,14 +70,13 @@ class JobRunner:
         loop: asyncio.AbstractEventLoop,
         log: EventLog,
         config: AsyncConfigClient,
-        kinds: JobKinds,
         pool: str,
         worker: str,
         *,
         backoff_base_s: float = 1.0,
         backoff_max_s: float = 300.0,
     ) -> None:
-        self.loop, self.log, self.config, self.kinds = loop, log, config, kinds
+        self.loop, self.log, self.config = loop, log, config
         self.jobs = JobLog(log, actor=worker)
         self.pool, self.worker = pool, worker
         self.retry = RetryPolicy(backoff_base_s, backoff_max_s)
@@ -75,21 +87,32 @@ class JobRunner:
     def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
-    def __call__(self, message: dict[str, Any]) -> None:
-        """Run one attempt (the dramatiq actor's body; `message` is a `QueuedAttempt`)."""
-        queued = QueuedAttempt.model_validate(message)
+    def start(self, queued: QueuedAttempt) -> Started | None:
+        """Start the attempt `queued` names; None when it must not run (delivered twice,
+        cancelled, its tenant suspended or gone, or Redis or NATS away: see `_prepare`).
+
+        The thread's log lines name the tenant, job, attempt and kind until `finish`.
+        """
         tenant_id, job_id, attempt = queued.tenant_id, queued.job_id, queued.attempt
         prepared = self._prepare(tenant_id, job_id, attempt, job_of(queued))
         if prepared is None:
-            return
+            return None
         job, config, server = prepared
-        context = {"tenant_id": tenant_id, "job_id": job_id, "attempt": attempt, "kind": job.kind}
+        structlog.contextvars.bind_contextvars(
+            tenant_id=tenant_id, job_id=job_id, attempt=attempt, kind=job.kind
+        )
+        ctx = JobContext(tenant_id, job_id, attempt, config, server.channel)
+        return Started(job, ctx, server, time.perf_counter())
+
+    def finish(self, started: Started, exception: BaseException | None) -> None:
+        """Record how a started attempt ended: its result, or why it failed."""
+        job = started.job
+        JOB_DURATION.labels(self.pool, job.kind).observe(time.perf_counter() - started.at)
         try:
-            with structlog.contextvars.bound_contextvars(**context):
-                ctx = JobContext(tenant_id, job_id, attempt, config, server.channel)
-                outcome = self._attempt(job, ctx)
+            outcome = self._wait(self._end(job, started.result, exception))
         finally:
-            self.loop.call_soon_threadsafe(self._over, server, (tenant_id, job_id))
+            structlog.contextvars.unbind_contextvars("tenant_id", "job_id", "attempt", "kind")
+            self.loop.call_soon_threadsafe(self._over, started.server, (job.tenant_id, job.job_id))
         JOBS_FINISHED.labels(self.pool, job.kind, outcome).inc()
 
     def running(self) -> list[RunningAttempt]:
@@ -124,30 +147,31 @@ class JobRunner:
         server.close()
         self._running.pop(running, None)
 
-    def _attempt(self, job: Job, ctx: JobContext) -> str:
-        """Run a started attempt to its end; returns the outcome for the metrics."""
-        started = time.perf_counter()
-        try:
-            result = self.kinds.run(ctx, job.kind, job.args)
-        except JobCancelledError:
-            cancelled = JobCancelled(job_id=job.job_id, attempt=job.attempt)
-            self._wait(self.jobs.append(job, cancelled))
-            return "cancelled"
-        except TimeLimitExceeded:
-            self._wait(self._failed(job, f"timed out after {job.timeout_s:g}s"))
-            return "timed_out"
-        except Interrupt:
-            self._wait(self._failed(job, "the worker stopped during the attempt"))
-            raise
-        except Exception as e:
-            log.warning("job.failed", error=f"{type(e).__name__}: {e}")
-            self._wait(self._failed(job, f"{type(e).__name__}: {e}"))
-            return "failed"
-        finally:
-            JOB_DURATION.labels(self.pool, job.kind).observe(time.perf_counter() - started)
-        data = JobSucceeded(job_id=job.job_id, attempt=job.attempt, result=result or {})
-        self._wait(self.jobs.append(job, data))
-        return "succeeded"
+    async def _end(
+        self, job: Job, result: dict[str, Any] | None, exception: BaseException | None
+    ) -> str:
+        """Append the end of the attempt; returns the outcome for the metrics."""
+        match exception:
+            case None:
+                try:
+                    data = JobSucceeded(job_id=job.job_id, attempt=job.attempt, result=result or {})
+                except ValidationError as e:
+                    await self._failed(job, f"the job's result is not a JSON object: {e}")
+                    return "failed"
+                await self.jobs.append(job, data)
+                return "succeeded"
+            case JobCancelledError():
+                await self.jobs.append(job, JobCancelled(job_id=job.job_id, attempt=job.attempt))
+                return "cancelled"
+            case TimeLimitExceeded():
+                await self._failed(job, f"timed out after {job.timeout_s:g}s")
+                return "timed_out"
+            case Interrupt():
+                await self._failed(job, "the worker stopped during the attempt")
+                return "interrupted"
+        log.warning("job.failed", error=f"{type(exception).__name__}: {exception}")
+        await self._failed(job, f"{type(exception).__name__}: {exception}")
+        return "failed"
 
     async def _start(
         self, tenant_id: str, job_id: str, attempt: int, scheduled: Job | None = None
