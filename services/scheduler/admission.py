@@ -3,12 +3,25 @@ may start now. Pure functions of the tenant's config and the pools' state."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from tenantplane.contracts.tenants import TenantStatus
 from tenantplane.services.config.sdk import TenantConfig
 from tenantplane.services.jobs.limits import JobLimits, pool_of
+
+
+@dataclass(frozen=True)
+class PoolCapacity:
+    """How many jobs each pool may have in flight: the installation's pools by name,
+    and `dedicated` for any other (a tenant's dedicated pool; 0: none are taken)."""
+
+    configured: Mapping[str, int]
+    dedicated: int = 0
+
+    def of(self, pool: str) -> int:
+        """The capacity of `pool`."""
+        return self.configured.get(pool, self.dedicated)
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 
-import orjson
 import structlog
-from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 
 from tenantplane.contracts.envelope import Event
 from tenantplane.contracts.jobs import JobCancelled, JobFailed, JobScheduled
@@ -38,9 +35,9 @@ from tenantplane.services.runtime.errors import (
 )
 from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
 from tenantplane.services.runtime.follower import Intake
-from tenantplane.services.runtime.metrics import ATTEMPTS_REDISPATCHED, LEASES_EXPIRED, Sample
+from tenantplane.services.runtime.metrics import ATTEMPTS_REDISPATCHED, LEASES_EXPIRED
 from tenantplane.services.runtime.supervisor import LoopHandle
-from tenantplane.services.scheduler.admission import admit, may_start
+from tenantplane.services.scheduler.admission import PoolCapacity, admit, may_start
 from tenantplane.services.scheduler.board import Board
 from tenantplane.services.scheduler.dispatch import Dispatcher
 from tenantplane.services.scheduler.kinds import PoolKinds
@@ -57,7 +54,6 @@ class Scheduler:
 
     def __init__(
         self,
-        nc: NATS,
         log: EventLog,
         config: AsyncConfigClient,
         dispatcher: Dispatcher,
@@ -71,11 +67,10 @@ class Scheduler:
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.nc, self.log, self.config, self.dispatcher = nc, log, config, dispatcher
+        self.log, self.config, self.dispatcher = log, config, dispatcher
         self.writer = JobLog(log, actor="scheduler")
-        self.pools, self.default_pool, self.tick_s = pools, default_pool, tick_s
-        # Capacity of a pool that is not in `pools` (a tenant's dedicated pool); 0: refused.
-        self.dedicated_capacity = dedicated_capacity
+        self.default_pool, self.tick_s = default_pool, tick_s
+        self.capacity = PoolCapacity(pools, dedicated_capacity)
         self.board = Board()
         self.rates = RateLimits(clock)
         # Renewed by workers' heartbeats, heard by a `LeaseListener` on these leases.
@@ -103,17 +98,12 @@ class Scheduler:
         self._reset()
         self._intake = Intake("scheduler", self.log, [self.log.subjects.all_jobs()], self.apply)
         await self._intake.start()
-        status = await self.nc.subscribe(
-            self.log.subjects.scheduler_status(), queue="scheduler", cb=self._status
-        )
         try:
             while not loop.stopping:
                 await self._intake.wait(self.tick_s)
                 await loop.retrying(self._step, "scheduling")
         finally:
             await self._intake.close()
-            with contextlib.suppress(Exception):
-                await status.unsubscribe()
 
     async def _step(self) -> None:
         await self._intake.fold()
@@ -148,7 +138,7 @@ class Scheduler:
                 configs[job.tenant_id] = await self._fresh_config(job.tenant_id)
             admission = admit(
                 job.tenant_id, job.kind, configs[job.tenant_id], self.default_pool,
-                self._capacity, self.kinds.served,
+                self.capacity.of, self.kinds.served,
             )  # fmt: skip
             if admission.refusal is not None:
                 refused = JobFailed(job_id=job.job_id, attempt=0, error=admission.refusal)
@@ -175,7 +165,7 @@ class Scheduler:
         await self._refresh_configs()
         for pool in self.board.waiting_pools():
             picks: list[Job] = []
-            while self.board.in_flight(pool) + len(picks) < self._capacity(pool):
+            while self.board.in_flight(pool) + len(picks) < self.capacity.of(pool):
                 job = self.board.take(pool, self._can_start, self._weight)
                 if job is None:
                     break
@@ -289,38 +279,3 @@ class Scheduler:
     async def readiness(self) -> str | None:
         """Ready once the jobs stream has been replayed (a readiness check)."""
         return None if self.caught_up else "replaying the jobs stream"
-
-    def samples(self) -> Iterator[Sample]:
-        """Per pool capacity, in-flight and waiting jobs, and waiting jobs per tenant."""
-        for pool in self._known_pools():
-            waiting = self.board.waiting(pool)
-            yield Sample("tenantplane_pool_capacity_jobs", (pool,), self._capacity(pool))
-            yield Sample("tenantplane_pool_in_flight_jobs", (pool,), self.board.in_flight(pool))
-            yield Sample("tenantplane_pool_waiting_jobs", (pool,), sum(waiting.values()))
-            for tenant, depth in waiting.items():
-                yield Sample("tenantplane_tenant_waiting_jobs", (pool, tenant), depth)
-
-    def _capacity(self, pool: str) -> int:
-        return self.pools.get(pool, self.dedicated_capacity)
-
-    def _known_pools(self) -> list[str]:
-        """The installation's pools, and the dedicated pools that have jobs now."""
-        return sorted({*self.pools, *self.board.busy_pools()})
-
-    async def _status(self, msg: Msg) -> None:
-        await msg.respond(orjson.dumps(await self.status()))
-
-    async def status(self) -> list[dict[str, object]]:
-        """Per pool: capacity, jobs in flight, queued in the broker, waiting per tenant, and
-        the kinds its live workers run (None: no worker heard)."""
-        rows: list[dict[str, object]] = []
-        for pool in self._known_pools():
-            waiting = self.board.waiting(pool)
-            rows.append({
-                "pool": pool, "capacity": self._capacity(pool),
-                "in_flight": self.board.in_flight(pool),
-                "in_queue": await self.dispatcher.depth(pool),
-                "waiting": sum(waiting.values()), "waiting_by_tenant": waiting,
-                "kinds": None if (kinds := self.kinds.served(pool)) is None else sorted(kinds),
-            })  # fmt: skip
-        return rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from tenantplane.contracts.jobs import COMMANDS as JOB_COMMANDS
 from tenantplane.contracts.schedules import COMMANDS as SCHEDULE_COMMANDS
@@ -22,6 +23,7 @@ from tenantplane.services.scheduler.dispatch import Dispatcher
 from tenantplane.services.scheduler.leases import LeaseListener
 from tenantplane.services.scheduler.scheduler import Scheduler
 from tenantplane.services.scheduler.schedules import CronFirer, ScheduleWrites
+from tenantplane.services.scheduler.status import PoolStatus
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
@@ -38,11 +40,11 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await config.start()
         broker = make_broker(resolve_redis_url(settings), settings.namespace)
         writes = ScheduleWrites(runtime.log)
+        dispatcher = Dispatcher(broker)
         scheduler = Scheduler(
-            runtime.nc,
             runtime.log,
             config,
-            Dispatcher(broker),
+            dispatcher,
             settings.pools,
             settings.default_pool,
             dedicated_capacity=settings.dedicated_pool_capacity,
@@ -51,7 +53,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             retry=RetryPolicy(settings.job_retry_base_s, settings.job_retry_max_s),
         )
         runtime.checks["scheduler"] = scheduler.readiness
-        runtime.sources.append(scheduler.samples)
+        status = PoolStatus(scheduler.board, scheduler.capacity, dispatcher, scheduler.kinds)
+        runtime.sources.append(status.samples)
         for command_cls in SCHEDULE_COMMANDS:
             register(runtime.broker, settings.subjects, command_cls, writes.handle)
         jobs = JobCommands(
@@ -65,6 +68,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             LeaseListener(runtime.nc, settings.subjects, scheduler.leases, scheduler.kinds).run,
         )
         runtime.supervise("cron", CronFirer(runtime.log).run)
+        runtime.supervise("pool-status", partial(status.serve, runtime.nc, settings.subjects))
         try:
             await serve(runtime, stop)
         finally:
