@@ -13,7 +13,7 @@ from tenantplane.services.cli.apply import apply
 from tenantplane.services.cli.context import default_actor, run, session, settings_from
 from tenantplane.services.cli.options import Output, Reason, To, Wait, send_and_report
 from tenantplane.services.cli.output import Format, emit, out
-from tenantplane.services.config.history import config_diff, state_at
+from tenantplane.services.config.history import Change, config_diff, state_at
 from tenantplane.services.config.history import history as config_history
 from tenantplane.services.config.projection import NAME as CONFIG_PROJECTION
 from tenantplane.services.config.reader import REDACTED
@@ -184,14 +184,28 @@ def history(
     key: str = typer.Option(None, "--key", "-k", help="Only this key's changes"),
     output: Format = Output,
 ) -> None:
-    """Who changed what, when and why: every change of a tenant, from the log.
+    """Who changed what, when and why: every change of a tenant, from the log
+    (`-o wide` adds the event and full times).
 
     Example:  tenantctl config history acme --key rate_limit
     """
 
-    async def go() -> list[dict[str, Any]]:
+    async def go() -> list[Change]:
         async with session(settings_from(ctx)) as s:
-            changes = await config_history(s.log, validate_tenant_id(tenant), key)
-            return [c.to_dict() for c in changes]
+            return await config_history(s.log, validate_tenant_id(tenant), key)
 
-    emit(run(go()), output, f"{tenant} history")
+    changes = run(go())
+    if output is Format.TABLE:
+        emit([_narrow(change) for change in changes], output, f"{tenant} history")
+    else:
+        emit([change.to_dict() for change in changes], output, f"{tenant} history")
+
+
+def _narrow(change: Change) -> dict[str, Any]:
+    """What fits 80 columns: when, who, which key, from what to what, why."""
+    old = "-" if change.old is None else orjson.dumps(change.old, default=str).decode()
+    new = "-" if change.new is None else orjson.dumps(change.new, default=str).decode()
+    return {
+        "seq": change.seq, "at": f"{change.at:%m-%d %H:%M}", "actor": change.actor,
+        "key": change.key or change.event, "change": f"{old} -> {new}", "reason": change.reason,
+    }  # fmt: skip

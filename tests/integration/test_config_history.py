@@ -72,6 +72,17 @@ async def test_cli_history_and_get_at(
         tenantctl, settings, "config", "history", "acme", "--key", "rate_limit", "-o", "json"
     )
     assert [row["actor"] for row in orjson.loads(shown.stdout)] == ["alice", "bob", "carol"]
+    # And at 80 columns the table fits, each change one line from old to new
+    narrow = await asyncio.to_thread(
+        tenantctl, settings, "config", "history", "acme", "--key", "rate_limit",
+        env={"COLUMNS": "80"},
+    )  # fmt: skip
+    lines = narrow.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert [line.split()[-2:] for line in lines if "alice" in line or "bob" in line] == [
+        ["10", "start"],
+        ["20", "grew"],
+    ]
     earlier = await asyncio.to_thread(
         tenantctl, settings, "config", "get", "acme", "--at", str(ten_at), "-o", "json"
     )

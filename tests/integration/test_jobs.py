@@ -415,6 +415,9 @@ async def test_cli_schedules_fire_jobs_and_stop_when_paused(
     listed = json.loads((await asyncio.to_thread(cli, "list", "-o", "json")).stdout)
     assert [(s["id"], s["status"]) for s in listed] == [("tick", "active")]
     assert listed[0]["last_fire"] is not None
+    table = await asyncio.to_thread(tenantctl, settings, "schedule", "list", env={"COLUMNS": "80"})
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+    assert "* * * * * *" in table.stdout
     assert (await asyncio.to_thread(cli, "pause", "acme", "tick")).returncode == 0
     await asyncio.sleep(1.5)
     after_pause = await succeeded()
