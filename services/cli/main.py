@@ -52,7 +52,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 def load_command(name: str) -> click.Command:
     """The command `name` of the root, imported from its module."""
-    _nats_without_websockets()
+    _lean_imports()
     module, attribute, _ = COMMANDS[name]
     typer_app = getattr(importlib.import_module(f"tenantplane.services.cli.{module}"), attribute)
     make = typer.main.get_command if name in SINGLE else typer.main.get_group
@@ -61,24 +61,35 @@ def load_command(name: str) -> click.Command:
     return command
 
 
-def _nats_without_websockets() -> None:
-    """Load the NATS client without its WebSocket transport unless a ws:// URL is given.
+def _lean_imports() -> None:
+    """Load two libraries without optional parts this program never uses (about a third
+    of a read command's start, measured by bench/p10_cli.py).
 
-    nats-py imports aiohttp (0.15 s, a third of a read command's start) whenever
-    it is installed (the Kubernetes client brings it), although only ws:// and
-    wss:// servers need it. Hidden while nats-py loads, then visible again to
-    whatever else imports it.
+    nats-py imports aiohttp (0.15 s) whenever it is installed (the Kubernetes
+    client brings it), for ws:// and wss:// servers only; it is hidden unless such
+    a URL is given. structlog imports rich (0.07 s) to render tracebacks, which
+    tenantplane renders as plain text (`runtime/logging.py`).
     """
-    if "nats" in sys.modules or "aiohttp" in sys.modules:
-        return
     given = " ".join([*sys.argv, os.environ.get("TENANTPLANE_NATS_URL", "")])
-    if "ws://" in given or "wss://" in given:
+    if "ws://" not in given and "wss://" not in given:
+        _load_without("aiohttp", "nats.aio.client")
+    _load_without("rich", "structlog")
+
+
+def _load_without(hidden: str, module: str) -> None:
+    """Import `module` while `hidden` cannot be imported (so it skips its optional use
+    of it); `hidden` is importable again afterwards."""
+    if module in sys.modules or (hidden in sys.modules and hidden != "rich"):
         return
-    sys.modules["aiohttp"] = None  # type: ignore[assignment]  # import fails: no ws transport
+    saved = sys.modules.get(hidden)
+    sys.modules[hidden] = None  # type: ignore[assignment]  # `import hidden` now fails
     try:
-        importlib.import_module("nats.aio.client")
+        importlib.import_module(module)
     finally:
-        del sys.modules["aiohttp"]
+        if saved is None:
+            del sys.modules[hidden]
+        else:
+            sys.modules[hidden] = saved
 
 
 class _LazyGroup(TyperGroup):
