@@ -142,18 +142,13 @@ def _outcome(job: Job, output: Format) -> None:
     if output is Format.JSON:
         emit(_job_row(job), output)
     elif job.status is JobStatus.SUCCEEDED:
-        result = f": {describe_result(job)}" if job.result else ""
+        result = f": {json.dumps(job.result, default=str)}" if job.result else ""
         out.print(f"job {job.job_id} succeeded{result}")
     else:
         error = f": {job.error}" if job.error else ""
         print_error(f"job {job.job_id} {job.status.value}{error}")
     if job.status is not JobStatus.SUCCEEDED:
         raise typer.Exit(1)
-
-
-def describe_result(job: Job) -> str:
-    """A job's result on one line."""
-    return json.dumps(job.result, default=str)
 
 
 @app.command()
@@ -189,7 +184,8 @@ def show(
     if output is Format.JSON:
         emit({**_job_row(job), "transitions": steps}, output)
         return
-    emit_record({k: v for k, v in _job_row(job).items() if v not in ("", {}, None)}, "job")
+    shown = {k: v for k, v in _job_row(job).items() if v not in ("", {}, None)}
+    emit_record(shown, output, "job")
     emit(steps, output, "transitions")
 
 
@@ -278,15 +274,7 @@ def cancel(ctx: typer.Context, tenant: str, job_id: str, output: Format = Output
         async with session(settings_from(ctx)) as s:
             return _job_row(await _jobs(s).cancel(tenant, job_id))
 
-    emit_or_record(run(go()), output, "cancel requested")
-
-
-def emit_or_record(record: dict[str, Any], output: Format, title: str) -> None:
-    """One record: as JSON, or as a table of field and value."""
-    if output is Format.JSON:
-        emit(record, output)
-    else:
-        emit_record(record, title)
+    emit_record(run(go()), output, "cancel requested")
 
 
 @app.command()

@@ -56,8 +56,11 @@ def emit(rows: Sequence[dict[str, Any]] | dict[str, Any], fmt: Format, title: st
     out.print(table)
 
 
-def emit_record(record: dict[str, Any], title: str = "") -> None:
-    """Print one record as a table of field and value (fits any terminal)."""
+def emit_record(record: dict[str, Any], fmt: Format, title: str = "") -> None:
+    """Print one record: as JSON, or as a table of field and value (fits any terminal)."""
+    if fmt is Format.JSON:
+        emit(record, fmt)
+        return
     table = _table(title, show_header=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
