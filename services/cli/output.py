@@ -35,7 +35,8 @@ def emit(rows: Sequence[dict[str, Any]] | dict[str, Any], fmt: Format, title: st
     """Print one record or a list of records.
 
     Ids (columns named `id` or `*_id`) are never cut or wrapped, however narrow
-    the terminal: they are what an operator copies into the next command.
+    the terminal: they are what an operator copies into the next command. Other
+    values wrap (a long one folds across lines) and are never cut either.
     """
     if fmt is Format.JSON:
         out.print_json(json.dumps(rows, default=str))
@@ -50,7 +51,7 @@ def emit(rows: Sequence[dict[str, Any]] | dict[str, Any], fmt: Format, title: st
             width = max(len(column), *(len(_cell(r.get(column)).plain) for r in records))
             table.add_column(Text(column), no_wrap=True, min_width=width)
         else:
-            table.add_column(Text(column))
+            table.add_column(Text(column), overflow="fold")
     for record in records:
         table.add_row(*(_cell(v) for v in record.values()))
     out.print(table)
@@ -63,7 +64,7 @@ def emit_record(record: dict[str, Any], fmt: Format, title: str = "") -> None:
         return
     table = _table(title, show_header=False)
     table.add_column(style="bold", no_wrap=True)
-    table.add_column()
+    table.add_column(overflow="fold")
     for field, value in record.items():
         table.add_row(Text(field), _cell(value))
     out.print(table)

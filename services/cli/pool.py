@@ -36,11 +36,22 @@ workers = typer.Typer(help="Run worker processes.", no_args_is_help=True)
 
 @pools.command("list")
 def list_pools(ctx: typer.Context, output: Format = Output) -> None:
-    """Show each pool's capacity, jobs in flight, queued, and waiting per tenant.
+    """Show each pool's capacity, jobs in flight, queued and waiting, and the kinds its
+    workers run (`-o wide` or `-o json`: jobs waiting per tenant too).
 
     Example:  tenantctl pool list -o json
     """
-    emit(run(pool_status(settings_from(ctx))), output, "pools")
+    rows = run(pool_status(settings_from(ctx)))
+    if output is Format.TABLE:
+        rows = [_narrow(row) for row in rows]
+    emit(rows, output, "pools")
+
+
+def _narrow(row: dict[str, Any]) -> dict[str, Any]:
+    """What fits 80 columns: the counts, and the kinds as one list ("?": no worker heard)."""
+    kinds = row.get("kinds")
+    shown = {k: row[k] for k in ("pool", "capacity", "in_flight", "in_queue", "waiting")}
+    return {**shown, "kinds": "?" if kinds is None else ", ".join(kinds)}
 
 
 async def pool_status(settings: Settings) -> list[dict[str, Any]]:
