@@ -76,17 +76,25 @@ class JobLog(Submits):
         self.actor = actor
 
     async def append(
-        self, job: Job, data: Event, *, expect: bool = False, n: int = 0, reason: str = ""
+        self,
+        job: Job,
+        data: Event,
+        *,
+        expect: bool = False,
+        n: int = 0,
+        reason: str = "",
+        actor: str | None = None,
     ) -> StoredEvent:
-        """Append one event of `job`; with `expect`, only if `job` is still its latest state.
+        """Append one event of `job` (by `actor`, else this log's); with `expect`, only if
+        `job` is still its latest state.
 
         Raises:
             ConcurrencyConflict: `expect` and the job changed since `job`.
         """
-        attempt = getattr(data, "attempt", job.attempt)
+        attempt, actor = getattr(data, "attempt", job.attempt), actor or self.actor
         envelope = Envelope.wrap(
-            data, tenant_id=job.tenant_id, actor=self.actor, reason=reason,
-            event_id=event_id(job.job_id, attempt, data, self.actor, n),
+            data, tenant_id=job.tenant_id, actor=actor, reason=reason,
+            event_id=event_id(job.job_id, attempt, data, actor, n),
         )  # fmt: skip
         appended = await self.log.append(envelope, Expected(job.version) if expect else None)
         return StoredEvent(appended.seq, appended.subject, envelope)
@@ -122,12 +130,7 @@ class JobLog(Submits):
         if job.finished:
             raise InvalidTransition(f"job {job_id} is {job.status} already")
         if not job.cancel_requested:
-            data = JobCancelRequested(job_id=job_id)
-            envelope = Envelope.wrap(
-                data, tenant_id=tenant_id, actor=actor or self.actor, reason=reason,
-                event_id=event_id(job_id, job.attempt, data, actor or self.actor),
-            )  # fmt: skip
-            await self.log.append(envelope)
+            await self.append(job, JobCancelRequested(job_id=job_id), reason=reason, actor=actor)
         return await self.get(tenant_id, job_id)
 
     async def events(

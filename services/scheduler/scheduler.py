@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -132,13 +134,14 @@ class Scheduler:
     # Admission ---------------------------------------------------------------
     async def _admit_requested(self) -> None:
         configs: dict[str, TenantConfig | None] = {}  # per tenant, read once per step
+        served = functools.cache(self.kinds.served)  # per pool, once per step
         for job in self.board.to_admit():
             if job.tenant_id not in configs:
                 # May fail (Redis away): the job stays first in line for the next step.
                 configs[job.tenant_id] = await self._fresh_config(job.tenant_id)
             admission = admit(
                 job.tenant_id, job.kind, configs[job.tenant_id], self.default_pool,
-                self.capacity.of, self.kinds.served,
+                self.capacity.of, served,
             )  # fmt: skip
             if admission.refusal is not None:
                 refused = JobFailed(job_id=job.job_id, attempt=0, error=admission.refusal)
@@ -164,19 +167,23 @@ class Scheduler:
         all that were scheduled."""
         await self._refresh_configs()
         for pool in self.board.waiting_pools():
-            picks: list[Job] = []
-            while self.board.in_flight(pool) + len(picks) < self.capacity.of(pool):
-                job = self.board.take(pool, self._can_start, self._weight)
-                if job is None:
-                    break
-                # Counted now: the next pick of this step sees the tenant's slot and rate taken.
-                self.board.active[job.tenant_id] += 1
-                self.rates.spend(job.tenant_id, self._limits(job.tenant_id).rate_per_minute)
-                picks.append(job)
-            for job in picks:
-                self.board.active[job.tenant_id] -= 1
+            picks = self._pick(pool)
             if picks:
                 await self._schedule(picks)
+
+    def _pick(self, pool: str) -> list[Job]:
+        """The jobs `pool` has room for now, taken fairly from its queue."""
+        picks: list[Job] = []
+        # Counted at once: the next pick of this step sees the tenant's slot taken.
+        picked: Counter[str] = Counter()
+        while self.board.in_flight(pool) + len(picks) < self.capacity.of(pool):
+            job = self.board.take(pool, lambda t: self._can_start(t, picked[t]), self._weight)
+            if job is None:
+                break
+            picked[job.tenant_id] += 1
+            self.rates.spend(job.tenant_id, self._limits(job.tenant_id).rate_per_minute)
+            picks.append(job)
+        return picks
 
     async def _schedule(self, picks: list[Job]) -> None:
         outcomes = await asyncio.gather(
@@ -200,10 +207,11 @@ class Scheduler:
     def _next_attempt(job: Job) -> JobScheduled:
         return JobScheduled(job_id=job.job_id, pool=job.pool, attempt=job.attempt + 1)
 
-    def _can_start(self, tenant_id: str) -> bool:
+    def _can_start(self, tenant_id: str, picked: int = 0) -> bool:
+        """Whether the tenant may start one more job, `picked` of this step counted."""
         config = self.config.cached(tenant_id)
         limits = JobLimits.of(config)
-        if not may_start(config, limits, self.board.active[tenant_id]):
+        if not may_start(config, limits, self.board.active[tenant_id] + picked):
             return False
         return self.rates.allows(tenant_id, limits.rate_per_minute)
 
