@@ -277,7 +277,7 @@ async def test_cli_submits_and_waits_then_shows_each_transition_and_lists_at_80_
         rows: list[dict[str, Any]] = json.loads(found.stdout)
         return rows
 
-    await eventually(lambda: _at_least(lambda: _count(listed), 1))
+    await eventually(listed)  # the history has the job
     rows = await listed()
     assert [(j["job_id"], j["attempts"], j["result"]) for j in rows] == [
         (job_id, 2, {"attempt": 2})
@@ -296,10 +296,6 @@ async def test_cli_submits_and_waits_then_shows_each_transition_and_lists_at_80_
     assert [(r["store"], r["running"]) for r in jobs] == [("sql", True)]
     pools = await asyncio.to_thread(tenantctl, settings, "pool", "list", "-o", "json")
     assert json.loads(pools.stdout)[0]["pool"] == "default"
-
-
-async def _count(rows: Callable[[], Awaitable[list[dict[str, Any]]]]) -> int:
-    return len(await rows())
 
 
 async def test_watching_a_job_follows_its_progress_to_its_outcome(
@@ -596,10 +592,7 @@ async def test_a_kind_no_worker_of_the_pool_runs_is_refused_with_nothing_appende
     await onboard(client, redis, settings, "acme")
 
     # Given the default pool's worker has been heard: its kinds show in `pool list`
-    async def heard() -> bool:
-        return any(r["pool"] == "default" and r["kinds"] for r in await pool_status(settings))
-
-    await eventually(heard, timeout=10)
+    await eventually(lambda: _default_pool_heard(settings), timeout=10)
     jobs = JobClient(nc, settings.subjects, actor="test")
     # When a kind none of its workers runs is submitted
     with pytest.raises(UnknownJobKind) as refused:
@@ -622,6 +615,11 @@ async def test_a_kind_no_worker_of_the_pool_runs_is_refused_with_nothing_appende
     assert (await jobs.submit("acme", "noop")).duplicate is False
 
 
+async def _default_pool_heard(settings: Settings) -> bool:
+    """Whether the scheduler has heard the default pool's worker name its kinds."""
+    return any(r["pool"] == "default" and r["kinds"] for r in await pool_status(settings))
+
+
 async def test_assigning_a_pool_whose_workers_lack_a_scheduled_kind_warns(
     worker: None,
     client: CommandClient,
@@ -634,10 +632,7 @@ async def test_assigning_a_pool_whose_workers_lack_a_scheduled_kind_warns(
         "--kind", "report.unheard.of",
     )  # fmt: skip
 
-    async def heard() -> bool:
-        return any(r["pool"] == "default" and r["kinds"] for r in await pool_status(settings))
-
-    await eventually(heard, timeout=10)
+    await eventually(lambda: _default_pool_heard(settings), timeout=10)
     assigned = await asyncio.to_thread(tenantctl, settings, "pool", "assign", "acme", "default")
     assert assigned.returncode == 0, assigned.stderr
     assert "warning: pool default's workers do not run report.unheard.of" in assigned.stderr
