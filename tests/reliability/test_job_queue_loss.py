@@ -11,6 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tenantplane.services.jobs.aggregate import JobStatus
 from tenantplane.services.jobs.log import JobLog
+from tenantplane.services.jobs.queue import queue_name
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
@@ -44,6 +45,9 @@ async def test_attempts_whose_queue_was_wiped_run_once_when_a_worker_comes(
     async with Tally(event_log) as tally:
         submitted = [await jobs.submit("acme", "noop") for _ in range(20)]
         await eventually(lambda: _scheduled(tally, CAPACITY), timeout=10)
+        # (in the queue, not only scheduled: a step appends its picks, then enqueues them)
+        messages = f"{settings.namespace}-dramatiq:{queue_name('default')}.msgs"
+        await eventually(lambda: _holds(redis, messages, CAPACITY), timeout=10)
 
         # When the queue's keys vanish from Redis (as after FLUSHALL), and a worker starts
         queue_keys = [k async for k in redis.scan_iter(match=f"{settings.namespace}-dramatiq:*")]
@@ -109,3 +113,7 @@ class OneFault:
 
 async def _scheduled(tally: Tally, count: int) -> bool:
     return tally.count(JobStatus.SCHEDULED) == count
+
+
+async def _holds(redis: aioredis.Redis, key: str, count: int) -> bool:
+    return int(await redis.hlen(key)) == count
