@@ -35,6 +35,8 @@ def test_the_roots_help_loads_no_group() -> None:
 
 
 def _leaves(command: Any, path: list[str]) -> list[tuple[str, Any]]:
+    if getattr(command, "hidden", False):
+        return []  # internal (a rebuild's partition process); users never type it
     children = getattr(command, "commands", None)
     if not children:
         return [(" ".join(path), command)]
