@@ -149,7 +149,7 @@ def tenantctl_process(
     """`tenantctl ARGS` in its own process (its own core and event loop), e.g. a service;
     its output goes to `output` when given (else to this process's)."""
     env = {**os.environ, **settings.to_env(), "TENANTPLANE_OPS_PORT": "0"}
-    env["TENANTPLANE_LOG_LEVEL"] = "warning"
+    env["TENANTPLANE_LOG_LEVEL"] = os.environ.get("BENCH_LOG_LEVEL", "warning")
     process = subprocess.Popen(
         [sys.executable, "-m", "tenantplane.services.cli", *args],
         env=env,
@@ -165,6 +165,36 @@ def tenantctl_process(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+# How the config service can run: the `tenantctl` processes of each layout.
+CONFIG_LAYOUTS: dict[str, list[list[str]]] = {
+    "one process": [["serve", "config"]],
+    "commands + projection": [
+        ["serve", "config", "--only", "commands"],
+        ["serve", "config", "--only", "projections"],
+    ],
+    "2 replicas": [["serve", "config"], ["serve", "config"]],
+}
+
+
+@contextlib.contextmanager
+def config_layouts(
+    servers: Settings, layouts: list[str]
+) -> Iterator[Iterator[tuple[str, Settings]]]:
+    """Each layout of the config service in turn, on a fresh namespace of `servers`:
+    iterate to start the next one (the previous one stops)."""
+    with contextlib.ExitStack() as running:
+
+        def each() -> Iterator[tuple[str, Settings]]:
+            for n, layout in enumerate(layouts):
+                running.close()
+                settings = servers.model_copy(update={"namespace": f"{servers.namespace}{n}"})
+                for args in CONFIG_LAYOUTS[layout]:
+                    running.enter_context(tenantctl_process(settings, *args))
+                yield layout, settings
+
+        yield each()
 
 
 async def wait_serving(nc: NATS, subject: str, timeout: float = 30.0) -> None:

@@ -1,9 +1,12 @@
 """P6: commands through request/reply with optimistic concurrency.
 
-Several concurrent clients send `config.set` commands to the config service (in
-its own process, `tenantctl serve config`), each to its own tenants, as fast as
-replies come back. Every command is validated, decided on the tenant's state
-and appended with the expected sequence of that tenant's subjects.
+Several concurrent clients send `config.set` commands to the config service, each
+to its own tenants, as fast as replies come back. Every command is validated,
+decided on the tenant's state and appended with the expected sequence of that
+tenant's subjects. Three layouts of the service, each on a fresh namespace of
+the same servers: one process (`tenantctl serve config`); commands and the
+projection in two processes (`--only commands`, `--only projections`); and two
+replicas of the whole service in one queue group.
 
 Baseline in the same run: a raw NATS request/reply round trip to a responder
 in its own process that answers at once, with the same clients.
@@ -23,15 +26,16 @@ import time
 from collections.abc import Awaitable, Callable
 
 from bench.common import (
+    CONFIG_LAYOUTS,
     Row,
     Verdict,
     arguments,
+    config_layouts,
     finish,
     local_servers,
     percentiles,
     progress,
     table,
-    tenantctl_process,
     wait_serving,
 )
 from tenantplane.contracts.config import SetConfig
@@ -122,23 +126,26 @@ async def raw_request_reply(settings: Settings, count: int) -> tuple[float, list
 def main() -> None:
     options = arguments(__doc__ or "")
     count = 4_000 if options.quick else 20_000
-    with local_servers() as settings:
+    measured: dict[str, tuple[float, list[float]]] = {}
+    with local_servers() as servers:
         progress(f"raw request/reply: {count:,} round trips, {CLIENTS} clients")
-        raw_rate, raw = run_loop(raw_request_reply(settings, count))
-        with tenantctl_process(settings, "serve", "config"):
-            progress(f"config.set commands: {count:,}, {CLIENTS} clients")
-            rate, latencies = run_loop(commands(settings, count))
-    raw_p, cmd_p = percentiles(raw), percentiles(latencies)
-    rows = [
-        Row("raw request/reply (baseline)", {"per s": raw_rate, **raw_p}),
-        Row("config.set command", {"per s": rate, **cmd_p}),
-    ]
-    verdicts = [
-        Verdict("P6", f"commands/s, {CLIENTS} clients", rate, "/s", ">= 2,000/s",
-                rate >= 2_000, raw_rate, rate / raw_rate),
-        Verdict("P6", "command p50 latency", cmd_p["p50"], "ms", "reported", None,
-                raw_p["p50"], cmd_p["p50"] / raw_p["p50"]),
-    ]  # fmt: skip
+        raw_rate, raw = run_loop(raw_request_reply(servers, count))
+        with config_layouts(servers, list(CONFIG_LAYOUTS)) as layouts:
+            for layout, settings in layouts:
+                progress(f"config.set commands, {layout}: {count:,}, {CLIENTS} clients")
+                measured[layout] = run_loop(commands(settings, count))
+    raw_p = percentiles(raw)
+    rows = [Row("raw request/reply (baseline)", {"per s": raw_rate, **raw_p})]
+    verdicts = []
+    for layout, (rate, latencies) in measured.items():
+        cmd_p = percentiles(latencies)
+        rows.append(Row(f"config.set command, {layout}", {"per s": rate, **cmd_p}))
+        verdicts += [
+            Verdict("P6", f"commands/s, {CLIENTS} clients, {layout}", rate, "/s",
+                    ">= 2,000/s", rate >= 2_000, raw_rate, rate / raw_rate),
+            Verdict("P6", f"command p50 latency, {layout}", cmd_p["p50"], "ms", "reported",
+                    None, raw_p["p50"], cmd_p["p50"] / raw_p["p50"]),
+        ]  # fmt: skip
     title = f"P6: commands through request/reply ({count:,}, {CLIENTS} clients; latency in ms)"
     finish(options, [table(title, rows)], verdicts)
 

@@ -6,7 +6,7 @@ them all; `tenantplane.contracts` re-exports `EVENTS` and `COMMANDS` from here.
 
 from __future__ import annotations
 
-from tenantplane.contracts import config, discards, jobs, routing, schedules, tenants
+from tenantplane.contracts import config, discards, jobs, rollouts, routing, schedules, tenants
 from tenantplane.contracts.commands import Command
 from tenantplane.contracts.registry import EventRegistry
 
@@ -14,6 +14,7 @@ EVENTS = EventRegistry.of(
     [
         *tenants.EVENTS,
         *config.EVENTS,
+        *rollouts.EVENTS,
         *routing.EVENTS,
         *jobs.EVENTS,
         *schedules.EVENTS,
@@ -24,6 +25,7 @@ COMMANDS: tuple[type[Command], ...] = (
     *tenants.COMMANDS,
     *config.COMMANDS,
     config.ShowSealingKey,
+    *rollouts.COMMANDS,
     *routing.COMMANDS,
     *jobs.COMMANDS,
     *schedules.COMMANDS,

@@ -2,6 +2,9 @@
 
 <root>:tenant:<id>:config           hash  config key -> JSON value
 <root>:tenant:<id>:meta             hash  status, plan, labels, config_version
+<root>:tenant:<id>:own              hash  config key -> the tenant's own JSON value under a
+                                          rollout's ('' for none), for held keys only
+<root>:rollout:<name>:members       set   tenants a config rollout holds keys for
 <root>:tenants                      set   ids of tenants that exist
 <root>:routes                       set   services that have routing
 <root>:routes:<service>             hash  tenant -> pinned version
@@ -34,6 +37,18 @@ class Keys:
     def tenant_meta(self, tenant_id: str) -> str:
         """Hash of one tenant's metadata: status, plan, labels, config_version."""
         return f"{self.root}:tenant:{validate_tenant_id(tenant_id)}:meta"
+
+    def tenant_own(self, tenant_id: str) -> str:
+        """Hash of the tenant's own values under the keys rollouts hold for it."""
+        return f"{self.root}:tenant:{validate_tenant_id(tenant_id)}:own"
+
+    def rollout_members(self, rollout: str) -> str:
+        """Set of the tenants a config rollout holds keys for."""
+        return f"{self.root}:rollout:{validate_name(rollout, 'rollout')}:members"
+
+    def rollouts(self) -> str:
+        """Pattern of every rollout's keys."""
+        return f"{self.root}:rollout:*"
 
     def tenants(self) -> str:
         """Set of the ids of every tenant that exists (not offboarded)."""

@@ -43,11 +43,13 @@ class DefaultVersionSet(_Route):
 
 
 class RolloutSet(_Route):
-    """`percent` of tenants, chosen by a sticky hash, go to `version` (platform scope)."""
+    """The first `percent` of tenants in `cohort` (contracts/cohorts.py) go to `version`
+    (platform scope); no cohort: the service's own, named like the service."""
 
     event_type: ClassVar[str] = "route.rollout_set"
     version: Version
     percent: Percent
+    cohort: Name | None = None
 
 
 class VersionRetired(_Route):
@@ -104,11 +106,16 @@ class SetDefault(ServiceCommand):
 
 
 class Rollout(ServiceCommand):
-    """Send `percent` of tenants (sticky) to `version`; 0 ends the rollout."""
+    """Send `percent` of tenants (sticky) to `version`; 0 ends the rollout.
+
+    `cohort` names the tenants' order (contracts/cohorts.py): the service's own by
+    default; a config rollout naming the same cohort reaches the same tenants.
+    """
 
     name: ClassVar[str] = "rollout.set"
     version: Version
     percent: Percent
+    cohort: Name | None = None
 
 
 class RetireVersion(ServiceCommand):

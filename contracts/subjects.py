@@ -7,12 +7,14 @@ every tenant" are each a single filter:
     <root>.evt.<tenant>.config          tenant configuration
     <root>.evt.<tenant>.route.<service> a tenant's pin to a version of a service
     <root>.evt._platform.route.<service>  a service's versions, default and rollout
+    <root>.evt._platform.rollout.<name> a config rollout: values, percentage, end
     <root>.evt.<tenant>.schedule.<id>   a cron schedule and its firings
     <root>.evt.<tenant>.discard         events of the tenant an operator discarded
     <root>.job.<tenant>.<job id>        one job's lifecycle (jobs stream)
     <root>.dom.<domain>.<tenant>.<aggregate type>.<id>
                                         a domain's events (its own stream)
     <root>.lease.<pool>                 workers' heartbeats renewing their attempts' leases
+    <root>.leader.<projection>          which replica runs a projection (leases stream)
     <root>.cmd.<service>.<command>      command request/reply
     <root>.chg.<projection>.<tenant>    "projection applied up to seq N" notifications
     <root>.dlq.<projection>.<tenant>    dead letters of a projection
@@ -37,6 +39,7 @@ from tenantplane.contracts.envelope import Envelope
 from tenantplane.contracts.errors import SubjectMismatch
 from tenantplane.contracts.ids import (
     AGGREGATE_ID_PATTERN,
+    PLATFORM,
     validate_job_id,
     validate_name,
     validate_scope,
@@ -68,7 +71,7 @@ class Subjects:
         """What the control stream stores: the known families only, so nothing else
         (another service's events, a typo) can enter the control plane's log."""
         families = ("lifecycle", "config", "route.*", "schedule.*", "discard")
-        return [f"{self.root}.evt.*.{family}" for family in families]
+        return [*(f"{self.root}.evt.*.{family}" for family in families), self.all_rollouts()]
 
     @property
     def control_stream(self) -> str:
@@ -84,6 +87,19 @@ class Subjects:
     def dead_letter_stream(self) -> str:
         """The stream of events parked by projectors."""
         return f"{self._stream_prefix}_DLQ"
+
+    @property
+    def leader_stream(self) -> str:
+        """The stream of leases: which replica runs each projection (in memory, short-lived)."""
+        return f"{self._stream_prefix}_LEADERS"
+
+    def leader(self, projection: str) -> str:
+        """The lease of one projection."""
+        return f"{self.root}.leader.{validate_name(projection, 'projection')}"
+
+    def leaders(self) -> str:
+        """Every projection's lease."""
+        return f"{self.root}.leader.*"
 
     def covering(self, filters: Sequence[str]) -> str:
         """One filter over everything `filters` match: the whole stream's subjects.
@@ -157,6 +173,14 @@ class Subjects:
     def all_routes(self) -> str:
         """Every routing event of every service."""
         return f"{self.root}.evt.*.route.*"
+
+    def rollout(self, name: str) -> str:
+        """One config rollout (platform scope): its start, percentages and end."""
+        return f"{self.root}.evt.{PLATFORM}.rollout.{validate_name(name, 'rollout')}"
+
+    def all_rollouts(self) -> str:
+        """Every config rollout."""
+        return f"{self.root}.evt.{PLATFORM}.rollout.*"
 
     def schedule(self, tenant_id: str, schedule_id: str) -> str:
         """One cron schedule of one tenant."""
@@ -243,6 +267,8 @@ class Subjects:
             return self.lifecycle(envelope.tenant_id)
         if family == "config":
             return self.config(envelope.tenant_id)
+        if family == "rollout":
+            return self.rollout(getattr(envelope.data, "rollout", ""))
         if family == "route":
             return self.route(envelope.tenant_id, getattr(envelope.data, "service", ""))
         if family == "schedule":

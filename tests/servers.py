@@ -53,6 +53,26 @@ def provide(workdir: Path) -> Iterator[Servers]:
         yield servers
 
 
+@contextlib.contextmanager
+def redis_cluster(workdir: Path) -> Iterator[embedded.RedisClusterProcesses | str]:
+    """A Redis Cluster of 3 masters with a replica each, for one test: started from the
+    local redis-server binary (the `local` backend), or the one named by
+    TENANTPLANE_TEST_REDIS_CLUSTER_URL (a `redis+cluster://` URL, as a string)."""
+    external = os.environ.get("TENANTPLANE_TEST_REDIS_CLUSTER_URL")
+    if external:
+        yield external
+        return
+    if backend_name() != "local":
+        raise RuntimeError(
+            "no Redis Cluster: set TENANTPLANE_TEST_REDIS_CLUSTER_URL for this backend"
+        )
+    cluster = embedded.redis_cluster(workdir).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 def _postgres_url() -> str:
     return os.environ.get("TENANTPLANE_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
 

@@ -30,6 +30,7 @@ PARAMETERS: Mapping[str, str] = {
     "pool": "A worker pool's name (lowercase letters, digits, `-` and `_`).",
     "domain": "A domain's name: 2-32 lowercase letters, digits and inner hyphens.",
     "aggregateId": "The id of one aggregate of the domain: 1-128 letters, digits, `-` and `_`.",
+    "rollout": "A config rollout's name (lowercase letters, digits, `-` and `_`).",
     "projection": "A projection's name (lowercase letters, digits, `-` and `_`), e.g. `config`.",
 }
 # The model fields whose value stands in a subject, and the parameter each is.
@@ -40,6 +41,7 @@ FIELD_PARAMETERS: Mapping[str, str] = {
     "job_id": "job",
     "pool": "pool",
     "domain": "domain",
+    "rollout": "rollout",
 }
 
 

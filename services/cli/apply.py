@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import Progress
 
 from tenantplane.contracts.commands import Command
 from tenantplane.contracts.config import SetConfig, UnsetConfig
@@ -20,12 +19,14 @@ from tenantplane.contracts.tenants import (
 )
 from tenantplane.services.cli.context import Session, default_actor, run, session, settings_from
 from tenantplane.services.cli.output import Format, emit, out
-from tenantplane.services.config import gitops
-from tenantplane.services.config.projection import NAME as CONFIG_PROJECTION
+from tenantplane.services.config import PROJECTION as CONFIG_PROJECTION
 from tenantplane.services.config.reader import REDACTED
 from tenantplane.services.config.schema import ConfigSchema
 from tenantplane.services.runtime.readyourwrites import wait_applied
 from tenantplane.services.runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from tenantplane.services.config import gitops
 
 CONCURRENT_TENANTS = 16
 
@@ -56,6 +57,9 @@ def apply(
 
     Example:  tenantctl config apply ./tenants --env prod --dry-run
     """
+    # Loaded here, not with `tenantctl config`: parsing files is all this command's.
+    from tenantplane.services.config import gitops
+
     settings = settings_from(ctx)
     schema = ConfigSchema.load(settings.config_schema_file)
     desired = gitops.load(directory, schema, env)
@@ -83,6 +87,8 @@ async def _apply(
 ) -> dict[str, Any]:
     """Plan, and unless `dry_run` execute; `missing`: what to do with the tenants that
     have no file (suspend, offboard, or None to only list them)."""
+    from tenantplane.services.config import gitops
+
     async with session(settings) as s:
         found = await s.reader.snapshot([d.tenant_id for d in desired])
         current = {t: gitops.Current(view.plan, config) for t, (view, config) in found.items()}
@@ -139,6 +145,8 @@ async def _execute(
     s: Session, plans: list[gitops.TenantPlan], origin: dict[str, Any]
 ) -> dict[str, set[str]]:
     """Send each tenant's commands; returns each tenant's secrets that changed."""
+    from rich.progress import Progress
+
     limit = asyncio.Semaphore(CONCURRENT_TENANTS)
     seqs: list[int] = [0]
     changed: dict[str, set[str]] = {}

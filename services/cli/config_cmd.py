@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -10,18 +11,27 @@ import typer
 from tenantplane.contracts.config import RevertConfig, SetConfig, UnsetConfig
 from tenantplane.contracts.ids import validate_tenant_id
 from tenantplane.services.cli.apply import apply
-from tenantplane.services.cli.context import default_actor, run, session, settings_from
-from tenantplane.services.cli.options import Output, Reason, To, Wait, send_and_report
+from tenantplane.services.cli.context import Session, default_actor, run, session, settings_from
+from tenantplane.services.cli.options import (
+    Output,
+    Reason,
+    To,
+    Wait,
+    assignments,
+    send_and_report,
+)
 from tenantplane.services.cli.output import Format, emit, out
+from tenantplane.services.cli.rollout_cmd import app as rollout_app
+from tenantplane.services.config import PROJECTION as CONFIG_PROJECTION
 from tenantplane.services.config.history import Change, config_diff, state_at
 from tenantplane.services.config.history import history as config_history
-from tenantplane.services.config.projection import NAME as CONFIG_PROJECTION
 from tenantplane.services.config.reader import REDACTED
 from tenantplane.services.runtime.errors import InvalidInput, TenantNotFound
 from tenantplane.services.runtime.timetravel import parse_point
 
-app = typer.Typer(help="Tenant configuration: get, set, unset, revert, history, apply.")
+app = typer.Typer(help="Tenant configuration: get, set, unset, revert, history, apply, rollout.")
 app.command()(apply)
+app.add_typer(rollout_app, name="rollout")
 
 IfVersion = typer.Option(
     None, "--if-version", min=0,
@@ -30,19 +40,13 @@ IfVersion = typer.Option(
 )  # fmt: skip
 
 
-def parse_value(text: str) -> Any:
-    """A CLI value: JSON when it parses (5, true, [1], {"a": 1}), else the plain string."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text
-
-
 @app.command("set")
 def set_values(
     ctx: typer.Context,
     tenant: str,
-    assignments: list[str] = typer.Argument(..., metavar="KEY=VALUE...", help="Values are JSON"),
+    pairs: list[str] = typer.Argument(
+        ..., metavar="KEY=VALUE...", help="Values: JSON when they parse as JSON, else strings"
+    ),
     reason: str = Reason,
     if_version: int | None = IfVersion,
     wait: bool = Wait,
@@ -53,17 +57,28 @@ def set_values(
     Example:  tenantctl config set acme rate_limit=50 features='{"beta": true}' -r "ticket 42"
     Example:  tenantctl config set acme rate_limit=51 --if-version 42   # read-modify-write
     """
-    values: dict[str, Any] = {}
-    for item in assignments:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"{item!r} is not KEY=VALUE")
-        values[key] = parse_value(text)
+    values = assignments(pairs)
     command = SetConfig(
         tenant_id=tenant, values=values, actor=default_actor(), reason=reason,
         if_version=if_version,
     )  # fmt: skip
-    send_and_report(settings_from(ctx), command, wait, output)
+    send_and_report(settings_from(ctx), command, wait, output, notes=_held(tenant, list(values)))
+
+
+def _held(tenant: str, keys: list[str]) -> Callable[[Session], Awaitable[list[str]]]:
+    """Notes on the keys a rollout holds for `tenant`: their own values do not show yet."""
+
+    async def notes(s: Session) -> list[str]:
+        held = await s.redis.hmget(s.settings.keys.tenant_own(tenant), keys)
+        return [
+            f"{tenant} sees a rollout's value of {key}: its own value shows once the rollout "
+            "is aborted (`config rollout list`); a promotion replaces it unless the rollout "
+            "protects own values (--except-explicit)"
+            for key, under in zip(keys, held, strict=True)
+            if under is not None
+        ]
+
+    return notes
 
 
 @app.command()
@@ -114,7 +129,7 @@ def get(
             state = await state_at(s.log, validate_tenant_id(tenant), seq=seq, at=moment)
             if not state.exists:
                 raise TenantNotFound(f"tenant {tenant} did not exist at {at}")
-            return {**state.values, **dict.fromkeys(state.secrets, REDACTED)}
+            return {**state.effective, **dict.fromkeys(state.secrets, REDACTED)}
 
     config = run(go())
     if key is not None:

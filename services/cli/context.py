@@ -15,7 +15,6 @@ import redis.asyncio as aioredis
 import typer
 from nats.aio.client import Client as NATS
 
-from tenantplane.contracts import EVENTS
 from tenantplane.contracts.commands import Command, CommandReply
 from tenantplane.services.config.reader import ConfigReader
 from tenantplane.services.runtime.commands import CommandClient
@@ -46,7 +45,7 @@ async def connected(settings: Settings) -> AsyncIterator[tuple[NATS, EventLog]]:
     """A NATS connection and the event log, closed at exit."""
     nc = await connect_nats(settings, "tenantctl")
     try:
-        yield nc, EventLog(nc.jetstream(), settings.subjects, EVENTS)
+        yield nc, EventLog(nc.jetstream(), settings.subjects)
     finally:
         await nc.close()
 

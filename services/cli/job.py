@@ -10,9 +10,8 @@ import typer
 from sqlalchemy import inspect
 
 from tenantplane.contracts.ids import validate_tenant_id
-from tenantplane.services.cli.config_cmd import parse_value
 from tenantplane.services.cli.context import Session, default_actor, run, session, settings_from
-from tenantplane.services.cli.options import Output, Reason
+from tenantplane.services.cli.options import Output, Reason, assignments
 from tenantplane.services.cli.output import Format, emit, emit_record, out, print_error
 from tenantplane.services.jobs.aggregate import Job, JobStatus, describe, evolve, job_id_for
 from tenantplane.services.jobs.client import JobClient
@@ -69,12 +68,7 @@ def submit(
     Example:  tenantctl job submit acme report.write -a directory=/tmp/reports -k nightly-42
     Example:  tenantctl job submit acme report.write -a directory=/tmp/reports --wait
     """
-    args = {}
-    for item in arg:
-        name, sep, text = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"{item!r} is not key=value")
-        args[name] = parse_value(text)
+    args = assignments(arg)
 
     async def go() -> Submitted | Job:
         async with session(settings_from(ctx)) as s:

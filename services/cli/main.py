@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "tenant": ("tenant", "app",
                "Tenant lifecycle: create, show, list, suspend, resume, plan, offboard."),
     "config": ("config_cmd", "app",
-               "Tenant configuration: get, set, unset, revert, history, apply."),
+               "Tenant configuration: get, set, unset, revert, history, apply, rollout."),
     "route": ("route", "app",
               "Per-tenant version routing: register, pin, default, rollout, retire, rollback."),
     "job": ("job", "app", "Tenant jobs: submit, watch, show, list, cancel, retry."),

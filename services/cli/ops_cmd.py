@@ -21,28 +21,55 @@ from tenantplane.services.service_list import SERVICES
 SERVABLE = [name for name, _ in SERVICES]
 # Services without which the control plane does not work.
 REQUIRED = {"config", "router", "scheduler"}
+# Services whose command handlers and projectors can run in separate processes.
+SPLITTABLE = ("config", "router")
 
 
 def serve(
     ctx: typer.Context,
     names: list[str] = typer.Argument(..., help=f"Services to run: {', '.join(SERVABLE)}"),
+    only: str = typer.Option(
+        "all",
+        "--only",
+        help="Run one part of config or router: `commands` (handlers) or `projections` "
+        "(read models); run the other part in another process [env: TENANTPLANE_SERVE_ONLY]",
+    ),
 ) -> None:
     """Run services in the foreground until SIGTERM (one service per Deployment on Kubernetes).
 
     The process serves /healthz, /readyz and /metrics on TENANTPLANE_OPS_HOST:
     TENANTPLANE_OPS_PORT (127.0.0.1:8470 by default; bind 0.0.0.0 in a pod).
     `worker` runs the default pool with the example job kinds; real pools run
-    `tenantctl worker run --pool NAME --kinds module:KINDS`.
+    `tenantctl worker run --pool NAME --kinds module:KINDS`. Under load, the config
+    service's commands and projection each use most of a core: `--only` runs them
+    in two processes (two Deployments), as docs/operations.md shows.
 
     Example:  TENANTPLANE_NATS_URL=nats://nats:4222 tenantctl serve config
+    Example:  tenantctl serve config --only commands    # and, in another process:
+              tenantctl serve config --only projections
     """
     unknown = sorted(set(names) - set(SERVABLE))
     if unknown:
         raise typer.BadParameter(f"unknown service {', '.join(unknown)}; known: {SERVABLE}")
     settings = settings_from(ctx)
+    if only != "all" or settings.serve_only != "all":
+        settings = _one_part(settings, names, only)
     configure(settings.log_level, settings.log_format)
     chosen = [(name, service) for name, service in SERVICES if name in names]
     run(serve_process(settings, chosen))
+
+
+def _one_part(settings: Settings, names: list[str], only: str) -> Settings:
+    """The settings of a process running one part (`--only`, else the environment's)."""
+    part = settings.serve_only if only == "all" else only
+    if part not in ("commands", "projections"):
+        raise typer.BadParameter(f"--only takes commands or projections, not {part!r}")
+    others = sorted(set(names) - set(SPLITTABLE))
+    if others:
+        raise typer.BadParameter(
+            f"--only splits {' and '.join(SPLITTABLE)} only; {', '.join(others)} run whole"
+        )
+    return settings.model_copy(update={"serve_only": part})
 
 
 def status(ctx: typer.Context, output: Format = Output) -> None:

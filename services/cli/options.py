@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 import typer
 
 from tenantplane.contracts.commands import Command
-from tenantplane.services.cli.context import run, session
-from tenantplane.services.cli.output import Format, emit, out
-from tenantplane.services.config.projection import NAME as CONFIG_PROJECTION
+from tenantplane.services.cli.context import Session, run, session
+from tenantplane.services.cli.output import Format, emit, out, print_warning
+from tenantplane.services.config import PROJECTION as CONFIG_PROJECTION
 from tenantplane.services.runtime.settings import Settings
 
 Reason = typer.Option("", "--reason", "-r", help="Why (kept in the history)")
@@ -21,21 +23,49 @@ To = typer.Option(
 )
 
 
+def parse_value(text: str) -> Any:
+    """A CLI value: JSON when it parses (5, true, [1], {"a": 1}), else the plain string."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def assignments(
+    items: list[str], parse: Callable[[str], Any] = parse_value, what: str = "KEY=VALUE"
+) -> dict[str, Any]:
+    """`KEY=VALUE` arguments as a mapping, each value parsed by `parse`."""
+    found: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"{item!r} is not {what}")
+        if key in found:
+            raise typer.BadParameter(f"{key} is given twice")
+        found[key] = parse(text)
+    return found
+
+
 def send_and_report(
     settings: Settings,
     command: Command,
     wait: bool,
     output: Format,
     projection: str = CONFIG_PROJECTION,
+    notes: Callable[[Session], Awaitable[list[str]]] | None = None,
 ) -> None:
-    """Send `command`, wait for the read model if asked, and print the outcome."""
+    """Send `command`, wait for the read model if asked, and print the outcome, then
+    what `notes` finds worth a warning."""
 
-    async def go() -> dict[str, Any]:
+    async def go() -> tuple[dict[str, Any], list[str]]:
         async with session(settings) as s:
             reply = await s.send(command, wait=wait, projection=projection)
-            return {"ok": reply.ok, "seq": reply.seq, "replayed": reply.replayed}
+            said = await notes(s) if notes is not None else []
+            return {"ok": reply.ok, "seq": reply.seq, "replayed": reply.replayed}, said
 
-    result = run(go())
+    result, said = run(go())
+    for note in said:
+        print_warning(note)
     if output is Format.JSON:
         emit(result, output)
     elif result["seq"] is None:

@@ -104,6 +104,12 @@ def rollout(
     service: str,
     version: str,
     percent: float = typer.Option(..., "--percent", "-p", min=0, max=100, help="0 ends it"),
+    cohort: str = typer.Option(
+        None,
+        "--cohort",
+        help="Order tenants by this cohort (a config rollout naming it reaches the same "
+        "tenants) [default: the service's own]",
+    ),
     reason: str = Reason,
     wait: bool = Wait,
     output: Format = Output,
@@ -111,8 +117,11 @@ def rollout(
     """Send a sticky percentage of tenants to a version; raising it only adds tenants.
 
     Example:  tenantctl route rollout billing v2 --percent 10
+    Example:  tenantctl route rollout billing v2 --percent 10 --cohort release-42
     """
-    command = Rollout(target=service, version=version, percent=percent, **_who(reason))
+    command = Rollout(
+        target=service, version=version, percent=percent, cohort=cohort, **_who(reason)
+    )
     _send(ctx, command, wait, output)
 
 

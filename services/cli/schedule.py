@@ -13,9 +13,8 @@ from tenantplane.contracts.schedules import (
     RemoveSchedule,
     ResumeSchedule,
 )
-from tenantplane.services.cli.config_cmd import parse_value
 from tenantplane.services.cli.context import default_actor, run, session, settings_from
-from tenantplane.services.cli.options import Output, Reason, send_and_report
+from tenantplane.services.cli.options import Output, Reason, assignments, send_and_report
 from tenantplane.services.cli.output import Format, emit
 from tenantplane.services.scheduler.schedules import Schedule, read_schedules
 
@@ -43,7 +42,7 @@ def add(
     Example:  tenantctl schedule add acme nightly --cron "0 2 * * *" --tz Europe/Berlin \\
                 --kind report.write -a directory=/reports --stagger 600
     """
-    args = {k: parse_value(v) for k, _, v in (a.partition("=") for a in arg)}
+    args = assignments(arg)
     command = DefineSchedule.model_validate({
         "tenant_id": tenant, "schedule_id": schedule_id, "cron": cron, "timezone": timezone,
         "kind": kind, "args": args, "overlap": overlap, "catch_up": catch_up,

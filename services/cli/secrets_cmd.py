@@ -10,8 +10,8 @@ import orjson
 import typer
 
 from tenantplane.contracts.config import ShowSealingKey
-from tenantplane.services.cli.config_cmd import parse_value
 from tenantplane.services.cli.context import connected, default_actor, run, session, settings_from
+from tenantplane.services.cli.options import parse_value
 from tenantplane.services.cli.output import Format, emit, out
 from tenantplane.services.config.secrets import SecretBox, new_master_key
 from tenantplane.services.runtime.database import migrated_database

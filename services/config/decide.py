@@ -17,6 +17,7 @@ from tenantplane.contracts.config import (
     UnsetConfig,
 )
 from tenantplane.contracts.envelope import Event
+from tenantplane.contracts.rollouts import ConfigRolloutJoined, ConfigRolloutLeft
 from tenantplane.contracts.tenants import (
     ChangePlan,
     OffboardTenant,
@@ -32,6 +33,7 @@ from tenantplane.contracts.tenants import (
 )
 from tenantplane.services.config.schema import ConfigSchema
 from tenantplane.services.config.state import TenantState
+from tenantplane.services.config.steps import AdoptRollout, JoinRollout, LeaveRollout
 from tenantplane.services.runtime.errors import (
     ConcurrencyConflict,
     InvalidRequest,
@@ -75,7 +77,57 @@ def decide(
         case OffboardTenant(shred_secrets=shred):
             _existing(state)
             return TenantOffboarded(shred_secrets=shred)
+        case JoinRollout() | LeaveRollout() | AdoptRollout():
+            return _decide_rollout(state, command, schema)
     return _decide_config(state, command, schema, sealed)
+
+
+def _decide_rollout(
+    state: TenantState, step: JoinRollout | LeaveRollout | AdoptRollout, schema: ConfigSchema
+) -> Event | None:
+    """A rollout's step for one tenant; None when it has nothing to do (a tenant that
+    does not exist, is already where the step would take it, or keeps its own values)."""
+    if not state.exists:
+        return None
+    held = state.rollouts().get(step.rollout, ())
+    match step:
+        case JoinRollout(values=values, except_explicit=protect):
+            if held:
+                return None
+            values = _reachable(state, step.rollout, values, protect)
+            return (
+                ConfigRolloutJoined(rollout=step.rollout, values=_plain(schema, values))
+                if values
+                else None
+            )
+        case LeaveRollout(promoted=promoted):
+            return (
+                ConfigRolloutLeft(rollout=step.rollout, keys=held, promoted=promoted)
+                if held
+                else None
+            )
+        case AdoptRollout(values=values, except_explicit=protect):
+            if held:
+                # Protected, an own value set while the rollout held the key stays.
+                kept = tuple(k for k in held if protect and k in state.values)
+                return ConfigRolloutLeft(rollout=step.rollout, keys=held, promoted=True, kept=kept)
+            plain = _plain(schema, _reachable(state, step.rollout, values, protect))
+            changed = {k: v for k, v in plain.items() if state.values.get(k, _MISSING) != v}
+            return ConfigValuesSet(values=changed) if changed else None
+    return None
+
+
+def _reachable(
+    state: TenantState, rollout: str, values: Mapping[str, Any], protect: bool
+) -> dict[str, Any]:
+    """The rollout's values a tenant takes: not those another rollout holds for it, nor,
+    when its own values are protected, those it has its own value for."""
+    return {
+        k: v
+        for k, v in values.items()
+        if (k not in state.held or state.held[k].rollout == rollout)
+        and not (protect and (k in state.values or k in state.secrets))
+    }
 
 
 def _decide_config(

@@ -1,15 +1,18 @@
 """The config read model in Redis: each tenant's config hash and meta hash.
 
-<root>:tenant:<id>:config   key -> JSON value (secret keys hold their sealed form)
+<root>:tenant:<id>:config   key -> JSON value (secret keys hold their sealed form): the
+                            effective config, rollouts' values over the tenant's own
+<root>:tenant:<id>:own      for each key a rollout holds: the tenant's own value under it
 <root>:tenant:<id>:meta     status, plan, display_name, labels (JSON), config_version
 <root>:tenants              ids of tenants that exist
+<root>:rollout:<name>:members  tenants a rollout holds keys for
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -20,6 +23,7 @@ from tenantplane.contracts.config import (
     SealedValue,
 )
 from tenantplane.contracts.keys import Keys
+from tenantplane.contracts.rollouts import ConfigRolloutJoined, ConfigRolloutLeft
 from tenantplane.contracts.subjects import Subjects
 from tenantplane.contracts.tenants import (
     TenantOffboarded,
@@ -29,10 +33,23 @@ from tenantplane.contracts.tenants import (
     TenantStatus,
     TenantSuspended,
 )
+from tenantplane.services.config import PROJECTION
 from tenantplane.services.runtime.eventlog import StoredEvent
-from tenantplane.services.runtime.stores.redis import RedisOp, delete, hdel, hset, sadd, srem
+from tenantplane.services.runtime.stores.redis import (
+    RedisOp,
+    delete,
+    hdel,
+    hold,
+    hset,
+    own_clear,
+    own_hdel,
+    own_hset,
+    release,
+    sadd,
+    srem,
+)
 
-NAME = "config"
+NAME = PROJECTION
 
 
 def encode_value(value: Any) -> bytes:
@@ -52,6 +69,9 @@ class ConfigProjection:
     subjects: Subjects
     keys: Keys
     name: str = NAME
+    # Every write is to one tenant's keys, or a member of a shared set that is the tenant:
+    # the log can be replayed in tenant partitions, in any order across them.
+    by_tenant: ClassVar[bool] = True
 
     def filters(self) -> Sequence[str]:
         """Lifecycle and config events of every tenant."""
@@ -59,7 +79,7 @@ class ConfigProjection:
 
     def owned_patterns(self) -> Sequence[str]:
         """Keys only this projection writes (removed by a reset)."""
-        return [f"{self.keys.root}:tenant:*", self.keys.tenants()]
+        return [f"{self.keys.root}:tenant:*", self.keys.tenants(), self.keys.rollouts()]
 
     def apply(self, event: StoredEvent) -> Sequence[RedisOp]:
         """The Redis writes of one event."""
@@ -79,21 +99,36 @@ class ConfigProjection:
             case TenantPlanChanged(plan=plan):
                 return [hset(meta, {"plan": plan, "version": event.seq})]
             case TenantOffboarded():
-                return [delete(meta, config), srem(self.keys.tenants(), tenant)]
+                own = self.keys.tenant_own(tenant)
+                return [delete(meta, config, own), srem(self.keys.tenants(), tenant)]
         return self._config(event, meta, config)
 
     def _config(self, event: StoredEvent, meta: str, config: str) -> Sequence[RedisOp]:
+        """A config event's writes: the tenant's own values go under the keys a rollout
+        holds, so `config` always holds what the tenant sees."""
+        tenant = event.envelope.tenant_id
+        own = self.keys.tenant_own(tenant)
         version = hset(meta, {"config_version": event.seq, "version": event.seq})
         match event.envelope.data:
             case ConfigValuesSet(values=values, secrets=secrets):
-                return [hset(config, _encoded(values, secrets)), version]
+                return [own_hset(config, own, _encoded(values, secrets)), version]
             case ConfigKeysUnset(keys=keys):
-                return [hdel(config, *keys), version]
+                return [own_hdel(config, own, *keys), version]
             case ConfigReplaced(values=values, secrets=secrets):
-                ops = [delete(config)]
+                ops = [own_clear(config, own)]
                 if values or secrets:
-                    ops.append(hset(config, _encoded(values, secrets)))
+                    ops.append(own_hset(config, own, _encoded(values, secrets)))
                 return [*ops, version]
+            case ConfigRolloutJoined(rollout=rollout, values=values):
+                members = sadd(self.keys.rollout_members(rollout), tenant)
+                return [hold(config, own, _encoded(values, {})), members, version]
+            case ConfigRolloutLeft(rollout=rollout) as left:
+                # Adopted, the value shown becomes the tenant's own: nothing under stays.
+                ops = [hdel(own, *left.adopted)] if left.adopted else []
+                if left.released:
+                    ops.append(release(config, own, *left.released))
+                members = srem(self.keys.rollout_members(rollout), tenant)
+                return [*ops, members, version]
         raise ValueError(f"{NAME} does not project {event.envelope.type}")
 
 

@@ -75,17 +75,19 @@ class ConfigReader:
         return [_view(t, m) for t, m in zip(ids, metas, strict=True) if m]
 
     async def snapshot(self, tenant_ids: list[str]) -> dict[str, tuple[TenantView, dict[str, Any]]]:
-        """Meta and config of many tenants in one round trip; absent tenants are left out."""
+        """Meta and own config of many tenants in one round trip (under a key a rollout
+        holds, the tenant's own value, as GitOps compares); absent tenants are left out."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for tenant_id in tenant_ids:
                 pipe.hgetall(self.keys.tenant_meta(tenant_id))
                 pipe.hgetall(self.keys.tenant_config(tenant_id))
+                pipe.hgetall(self.keys.tenant_own(tenant_id))
             replies = await pipe.execute()
         found = {}
         for i, tenant_id in enumerate(tenant_ids):
-            meta, config = replies[2 * i], replies[2 * i + 1]
+            meta, config, own = replies[3 * i : 3 * i + 3]
             if meta:
-                found[tenant_id] = (_view(tenant_id, meta), decode_config(config))
+                found[tenant_id] = (_view(tenant_id, meta), decode_config(_own(config, own)))
         return found
 
     async def config(self, tenant_id: str) -> dict[str, Any]:
@@ -96,6 +98,15 @@ class ConfigReader:
         """
         await self.tenant(tenant_id)
         return decode_config(await self.redis.hgetall(self.keys.tenant_config(tenant_id)))
+
+
+def _own(
+    config: Mapping[bytes | str, bytes | str], own: Mapping[bytes | str, bytes | str]
+) -> dict[bytes | str, bytes | str]:
+    """A config hash with each held field's own value put back (or the field gone)."""
+    mine = {k: v for k, v in config.items() if k not in own}
+    mine.update({k: v for k, v in own.items() if v})
+    return mine
 
 
 def _view(tenant_id: str, meta: Mapping[bytes | str, bytes | str]) -> TenantView:

@@ -27,6 +27,7 @@ from tenantplane.contracts.ids import validate_tenant_id
 from tenantplane.contracts.keys import Keys
 from tenantplane.contracts.subjects import Subjects
 from tenantplane.contracts.tenants import TenantStatus
+from tenantplane.services.config import PROJECTION
 from tenantplane.services.config.reader import decode_config
 from tenantplane.services.config.schema import DEFAULT_SCHEMA, ConfigSchema
 from tenantplane.services.runtime.cache import CachedReader, PushCache
@@ -42,9 +43,6 @@ from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.redis import as_text
 from tenantplane.services.runtime.transient import unavailable_raised
 from tenantplane.services.security.sealing import OneTimeKey
-
-PROJECTION = "config"
-
 
 _MISSING = object()
 

@@ -10,8 +10,10 @@ from tenantplane.contracts.commands import TenantCommand
 from tenantplane.contracts.config import COMMANDS as CONFIG_COMMANDS
 from tenantplane.contracts.config import ShowSealingKey
 from tenantplane.contracts.discards import DiscardEvent
+from tenantplane.contracts.rollouts import COMMANDS as ROLLOUT_COMMANDS
 from tenantplane.contracts.subjects import Subjects
 from tenantplane.contracts.tenants import COMMANDS as TENANT_COMMANDS
+from tenantplane.services.config.rollout_writes import RolloutWrites
 from tenantplane.services.config.schema import DEFAULT_SCHEMA, ConfigSchema
 from tenantplane.services.config.secrets import SecretBox
 from tenantplane.services.config.writes import TenantWrites
@@ -58,5 +60,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 EventDiscarding(runtime.log).handle,
             )
             register(runtime.broker, settings.subjects, ShowSealingKey, writes.sealing_key)
+            rollouts = RolloutWrites(writes, schema)
+            for rollout_cls in ROLLOUT_COMMANDS:
+                register(runtime.broker, settings.subjects, rollout_cls, rollouts.handle)
             runtime.project(PROJECTIONS["config"].maker(settings.subjects))
             await serve(runtime, stop)

@@ -166,7 +166,7 @@ class TenantWrites(AggregateWrites[TenantState, TenantCommand]):
         recorded in the audit stream before they leave."""
         if not state.exists:
             raise TenantNotFound(f"no tenant {state.tenant_id}", tenant_id=state.tenant_id)
-        serving = pool_of(state.values, self.default_pool)
+        serving = pool_of(state.effective, self.default_pool)
         if command.pool != serving:
             raise InvalidRequest(
                 f"pool {command.pool} does not serve tenant {state.tenant_id}; "

@@ -18,7 +18,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from tenantplane.contracts.subjects import Subjects
-from tenantplane.services.config.projection import NAME as CONFIG_PROJECTION
+from tenantplane.services.config import PROJECTION as CONFIG_PROJECTION
 from tenantplane.services.config.reader import ConfigReader
 from tenantplane.services.pools.desired import Plan, PoolSpec, assignments, dedicated_pools, plan
 from tenantplane.services.runtime.supervisor import LoopHandle

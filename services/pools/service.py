@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from tenantplane.contracts import EVENTS
-from tenantplane.services.config.projection import NAME as CONFIG_PROJECTION
+from tenantplane.services.config import PROJECTION as CONFIG_PROJECTION
 from tenantplane.services.config.reader import ConfigReader
 from tenantplane.services.pools.desired import PoolSpec
 from tenantplane.services.pools.local import LocalPools

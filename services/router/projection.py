@@ -18,7 +18,7 @@ from tenantplane.contracts.routing import (
 )
 from tenantplane.contracts.subjects import Subjects
 from tenantplane.services.runtime.eventlog import StoredEvent
-from tenantplane.services.runtime.stores.redis import RedisOp, hdel, hset, sadd
+from tenantplane.services.runtime.stores.redis import Arg, RedisOp, hdel, hset, sadd
 
 NAME = "router"
 
@@ -55,10 +55,11 @@ class RouterProjection:
                 ]
             case DefaultVersionSet(version=v):
                 return [hset(rules, {"default": v}), stamp]
-            case RolloutSet(version=v, percent=p) if p > 0:
-                return [hset(rules, {"rollout_version": v, "rollout_percent": p}), stamp]
+            case RolloutSet(version=v, percent=p, cohort=cohort) if p > 0:
+                rollout: dict[str, Arg] = {"rollout_version": v, "rollout_percent": p}
+                return [hset(rules, {**rollout, "rollout_cohort": cohort or service}), stamp]
             case RolloutSet():
-                return [hdel(rules, "rollout_version", "rollout_percent"), stamp]
+                return [hdel(rules, "rollout_version", "rollout_percent", "rollout_cohort"), stamp]
             case VersionRetired(version=v):
                 return [hdel(k.route_versions(service), v), stamp]
             case TenantPinned(version=v):

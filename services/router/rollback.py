@@ -79,7 +79,7 @@ def rollback_steps(now: RoutingTable, then: RoutingTable, **who: Any) -> list[Se
     service = now.service
     wanted = {then.default, *(p for p in then.pins.values())}
     if then.rollout is not None:
-        wanted.add(then.rollout[0])
+        wanted.add(then.rollout.version)
     gone = sorted(v for v in wanted if v is not None and v not in now.versions)
     if gone:
         raise InvalidTransition(
@@ -92,10 +92,13 @@ def rollback_steps(now: RoutingTable, then: RoutingTable, **who: Any) -> list[Se
             raise InvalidTransition(f"{service} had no default then; a default cannot be unset")
         steps.append(SetDefault(target=service, version=then.default, **who))
     if then.rollout is not None and then.rollout != now.rollout:
-        version, percent = then.rollout
-        steps.append(Rollout(target=service, version=version, percent=percent, **who))
+        r = then.rollout
+        steps.append(
+            Rollout(target=service, version=r.version, percent=r.percent, cohort=r.cohort, **who)
+        )
     elif then.rollout is None and now.rollout is not None:
-        steps.append(Rollout(target=service, version=now.rollout[0], percent=0, **who))  # ends it
+        ends = Rollout(target=service, version=now.rollout.version, percent=0, **who)
+        steps.append(ends)
     for tenant in sorted(set(now.pins) | set(then.pins)):
         pinned = then.pins.get(tenant)
         if pinned is None:

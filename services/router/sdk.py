@@ -22,7 +22,7 @@ from tenantplane.contracts.ids import validate_name, validate_tenant_id
 from tenantplane.contracts.keys import Keys
 from tenantplane.contracts.subjects import Subjects
 from tenantplane.services.router.projection import NAME as PROJECTION
-from tenantplane.services.router.table import Route, RoutingTable, VersionInfo
+from tenantplane.services.router.table import Route, RouteRollout, RoutingTable, VersionInfo
 from tenantplane.services.runtime.cache import CachedReader, PushCache
 from tenantplane.services.runtime.connections import connect_nats, connect_redis
 from tenantplane.services.runtime.settings import Settings
@@ -97,7 +97,11 @@ class Resolver(CachedReader[RoutingTable]):
         text = {as_text(k): as_text(v) for k, v in rules.items()}
         rollout = None
         if "rollout_version" in text:
-            rollout = (text["rollout_version"], float(text["rollout_percent"]))
+            rollout = RouteRollout(
+                text["rollout_version"],
+                float(text["rollout_percent"]),
+                text.get("rollout_cohort", service),
+            )
         return RoutingTable(
             service=service,
             versions=MappingProxyType({as_text(k): _info(v) for k, v in versions.items()}),

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
+from tenantplane.contracts import cohorts
 from tenantplane.contracts.ids import PLATFORM
 from tenantplane.contracts.routing import (
     DefaultVersionSet,
@@ -21,7 +21,6 @@ from tenantplane.contracts.routing import (
 from tenantplane.services.runtime.errors import NoRoute as NoRoute  # also importable from here
 from tenantplane.services.runtime.eventlog import StoredEvent
 
-_BUCKETS = 2**32
 NO_ROUTE = "(no route)"
 
 
@@ -43,14 +42,17 @@ class Route:
     via: Literal["pin", "rollout", "default"]
 
 
-def bucket(service: str, tenant_id: str) -> float:
-    """A tenant's sticky place in [0, 100) for a service's rollouts.
+@dataclass(frozen=True)
+class RouteRollout:
+    """The first `percent` of tenants in `cohort` go to `version`."""
 
-    A stable hash of the ids: raising a rollout from 10% to 20% only adds
-    tenants; each service spreads its rollouts over different tenants.
-    """
-    digest = hashlib.sha256(f"{service}/{tenant_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") / _BUCKETS * 100
+    version: str
+    percent: float
+    cohort: str
+
+    def includes(self, tenant_id: str) -> bool:
+        """Whether a tenant is in this rollout (sticky: see contracts/cohorts.py)."""
+        return cohorts.includes(tenant_id, self.cohort, self.percent)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class RoutingTable:
     versions: Mapping[str, VersionInfo] = field(default_factory=lambda: MappingProxyType({}))
     retired: frozenset[str] = frozenset()
     default: str | None = None
-    rollout: tuple[str, float] | None = None
+    rollout: RouteRollout | None = None
     pins: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     version: int = 0
 
@@ -74,8 +76,8 @@ class RoutingTable:
         pinned = self.pins.get(tenant_id)
         if pinned is not None:
             return self._route(pinned, "pin")
-        if self.rollout is not None and bucket(self.service, tenant_id) < self.rollout[1]:
-            return self._route(self.rollout[0], "rollout")
+        if self.rollout is not None and self.rollout.includes(tenant_id):
+            return self._route(self.rollout.version, "rollout")
         if self.default is not None:
             return self._route(self.default, "default")
         raise NoRoute(
@@ -121,8 +123,9 @@ class RoutingTable:
 
     def _roles(self, version: str) -> list[str]:
         roles = ["default"] if self.default == version else []
-        if self.rollout is not None and self.rollout[0] == version:
-            roles.append(f"rollout {self.rollout[1]:g}%")
+        if self.rollout is not None and self.rollout.version == version:
+            cohort = "" if self.rollout.cohort == self.service else f" of {self.rollout.cohort}"
+            roles.append(f"rollout {self.rollout.percent:g}%{cohort}")
         return roles
 
     def pinned_to(self, version: str) -> list[str]:
@@ -139,8 +142,9 @@ def evolve(table: RoutingTable, stored: StoredEvent) -> RoutingTable:
             return replace(table, versions=MappingProxyType(versions))
         case DefaultVersionSet(version=v):
             return replace(table, default=v)
-        case RolloutSet(version=v, percent=percent):
-            return replace(table, rollout=(v, percent) if percent > 0 else None)
+        case RolloutSet(version=v, percent=percent, cohort=cohort):
+            rollout = RouteRollout(v, percent, cohort or table.service) if percent > 0 else None
+            return replace(table, rollout=rollout)
         case VersionRetired(version=v):
             versions = {k: i for k, i in table.versions.items() if k != v}
             return replace(table, versions=MappingProxyType(versions), retired=table.retired | {v})

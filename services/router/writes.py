@@ -23,7 +23,7 @@ from tenantplane.contracts.routing import (
     VersionRegistered,
     VersionRetired,
 )
-from tenantplane.services.router.table import RoutingTable, VersionInfo, evolve
+from tenantplane.services.router.table import RouteRollout, RoutingTable, VersionInfo, evolve
 from tenantplane.services.runtime.aggregates import AggregateWrites, Change
 from tenantplane.services.runtime.errors import InvalidRequest, InvalidTransition
 from tenantplane.services.runtime.eventlog import StoredEvent
@@ -59,8 +59,8 @@ class RouteWrites(AggregateWrites[RoutingTable, ServiceCommand]):
                     if state.default == v
                     else _platform(DefaultVersionSet(service=service, version=v))
                 )
-            case Rollout(version=v, percent=percent):
-                return _rollout(state, v, percent)
+            case Rollout(version=v, percent=percent, cohort=cohort):
+                return _rollout(state, v, percent, cohort or service)
             case RetireVersion(version=v):
                 _retirable(state, v)
                 return _platform(VersionRetired(service=service, version=v))
@@ -98,13 +98,17 @@ def _register(state: RoutingTable, version: str, info: VersionInfo) -> Change | 
     return _platform(data)
 
 
-def _rollout(state: RoutingTable, version: str, percent: float) -> Change | None:
+def _rollout(state: RoutingTable, version: str, percent: float, cohort: str) -> Change | None:
     if percent > 0:
         _live(state, version)
-    current = state.rollout or ("", 0.0)
-    if (percent == 0 and state.rollout is None) or current == (version, percent):
+    if (percent == 0 and state.rollout is None) or state.rollout == RouteRollout(
+        version, percent, cohort
+    ):
         return None
-    return _platform(RolloutSet(service=state.service, version=version, percent=percent))
+    # The service's own cohort is left unnamed, as in events written before cohorts.
+    named = None if cohort == state.service else cohort
+    data = RolloutSet(service=state.service, version=version, percent=percent, cohort=named)
+    return _platform(data)
 
 
 def _live(state: RoutingTable, version: str) -> None:
@@ -125,9 +129,9 @@ def _retirable(state: RoutingTable, version: str) -> None:
             f"({shown}); unpin them first",
             pinned=len(pinned),
         )
-    if state.rollout is not None and state.rollout[0] == version:
+    if state.rollout is not None and state.rollout.version == version:
         raise InvalidTransition(
-            f"cannot retire {state.service} {version}: a rollout sends {state.rollout[1]:g}% "
+            f"cannot retire {state.service} {version}: a rollout sends {state.rollout.percent:g}% "
             "of tenants to it; end the rollout first"
         )
     if state.default == version:

@@ -13,6 +13,9 @@ the rest, identically for every aggregate:
 - an event of the aggregate that cannot be read blocks it: every command
   answers `AggregateBlocked` until an operator discards the event;
 - effects outside the log (`settle`) follow the append, never precede it;
+- what a command asks of other aggregates (`follow_up`) runs after it under its
+  aggregate's lock, whether it appended or not, so re-sending a command finishes
+  what a crash left undone;
 - every event records its command's idempotency key (`causation_id`); the last
   keys are remembered per aggregate, so a repeated command returns its first
   result long after JetStream's duplicate window.
@@ -94,7 +97,8 @@ class AggregateWrites(ABC, Generic[S, C]):
         """Apply a command: append its event once, or say why not."""
         key = self.key_of(command)
         async with self._locks.setdefault(key, asyncio.Lock()):
-            return await self._handle(key, command)
+            outcome = await self._handle(key, command)
+            return await self.follow_up(self._tracked[key].state, command, outcome)
 
     async def _handle(self, key: str, command: C) -> Outcome:
         tracked = self._tracked.get(key) or await self.refresh(key)
@@ -131,6 +135,16 @@ class AggregateWrites(ABC, Generic[S, C]):
         idempotent.
         """
 
+    async def follow_up(self, state: S, command: C, outcome: Outcome) -> Outcome:
+        """Carry what `command` means for other aggregates into their own writes, under
+        this aggregate's lock, once its own event (if any) is in the log; returns the
+        outcome to answer (default: `outcome`, nothing else to do).
+
+        Runs after every accepted command, appended, unchanged or replayed, so each
+        run must converge: it reads `state` and brings the others in line with it.
+        """
+        return outcome
+
     async def _append(self, key: str, tracked: Tracked[S], command: C, change: Change) -> Outcome:
         idempotency_key = command.idempotency_key
         envelope = Envelope.wrap(
@@ -161,7 +175,7 @@ class AggregateWrites(ABC, Generic[S, C]):
                 discarded it; nothing is decided on a state that may be wrong.
         """
         tracked = self._tracked.get(key) or Tracked(self.initial(key))
-        async for raw, stored in self.log.scan(self.boundary(key), start_seq=tracked.version + 1):
+        async for raw, stored in self.log.tail(self.boundary(key), tracked.version + 1):
             if stored is None:  # discarded: it only moves the version
                 tracked = replace(tracked, version=raw.seq)
             else:

@@ -19,6 +19,7 @@ from tenantplane.contracts import EVENTS
 from tenantplane.contracts.keys import Keys
 from tenantplane.services.runtime.connections import connect_redis, nats_options
 from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.leadership import Lease, ensure_leader_stream
 from tenantplane.services.runtime.metrics import LIVE, Source
 from tenantplane.services.runtime.ops import Check, announced, nats_connected, redis_answers
 from tenantplane.services.runtime.projector import Projection, Projector
@@ -123,6 +124,9 @@ class ServiceRuntime:
         projector = Projector(
             projection, store, self.nc, subjects=settings.subjects, registry=EVENTS,
             store_check_s=settings.projection_store_check_s, heal=heal,
+            lease=Lease(
+                self.nc.jetstream(), settings.subjects, projection.name, settings.replicas
+            ),
         )  # fmt: skip
         self.projectors.append(projector)
 
@@ -135,6 +139,7 @@ async def service_runtime(settings: Settings, name: str) -> AsyncIterator[Servic
     nc = broker.connection
     event_log = EventLog(nc.jetstream(), settings.subjects, EVENTS)
     await ensure_streams(event_log, settings)
+    await ensure_leader_stream(nc.jetstream(), settings.subjects, replicas=settings.replicas)
     runtime = ServiceRuntime(name, settings, broker, nc, event_log, connect_redis(settings))
     try:
         yield runtime
@@ -149,12 +154,20 @@ def supervisor_for(settings: Settings, stop: asyncio.Event) -> Supervisor:
 
 
 async def serve(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
-    """Start the broker's handlers, the projectors and the loops; run until `stop` is set."""
-    await runtime.broker.start()
+    """Start the broker's handlers, the projectors and the loops; run until `stop` is set.
+
+    With `serve_only`, the process runs one part: `commands` (handlers and loops) or
+    `projections` (projectors); another process runs the other.
+    """
+    only = runtime.settings.serve_only
+    if only == "commands":
+        runtime.projectors.clear()
+    if only != "projections":
+        await runtime.broker.start()
     supervisor = runtime.supervisor = supervisor_for(runtime.settings, stop)
     for projector in runtime.projectors:
         supervisor.start(f"projector.{projector.name}", projector.run)
-    for name, body in runtime.loops.items():
+    for name, body in runtime.loops.items() if only != "projections" else ():
         supervisor.start(name, body)
     checks: dict[str, Check] = {
         "nats": nats_connected(runtime.nc),

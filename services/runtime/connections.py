@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any
+import urllib.parse
+from typing import Any, cast
 
 import nats
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 
-from tenantplane.services.runtime.errors import EventLogUnavailable
+from tenantplane.services.runtime.errors import EventLogUnavailable, InvalidRequest
 from tenantplane.services.runtime.localstate import resolve_nats_url, resolve_redis_url
-from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.settings import CLUSTER_SCHEME, Settings
 from tenantplane.services.security.localauth import local_login
 
 
@@ -85,10 +87,33 @@ async def connect_nats(settings: Settings, name: str, **callbacks: Any) -> NATS:
 
 
 def connect_redis(settings: Settings) -> aioredis.Redis:
-    """A Redis client (connections are made lazily, and again after a restart)."""
+    """A Redis client (connections are made lazily, and again after a restart); for a
+    `redis+cluster://` URL, a Redis Cluster client that finds every node from those named.
+
+    A cluster client takes the same commands; a command or transaction over keys of
+    several hash slots is refused by the cluster (CROSSSLOT).
+    """
+    url = resolve_redis_url(settings)
+    if url.startswith(CLUSTER_SCHEME):
+        return cast(aioredis.Redis, cluster_client(url))
     return aioredis.Redis.from_url(
-        resolve_redis_url(settings),
+        url, decode_responses=False, health_check_interval=10, retry_on_timeout=True
+    )
+
+
+def cluster_client(url: str) -> RedisCluster:
+    """A client of the Redis Cluster named by `redis+cluster://[user:pw@]host:port,...`."""
+    parsed = urllib.parse.urlsplit(url)
+    nodes = []
+    for address in parsed.netloc.rpartition("@")[2].split(","):
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise InvalidRequest(f"{url!r}: name the cluster's nodes as host:port,host:port")
+        nodes.append(ClusterNode(host, int(port)))
+    return RedisCluster(
+        startup_nodes=nodes,
+        username=urllib.parse.unquote(parsed.username) if parsed.username else None,
+        password=urllib.parse.unquote(parsed.password) if parsed.password else None,
         decode_responses=False,
         health_check_interval=10,
-        retry_on_timeout=True,
     )

@@ -69,7 +69,8 @@ async def read_raw(
             cb=on_msg,
         )
     except (*NATS_UNAVAILABLE, APIError) as e:  # type: ignore[misc]
-        raise EventLogUnavailable(f"cannot read {filters} from {stream}: {e!r}") from e
+        said = getattr(e, "description", None) or repr(e)
+        raise EventLogUnavailable(f"cannot read {filters} from {stream}: {said}") from e
     try:
         if await nothing_to_replay(sub):
             return

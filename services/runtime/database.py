@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tenantplane.services.runtime.localstate import resolve_database_url
@@ -86,5 +87,29 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
     lock = _MIGRATING.setdefault(asyncio.get_running_loop(), asyncio.Lock())
-    async with lock, engine.begin() as conn:
+    async with lock, _migrating_alone(engine), engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Replicas starting together: the first migrates, the others wait for its
+            # commit and then find the schema at head.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
         await conn.run_sync(upgrade)
+
+
+# The advisory lock every tenantplane process takes to migrate a PostgreSQL database.
+_PG_LOCK = 0x7E4A_7A1E
+
+
+@contextlib.asynccontextmanager
+async def _migrating_alone(engine: AsyncEngine) -> AsyncIterator[None]:
+    """For a SQLite file, hold an exclusive lock on a file beside it while migrating, so
+    processes started together (`tenantctl serve` replicas) migrate one at a time."""
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrating", "a") as held:  # noqa: ASYNC230 - a lock file, opened once
+        await asyncio.to_thread(fcntl.flock, held, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)

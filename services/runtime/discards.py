@@ -12,12 +12,16 @@ import asyncio
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from tenantplane.contracts import EVENTS
+from tenantplane.contracts import discards
 from tenantplane.contracts.discards import EventDiscarded
 from tenantplane.contracts.errors import DecodeError
+from tenantplane.contracts.registry import EventRegistry
 from tenantplane.contracts.subjects import Subjects
 from tenantplane.services.runtime.consumers import read_raw
 from tenantplane.services.runtime.errors import EventLogUnavailable
+
+# Only markers are read here: their registry alone (not every event of the control plane).
+_MARKERS = EventRegistry.of(discards.EVENTS)
 
 
 class Discards:
@@ -61,7 +65,7 @@ class Discards:
         async for raw in read_raw(self.js, stream, filter_, start_seq=self._read_up_to + 1):
             self._read_up_to = raw.seq
             try:
-                envelope = EVENTS.decode(raw.data)
+                envelope = _MARKERS.decode(raw.data)
                 self.subjects.check(raw.subject, envelope)
             except DecodeError:
                 continue  # a marker that cannot be read discards nothing

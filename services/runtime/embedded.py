@@ -16,8 +16,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tenantplane.services.runtime.errors import Unavailable
 
@@ -287,3 +289,141 @@ def redis_server(data_dir: Path, port: int = 0, *, persist: bool = True) -> Serv
         "--protected-mode", "no",
     ]  # fmt: skip
     return ServerProcess("redis", args, port, None, data_dir / "redis.log")
+
+
+# A Redis Cluster node listens on its port and, for the cluster bus, on port + 10000.
+_CLUSTER_BUS_OFFSET = 10_000
+_SLOTS = 16_384
+
+
+@dataclass
+class RedisClusterProcesses:
+    """redis-server processes forming one Redis Cluster on loopback: `masters` masters,
+    each with `replicas` replicas, every slot served."""
+
+    nodes: list[ServerProcess]
+    masters: int
+    replicas: int
+
+    @property
+    def url(self) -> str:
+        """The cluster as tenantplane's settings name it: every node, `redis+cluster://`."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    def start(self, timeout: float = 30.0) -> RedisClusterProcesses:
+        """Start every node, join them, assign the slots, and wait until the cluster is ok."""
+        import redis  # the sync client: this runs before any event loop
+
+        for node in self.nodes:
+            node.start()
+        clients = [redis.Redis(port=n.port, decode_responses=True) for n in self.nodes]
+        try:
+            self._form(clients, timeout)
+        finally:
+            for client in clients:
+                client.close()
+        return self
+
+    def _form(self, clients: list[Any], timeout: float) -> None:
+        masters = clients[: self.masters]
+        share = _SLOTS // self.masters
+        for i, client in enumerate(masters):
+            last = _SLOTS - 1 if i == self.masters - 1 else (i + 1) * share - 1
+            client.execute_command("CLUSTER", "ADDSLOTS", *range(i * share, last + 1))
+        for client in clients[1:]:
+            client.execute_command("CLUSTER", "MEET", "127.0.0.1", self.nodes[0].port)
+        _wait(lambda: all(len(_cluster_nodes(c)) == len(clients) for c in clients), timeout)
+        ids = [c.execute_command("CLUSTER", "MYID") for c in masters]
+        for j, client in enumerate(clients[self.masters :]):
+            client.execute_command("CLUSTER", "REPLICATE", ids[j % self.masters])
+        _wait(lambda: all(_cluster_ok(c) for c in clients), timeout)
+        _wait(
+            lambda: all(
+                int(c.info("replication").get("connected_slaves", 0)) >= self.replicas
+                for c in masters
+            ),
+            timeout,
+        )
+
+    def master_ports(self) -> list[int]:
+        """The ports of the nodes that are masters now."""
+        import redis
+
+        ports = []
+        for node in self.nodes:
+            if node.process is None or node.process.poll() is not None:
+                continue
+            with redis.Redis(port=node.port, decode_responses=True) as client:
+                if client.info("replication").get("role") == "master":
+                    ports.append(node.port)
+        return ports
+
+    def replicated(self) -> bool:
+        """Whether every master's replicas hold all of its writes so far."""
+        import redis
+
+        for port in self.master_ports():
+            with redis.Redis(port=port, decode_responses=True) as client:
+                info = client.info("replication")
+            offset = int(info["master_repl_offset"])
+            replicas = [v for k, v in info.items() if k.startswith("slave")]
+            if len(replicas) < self.replicas or any(
+                int(r["offset"]) < offset or r["state"] != "online" for r in replicas
+            ):
+                return False
+        return True
+
+    def stop(self) -> None:
+        """Stop every node."""
+        for node in self.nodes:
+            node.stop()
+
+
+def redis_cluster(data_dir: Path, masters: int = 3, replicas: int = 1) -> RedisClusterProcesses:
+    """A Redis Cluster of `masters` x (1 + `replicas`) redis-server processes (not yet
+    started), from the same binary as `redis_server`, keeping nothing on disk."""
+    nodes = []
+    for i in range(masters * (1 + replicas)):
+        port = _port_with_bus()
+        node_dir = data_dir / f"r{i + 1}"
+        node_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            redis_server_binary(),
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--dir", str(node_dir),
+            "--save", "",
+            "--appendonly", "no",
+            "--protected-mode", "no",
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", str(node_dir / "nodes.conf"),
+            "--cluster-node-timeout", "1500",
+        ]  # fmt: skip
+        nodes.append(ServerProcess(f"redis-r{i + 1}", args, port, None, node_dir / "redis.log"))
+    return RedisClusterProcesses(nodes, masters, replicas)
+
+
+def _port_with_bus() -> int:
+    """A free port whose cluster-bus port (+10000) is free too."""
+    for _ in range(200):
+        port = free_port()
+        if port + _CLUSTER_BUS_OFFSET < 65_536 and port_free(port + _CLUSTER_BUS_OFFSET):
+            return port
+    raise ServerStartError("no free port pair for a Redis Cluster node")
+
+
+def _cluster_nodes(client: Any) -> list[str]:
+    return [line for line in client.execute_command("CLUSTER", "NODES").splitlines() if line]
+
+
+def _cluster_ok(client: Any) -> bool:
+    info = client.execute_command("CLUSTER", "INFO")
+    return "cluster_state:ok" in info
+
+
+def _wait(ready: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise ServerStartError(f"the Redis Cluster did not form in {timeout}s")
+        time.sleep(0.1)

@@ -79,11 +79,24 @@ class StoredEvent:
 class EventLog:
     """Appends to and reads from the control-plane stream."""
 
-    def __init__(self, js: JetStreamContext, subjects: Subjects, registry: EventRegistry) -> None:
+    def __init__(
+        self, js: JetStreamContext, subjects: Subjects, registry: EventRegistry | None = None
+    ) -> None:
+        """`registry` decodes what is read; None: every control-plane event, loaded when
+        the first event is read (a CLI command that only appends or lists never pays it)."""
         self.js = js
         self.subjects = subjects
-        self.registry = registry
+        self._registry = registry
         self.discards = Discards(js, subjects)
+
+    @property
+    def registry(self) -> EventRegistry:
+        """The registry events are decoded with."""
+        if self._registry is None:
+            from tenantplane.contracts.catalog import EVENTS
+
+            self._registry = EVENTS
+        return self._registry
 
     async def ensure_streams(
         self,
@@ -352,6 +365,28 @@ class EventLog:
         except NATS_UNAVAILABLE as e:
             raise EventLogUnavailable(f"cannot read stream info: {e!r}") from e
         return int(info.state.last_seq)
+
+    async def tail(
+        self, filter_: str, start_seq: int, direct: int = 8
+    ) -> AsyncIterator[tuple[RawMessage, StoredEvent | None]]:
+        """As `scan` of one filter from `start_seq`, for a reader that is nearly up to date
+        (an aggregate's cached state): its first `direct` messages are read by direct
+        get, with no consumer, so writers refreshing many aggregates (replicas deciding
+        on each other's appends) leave no consumers behind; the rest by `scan`.
+        """
+        stream, seq = self.subjects.stream_for(filter_), start_seq
+        for _ in range(direct):
+            try:
+                msg = await self.js.get_msg(stream, seq, subject=filter_, direct=True, next=True)
+            except NotFoundError:
+                return
+            except NATS_UNAVAILABLE as e:
+                raise EventLogUnavailable(f"cannot read {filter_}: {e!r}") from e
+            raw = RawMessage(int(msg.seq or 0), msg.subject or "", msg.data or b"", {}, 0)
+            yield raw, await self.readable(stream, raw)
+            seq = raw.seq + 1
+        async for found in self.scan(filter_, start_seq=seq):
+            yield found
 
     async def scan(
         self,

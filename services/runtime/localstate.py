@@ -7,8 +7,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tenantplane.services.runtime.errors import Unavailable
-from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.errors import InvalidRequest, Unavailable
+from tenantplane.services.runtime.settings import CLUSTER_SCHEME, Settings
 
 STATE_FILE = "local.json"
 
@@ -82,6 +82,20 @@ def resolve_nats_url(settings: Settings) -> str:
 def resolve_redis_url(settings: Settings) -> str:
     """The Redis URL from settings, or from the running local system."""
     return _resolve(settings, settings.redis_url, "redis_url")
+
+
+def resolve_jobs_redis_url(settings: Settings) -> str:
+    """The job queue's Redis URL: its own setting, else the read models' Redis (which must
+    then be a single Redis, not a cluster: dramatiq's scripts need one)."""
+    if settings.jobs_redis_url:
+        return settings.jobs_redis_url
+    url = resolve_redis_url(settings)
+    if url.startswith(CLUSTER_SCHEME):
+        raise InvalidRequest(
+            "the read models are on a Redis Cluster; the job queue needs one Redis primary: "
+            "set TENANTPLANE_JOBS_REDIS_URL"
+        )
+    return url
 
 
 def resolve_database_url(settings: Settings) -> str:

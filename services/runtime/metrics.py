@@ -103,6 +103,10 @@ FAMILIES: dict[str, Family] = {
         "counter", "Times a projector found its read model lost (and rebuilt it)",
         ("projection",),
     ),
+    "tenantplane_projector_standby": Family(
+        "gauge", "1 while another replica holds the projection's lease (this one waits)",
+        ("projection",),
+    ),
     "tenantplane_loop_restarts": Family(
         "counter", "Times the supervisor restarted a loop after it failed", ("loop",)
     ),

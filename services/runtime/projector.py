@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, cast
 
@@ -41,8 +41,10 @@ from tenantplane.services.runtime.errors import (
 )
 from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
 from tenantplane.services.runtime.follower import Applied, Follower, Gate, Sifted
+from tenantplane.services.runtime.leadership import TTL_S, Lease
 from tenantplane.services.runtime.metrics import APPLY_LATENCY, Sample
 from tenantplane.services.runtime.ops import Check
+from tenantplane.services.runtime.partitions import Partition
 from tenantplane.services.runtime.stores.base import Position, ProjectionStore
 from tenantplane.services.runtime.supervisor import LoopHandle
 from tenantplane.services.runtime.transient import describe_error, is_transient
@@ -90,6 +92,8 @@ class ProjectorStats:
     caught_up: bool = False
     losses: int = 0
     healing: str = ""
+    # Another replica holds the projection's lease: this one waits to take over.
+    standby: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,8 @@ class RebuildDone:
 
 
 CONTROL_ACTIONS = ("redrive", "rebuild", "status")
+# How often a projector renews its lease, and a standby tries to take it.
+LEASE_RENEW_S = TTL_S / 3
 
 
 class Projector(Generic[OpT]):
@@ -134,6 +140,9 @@ class Projector(Generic[OpT]):
         notify: bool = True,
         heal: Callable[[], Awaitable[object]] | None = None,
         control: bool = True,
+        lease: Lease | None = None,
+        partition: Partition | None = None,
+        until: int | None = None,
     ) -> None:
         self.projection = projection
         self.store = store
@@ -151,6 +160,12 @@ class Projector(Generic[OpT]):
         self.heal = heal
         # Whether it answers control requests (a rebuild's shadow projector must not).
         self.control = control
+        # Among replicas, only the holder of `lease` projects (see leadership.py).
+        self.lease = lease
+        self._lease_lost = False
+        # A replay of one tenant partition's events (the others' only move the position),
+        # up to sequence `until` and no further: one part of a partitioned rebuild.
+        self.partition, self.until = partition, until
         self._store_checked = 0.0
         self.stats = ProjectorStats()
         self.position = Position(checkpoint=0)
@@ -178,15 +193,24 @@ class Projector(Generic[OpT]):
         """
         loop = loop or LoopHandle(f"projector.{self.name}", asyncio.Event())
         watcher = asyncio.create_task(self._stop_with(loop))
+        try:
+            await self._supervise(loop)
+        finally:
+            watcher.cancel()
+            if self.lease is not None and self._stopping.is_set():
+                await self.lease.release()  # a standby takes over at once
+
+    @contextlib.asynccontextmanager
+    async def _answering(self) -> AsyncIterator[None]:
+        """Answer control requests while this replica projects."""
         actions = CONTROL_ACTIONS if self.control else ()
         subjects = [self.subjects.control(self.name, a) for a in actions]
         subjects += [self.subjects.control_all("status")] if self.control else []
         queue = f"projector-{self.name}"  # one replica answers for the projection
         controls = [await self.nc.subscribe(s, queue=queue, cb=self._on_control) for s in subjects]
         try:
-            await self._supervise(loop)
+            yield
         finally:
-            watcher.cancel()
             for control in controls:
                 with contextlib.suppress(Exception):
                     await control.unsubscribe()
@@ -238,7 +262,57 @@ class Projector(Generic[OpT]):
         if self._follower is not None:
             self._follower.wake()  # not waiting out `idle_check_s` for events
 
+    async def _lead(self, loop: LoopHandle) -> bool:
+        """Wait until this replica holds the lease (standing by, ready, meanwhile);
+        False when stopped first."""
+        assert self.lease is not None
+        while not await self.lease.acquire():
+            if not self.stats.standby:
+                log.info(
+                    "projector.standby", projection=self.name, holder=await self.lease.current()
+                )
+            self.stats.standby = True
+            loop.recovered()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), LEASE_RENEW_S)
+            if self._stopping.is_set():
+                return False
+        if self.stats.standby:
+            log.info("projector.leading", projection=self.name)
+        self.stats.standby, self._lease_lost = False, False
+        return True
+
+    async def _keep_lease(self) -> None:
+        """Renew the lease while projecting; on losing it, stop projecting."""
+        assert self.lease is not None
+        while True:
+            await asyncio.sleep(LEASE_RENEW_S)
+            try:
+                kept = await self.lease.renew()
+            except Exception as e:
+                kept = False
+                log.warning("projector.lease_unrenewed", projection=self.name, error=repr(e))
+            if not kept:
+                self._lease_lost = True
+                if self._follower is not None:
+                    self._follower.wake()
+                return
+
     async def _run_once(self, loop: LoopHandle) -> None:
+        if self.lease is None:
+            async with self._answering():
+                await self._project(loop)
+            return
+        if not await self._lead(loop):
+            return
+        keeping = asyncio.create_task(self._keep_lease())
+        try:
+            async with self._answering():
+                await self._project(loop)
+        finally:
+            keeping.cancel()
+
+    async def _project(self, loop: LoopHandle) -> None:
         await self._moved(await self.store.load())
         self.stats.healing = ""
         await self.log.discards.refresh(self._stream)
@@ -251,6 +325,8 @@ class Projector(Generic[OpT]):
         loop.recovered()
         try:
             while not self._stopping.is_set():
+                if self._lease_lost:
+                    raise _Restart("another replica holds the lease")
                 # Replaying, a reader waits for full batches (see `Follower.wait`).
                 enough = 1 if follower.caught_up else self.max_batch
                 if not await follower.wait(self.idle_check_s, enough):
@@ -295,11 +371,12 @@ class Projector(Generic[OpT]):
         raise _Restart(f"read model lost at {applied}; rebuilt")
 
     async def _apply_batch(self, follower: Follower, batch: list[RawMessage]) -> None:
-        start = self.position.checkpoint
-        fresh = [raw for raw in batch if raw.seq > start]
+        start, until = self.position.checkpoint, self.until
+        fresh = [raw for raw in batch if start < raw.seq and (until is None or raw.seq <= until)]
         if not fresh:
+            self._reached(follower, batch)
             return
-        sifted = await self.gate.sift(fresh, self.projection.apply, follower.wants)
+        sifted = await self.gate.sift(fresh, self.projection.apply, self._wants(follower))
         ops = [op for event_ops in sifted.applied for op in event_ops]
         new = fresh[-1].seq
         result = await self.store.commit(start, new, ops, block=sifted.block, parked=sifted.parked)
@@ -308,6 +385,26 @@ class Projector(Generic[OpT]):
         if not result.ok:
             raise _Restart(f"checkpoint is {result.checkpoint}, expected {start}")
         await self._committed(new, fresh, sifted, follower)
+        self._reached(follower, batch)
+
+    def _wants(self, follower: Follower) -> Callable[[str], bool]:
+        """Which subjects of a batch to apply: the reader's, of its partition if it has one."""
+        partition = self.partition
+        if partition is None:
+            return follower.wants
+
+        def wants(subject: str) -> bool:
+            tenant = self.subjects.tenant_of(subject)
+            return tenant is not None and partition.includes(tenant) and follower.wants(subject)
+
+        return wants
+
+    def _reached(self, follower: Follower, batch: list[RawMessage]) -> None:
+        """A replay up to `until` is done once the log is read past it, or to its end."""
+        if self.until is not None and (
+            (batch and batch[-1].seq >= self.until) or (follower.caught_up and not follower.pending)
+        ):
+            self.stats.caught_up = True
 
     async def _committed(
         self, new: int, fresh: list[RawMessage], sifted: Sifted[Sequence[OpT]], follower: Follower
@@ -348,6 +445,8 @@ class Projector(Generic[OpT]):
         """Ready once replayed, and while no more than `max_lag` events behind."""
 
         async def check() -> str | None:
+            if self.stats.standby:
+                return None  # another replica projects; this one is ready to take over
             if self.stats.healing:
                 return f"{self.stats.healing}; rebuilding"
             if self.stats.caught_up or (self.stats.batches and self.stats.pending <= max_lag):
@@ -372,6 +471,7 @@ class Projector(Generic[OpT]):
         yield Sample("tenantplane_projection_blocked_subjects", name, len(self.position.blocked))
         yield Sample("tenantplane_projector_restarts", name, self.stats.restarts)
         yield Sample("tenantplane_projection_losses", name, self.stats.losses)
+        yield Sample("tenantplane_projector_standby", name, int(self.stats.standby))
 
     async def wait_for(self, seq: int, timeout: float = 5.0) -> None:
         """Return once this projector has applied `seq`.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -13,6 +13,10 @@ from tenantplane.contracts.keys import Keys
 from tenantplane.contracts.subjects import Subjects
 
 DEFAULT_DATA_DIR = Path(".tenantplane")
+
+
+# How a Redis Cluster is named in `redis_url` (see `Settings.redis_url`).
+CLUSTER_SCHEME = "redis+cluster://"
 
 
 class Settings(BaseSettings):
@@ -25,7 +29,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TENANTPLANE_", frozen=True, extra="ignore")
 
     nats_url: str = ""
+    # The read models' Redis: `redis://host:port/db`, or a Redis Cluster as
+    # `redis+cluster://[user:password@]host:port[,host:port...]` (any of its nodes).
     redis_url: str = ""
+    # The job queue's Redis (dramatiq), a single primary; empty: `redis_url`.
+    jobs_redis_url: str = ""
     database_url: str = ""
     data_dir: Path = DEFAULT_DATA_DIR
     # Namespace of subjects, streams and Redis keys; lets installations share servers.
@@ -78,6 +86,10 @@ class Settings(BaseSettings):
     # How often an idle projector checks that its read model is still there (a flushed or
     # restored Redis is found within this, then rebuilt and swapped in).
     projection_store_check_s: float = Field(default=2.0, gt=0)
+    # Which part of its service a process runs: everything, only its command handlers
+    # and loops, or only its projectors; `commands` and `projections` in two processes
+    # (or Deployments) give each a core of its own (docs/performance.md, P1 and P6).
+    serve_only: Literal["all", "commands", "projections"] = "all"
     # A service is ready while each of its projections is at most this many events behind.
     ready_max_lag: int = Field(default=1000, ge=0)
     # A failed loop (projector, scheduler, cron, reconciler) is restarted after a delay

@@ -11,7 +11,6 @@ which is a no-op.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -19,6 +18,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from croniter import croniter
 
+from tenantplane.contracts import cohorts
 from tenantplane.contracts.commands import TenantCommand
 from tenantplane.contracts.envelope import Envelope
 from tenantplane.contracts.ids import derived_event_id
@@ -64,11 +64,15 @@ class Schedule:
         return self.definition is not None and not self.paused and not self.removed
 
     def offset(self) -> float:
-        """A stable stagger in [0, stagger_s): spreads 10,000 tenants' hourly jobs."""
+        """A stable stagger in [0, stagger_s): spreads 10,000 tenants' hourly jobs.
+
+        The tenant's point in the schedule's own cohort (contracts/cohorts.py), so each
+        schedule spreads its tenants independently of the others and of releases.
+        """
         if self.definition is None or not self.definition.stagger_s:
             return 0.0
-        digest = hashlib.sha256(f"{self.tenant_id}/{self.schedule_id}".encode()).digest()
-        return int.from_bytes(digest[:4], "big") / 2**32 * self.definition.stagger_s
+        place = cohorts.point(self.tenant_id, f"stagger/{self.schedule_id}")
+        return place / 100 * self.definition.stagger_s
 
     def fire_times(self, after: datetime, until: datetime) -> list[datetime]:
         """Fire times t with after < t <= until, in UTC."""

@@ -15,7 +15,7 @@ from tenantplane.services.jobs.queue import make_broker
 from tenantplane.services.runtime.app import serve, service_runtime
 from tenantplane.services.runtime.database import migrated_database
 from tenantplane.services.runtime.handlers import register
-from tenantplane.services.runtime.localstate import resolve_redis_url
+from tenantplane.services.runtime.localstate import resolve_jobs_redis_url
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.sql import SqlStore
 from tenantplane.services.scheduler.commands import JobCommands
@@ -38,7 +38,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         runtime.project_into(store, projection)
         config = AsyncConfigClient(runtime.nc, runtime.redis, settings.subjects, settings.keys)
         await config.start()
-        broker = make_broker(resolve_redis_url(settings), settings.namespace)
+        broker = make_broker(resolve_jobs_redis_url(settings), settings.namespace)
         writes = ScheduleWrites(runtime.log)
         dispatcher = Dispatcher(broker)
         scheduler = Scheduler(

@@ -114,15 +114,19 @@ class RoleBook:
             grants.subscribe.append(s.control(projection, ">"))
         if projections:
             grants.subscribe.append(s.control_all("status"))
-        streams = (s.control_stream, s.jobs_stream, s.dead_letter_stream)
+        streams = (s.control_stream, s.jobs_stream, s.dead_letter_stream, s.leader_stream)
         grants.read(*streams).manage(*streams)
         grants.publish += [p.format(s=s.dead_letter_stream) for p in _DELETE_API]
+        # Its projections' leases: one replica of each runs it (leadership.py).
+        grants.publish += [s.leader(p) for p in projections]
+        grants.publish += [p.format(s=s.leader_stream) for p in _DELETE_API]
         return grants
 
     def config(self) -> Role:
         """The config service: tenant lifecycle and config, discards, secrets."""
         s, grants = self.s, self._service("config", ["config"])
-        grants.publish += [s.kind("lifecycle"), s.kind("config"), s.all_discards(), s.all_audit()]
+        grants.publish += [s.kind("lifecycle"), s.kind("config"), s.all_rollouts()]
+        grants.publish += [s.all_discards(), s.all_audit()]
         grants.read(s.audit_stream).manage(s.audit_stream)
         grants.subscribe += [s.all_secret_reveals(), s.all_domain_key_requests()]
         return grants.role("config", responds=True)

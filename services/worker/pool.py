@@ -16,7 +16,7 @@ from tenantplane.services.jobs.queue import ACTOR, make_broker, queue_name
 from tenantplane.services.runtime.app import supervisor_for
 from tenantplane.services.runtime.connections import connect_nats, connect_redis
 from tenantplane.services.runtime.eventlog import EventLog
-from tenantplane.services.runtime.localstate import resolve_redis_url
+from tenantplane.services.runtime.localstate import resolve_jobs_redis_url
 from tenantplane.services.runtime.ops import announced, nats_connected, redis_answers
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.worker.heartbeat import Heartbeat
@@ -50,7 +50,7 @@ async def run_pool(
     )
     # No `Retries`: a failed attempt is retried by the scheduler's rule, not by dramatiq.
     middleware = [TimeLimit(), ShutdownNotifications(), TenantContext(runner)]
-    broker = make_broker(resolve_redis_url(settings), settings.namespace, middleware)
+    broker = make_broker(resolve_jobs_redis_url(settings), settings.namespace, middleware)
 
     @dramatiq.actor(actor_name=ACTOR, queue_name=queue_name(pool), broker=broker)
     def run_tenant_job() -> None:

@@ -154,3 +154,21 @@ def test_with_a_users_secret_each_container_connects_as_its_own_role() -> None:
 def test_missing_required_values_fail_with_the_key_named() -> None:
     with pytest.raises(helm_python.HelmError, match=r"nats\.url is required"):
         render({"nats": {"url": ""}})
+
+
+def test_split_config_runs_commands_and_projections_as_two_deployments() -> None:
+    objects = render({"services": {"config": {"split": True}}})
+    validate(objects)
+    deployments = by_kind(objects, "Deployment")
+    commands = container(deployments["tp-tenantplane-config-commands"])
+    projections = container(deployments["tp-tenantplane-config-projections"])
+    assert commands["args"] == ["serve", "config", "--only", "commands"]
+    assert projections["args"] == ["serve", "config", "--only", "projections"]
+    assert "tp-tenantplane-config" not in deployments
+    # Only the part that handles commands (secrets) holds the master keys.
+    mounts = {m["name"] for m in commands.get("volumeMounts", [])}
+    assert "master-keys" in mounts
+    assert "master-keys" not in {m["name"] for m in projections.get("volumeMounts", [])}
+    assert {"tp-tenantplane-config-commands", "tp-tenantplane-config-projections"} <= set(
+        by_kind(objects, "PodDisruptionBudget")
+    )

@@ -12,7 +12,7 @@ from nats.aio.client import Client as NATS
 
 from tenantplane.contracts import EVENTS
 from tenantplane.contracts.config import SetConfig
-from tenantplane.contracts.tenants import RegisterTenant
+from tenantplane.contracts.tenants import OffboardTenant, RegisterTenant, SuspendTenant
 from tenantplane.services.config.reader import ConfigReader
 from tenantplane.services.projections import PROJECTIONS
 from tenantplane.services.runtime.commands import CommandClient
@@ -20,8 +20,8 @@ from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.readyourwrites import wait_applied
 from tenantplane.services.runtime.rebuild import RedisRebuild
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.runtime.stores.redis import as_text
 from tests.support.cli import ACTOR, tenantctl
+from tests.support.stores import read_models
 
 pytestmark = pytest.mark.integration
 TENANTS = [f"t{i:03d}" for i in range(100)]
@@ -108,23 +108,6 @@ async def test_cli_rebuild_reports_what_it_did(settings: Settings, client: Comma
     assert report["how"].startswith("built beside, swapped in")
 
 
-async def _read_models(redis: aioredis.Redis, settings: Settings) -> dict[str, object]:
-    """Every read-model key of the installation with its value (positions left out)."""
-    found: dict[str, object] = {}
-    async for raw in redis.scan_iter(match=f"{settings.namespace}:*"):
-        key = raw.decode()
-        kind = as_text(await redis.type(key))
-        if ":proj:" in key:
-            continue
-        if kind == "hash":
-            found[key] = await redis.hgetall(key)
-        elif kind == "set":
-            found[key] = await redis.smembers(key)
-        else:
-            found[key] = await redis.get(key)
-    return found
-
-
 async def test_rebuilds_of_two_projections_at_once_keep_to_their_own_shadow_keys(
     settings: Settings,
     service: None,
@@ -139,7 +122,7 @@ async def test_rebuilds_of_two_projections_at_once_keep_to_their_own_shadow_keys
         last = await client.send(SetConfig(tenant_id=tenant, values=KEYS, **ACTOR))
     assert last.seq is not None
     await wait_applied(nc, redis, settings.subjects, settings.keys, "config", last.seq)
-    before = await _read_models(redis, settings)
+    before = await read_models(redis, settings)
 
     # When config and router are rebuilt at the same time
     made = [PROJECTIONS[name].maker(settings.subjects) for name in ("config", "router")]
@@ -151,5 +134,54 @@ async def test_rebuilds_of_two_projections_at_once_keep_to_their_own_shadow_keys
         f"{settings.namespace}~rebuild-config",
         f"{settings.namespace}~rebuild-router",
     ]
-    assert await _read_models(redis, settings) == before
+    assert await read_models(redis, settings) == before
     assert [k async for k in redis.scan_iter(match=f"{settings.namespace}~rebuild*")] == []
+
+
+async def test_a_rebuild_in_tenant_partitions_gives_the_same_read_model(
+    settings: Settings,
+    client: CommandClient,
+    nc: NATS,
+    redis: aioredis.Redis,
+    event_log: EventLog,
+) -> None:
+    # Given tenants with config, some offboarded, some suspended, and their read model
+    last = await populate(client)
+    for tenant in TENANTS[:5]:
+        await client.send(OffboardTenant(tenant_id=tenant, **ACTOR))
+    for tenant in TENANTS[5:10]:
+        await client.send(SuspendTenant(tenant_id=tenant, **ACTOR))
+    reply = await client.send(SetConfig(tenant_id=TENANTS[-1], values={"k0": -1}, **ACTOR))
+    assert reply.seq is not None
+    assert reply.seq > last
+    await wait_applied(nc, redis, settings.subjects, settings.keys, "config", reply.seq)
+    live = await read_models(redis, settings)
+    # When it is rebuilt in 3 partitions by tenantctl, each in a process of its own
+    done = await asyncio.to_thread(
+        tenantctl, settings, "projection", "rebuild", "config", "--partitions", "3", "-o", "json"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "in 3 partitions" in orjson.loads(done.stdout)["how"]
+    # Then it is the same read model, key for key, at the same position
+    assert await read_models(redis, settings) == live
+    assert int(await redis.get(settings.keys.checkpoint("config")) or 0) >= reply.seq
+    # And in 2 partitions in this process, too; the shadow keeps no partition position
+    info = PROJECTIONS["config"]
+    rebuild = RedisRebuild(
+        lambda keys: info.make(settings.subjects, keys), nc, redis, event_log, settings.keys,
+        EVENTS,
+    )  # fmt: skip
+    result = await rebuild.run(partitions=2)
+    assert result.partitions == 2
+    assert await read_models(redis, settings) == live
+    assert [k async for k in redis.scan_iter(match=f"{settings.namespace}*part*")] == []
+
+
+async def test_only_a_projection_written_per_tenant_is_rebuilt_in_partitions(
+    settings: Settings, router: None
+) -> None:
+    done = await asyncio.to_thread(
+        tenantctl, settings, "projection", "rebuild", "router", "--partitions", "2"
+    )
+    assert done.returncode == 1
+    assert "router cannot be rebuilt in tenant partitions" in done.stderr

@@ -11,10 +11,11 @@ from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantplane.contracts import EVENTS, Keys
+from tenantplane.services.runtime.leadership import Lease
 from tenantplane.services.runtime.projector import Projector
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.memory import MemoryStore
-from tenantplane.services.runtime.stores.redis import RedisOp, RedisStore
+from tenantplane.services.runtime.stores.redis import RedisOp, RedisStore, as_text
 from tenantplane.services.runtime.stores.sql import SqlStore
 from tests.support.counting import (
     CountingProjection,
@@ -47,16 +48,21 @@ class Harness:
         poison: str | None = None,
         max_batch: int = 1000,
         idle_check_s: float = 1.0,
+        lease: bool = False,
     ) -> Projector[Any]:
+        """A counting projector; with `lease`, one of a projection's replicas (only the
+        holder of its lease projects)."""
         projection, store = self.build(variant, poison)
+        js, subjects = self.nc.jetstream(), self.settings.subjects
         return Projector(
             projection,
             store,
             self.nc,
-            subjects=self.settings.subjects,
+            subjects=subjects,
             registry=EVENTS,
             max_batch=max_batch,
             idle_check_s=idle_check_s,
+            lease=Lease(js, subjects, projection.name) if lease else None,
         )
 
     async def digest(self, variant: str = "live") -> Digest:
@@ -119,3 +125,20 @@ def redis_projector(
     """A counting projector on Redis (for tests that are about Redis itself)."""
     projector: Projector[RedisOp] = redis_harness(nc, redis, settings).projector(**options)
     return projector
+
+
+async def read_models(redis: aioredis.Redis, settings: Settings) -> dict[str, object]:
+    """Every read-model key of the installation with its value (positions left out)."""
+    found: dict[str, object] = {}
+    async for raw in redis.scan_iter(match=f"{settings.namespace}:*"):
+        key = raw.decode()
+        kind = as_text(await redis.type(key))
+        if ":proj:" in key:
+            continue
+        if kind == "hash":
+            found[key] = await redis.hgetall(key)
+        elif kind == "set":
+            found[key] = await redis.smembers(key)
+        else:
+            found[key] = await redis.get(key)
+    return found

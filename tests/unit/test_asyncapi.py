@@ -43,10 +43,11 @@ EVENT_SAMPLES = [
 
 
 def _concrete(base: type[Command]) -> Iterator[type[Command]]:
-    """tenantplane's command classes with a name (a test's own commands are not contracts)."""
+    """The contracts' command classes with a name: a test's own commands, and a service's
+    internal ones (services/config/steps.py, never on the wire), are not contracts."""
     for sub in base.__subclasses__():
         if isinstance(getattr(sub, "name", None), str) and sub.__module__.startswith(
-            "tenantplane."
+            "tenantplane.contracts."
         ):
             yield sub
         yield from _concrete(sub)

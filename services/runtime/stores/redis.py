@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from tenantplane.contracts.keys import Keys
@@ -21,7 +22,56 @@ Arg = str | bytes | int | float
 # KEYS: checkpoint, blocked, parked.
 # ARGV: expected, new, parked delta, #block pairs, #unblock, pairs..., unblocks..., then ops
 # as (command, argc, args...). Nothing is written unless the checkpoint matches.
+#
+# Besides plain commands, the TP.* ops keep a hash whose fields something else may hold
+# on top (a config rollout over a tenant's own values: `held` below). Their first two
+# arguments are the hash readers read and its "under" hash: for each held field, the
+# value underneath ('' when there is none). A hash with nothing held (no "under" hash)
+# takes plain HSET/HDEL, so the common case costs one EXISTS.
 _COMMIT = """
+local function pairs_of(a, argc, fn)
+  for j = a + 2, a + argc - 1, 2 do fn(ARGV[j], ARGV[j + 1]) end
+end
+local function fields_of(a, argc, fn)
+  for j = a + 2, a + argc - 1 do fn(ARGV[j]) end
+end
+local function tp(cmd, a, argc)
+  local hash, under = ARGV[a], ARGV[a + 1]
+  local plain = redis.call('EXISTS', under) == 0
+  if cmd == 'TP.OWNSET' then
+    if plain then return redis.call('HSET', hash, unpack(ARGV, a + 2, a + argc - 1)) end
+    pairs_of(a, argc, function(f, v)
+      redis.call('HSET', redis.call('HEXISTS', under, f) == 1 and under or hash, f, v)
+    end)
+  elseif cmd == 'TP.OWNDEL' then
+    if plain then return redis.call('HDEL', hash, unpack(ARGV, a + 2, a + argc - 1)) end
+    fields_of(a, argc, function(f)
+      if redis.call('HEXISTS', under, f) == 1 then redis.call('HSET', under, f, '')
+      else redis.call('HDEL', hash, f) end
+    end)
+  elseif cmd == 'TP.OWNCLEAR' then
+    if plain then return redis.call('DEL', hash) end
+    for _, f in ipairs(redis.call('HKEYS', hash)) do
+      if redis.call('HEXISTS', under, f) == 0 then redis.call('HDEL', hash, f) end
+    end
+    for _, f in ipairs(redis.call('HKEYS', under)) do redis.call('HSET', under, f, '') end
+  elseif cmd == 'TP.HOLD' then
+    pairs_of(a, argc, function(f, v)
+      if redis.call('HEXISTS', under, f) == 0 then
+        redis.call('HSET', under, f, redis.call('HGET', hash, f) or '')
+      end
+      redis.call('HSET', hash, f, v)
+    end)
+  elseif cmd == 'TP.RELEASE' then
+    fields_of(a, argc, function(f)
+      local value = redis.call('HGET', under, f)
+      if value == '' then redis.call('HDEL', hash, f)
+      elseif value then redis.call('HSET', hash, f, value) end
+      redis.call('HDEL', under, f)
+    end)
+  end
+end
+
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current ~= tonumber(ARGV[1]) then return {0, current} end
 local i = 6
@@ -32,8 +82,9 @@ for _ = 1, tonumber(ARGV[5]) do
   redis.call('HDEL', KEYS[2], ARGV[i]); i = i + 1
 end
 while i <= #ARGV do
-  local argc = tonumber(ARGV[i + 1])
-  redis.call(ARGV[i], unpack(ARGV, i + 2, i + 1 + argc))
+  local cmd, argc = ARGV[i], tonumber(ARGV[i + 1])
+  if string.sub(cmd, 1, 3) == 'TP.' then tp(cmd, i + 2, argc)
+  else redis.call(cmd, unpack(ARGV, i + 2, i + 1 + argc)) end
   i = i + 2 + argc
 end
 if tonumber(ARGV[3]) > 0 then redis.call('INCRBY', KEYS[3], ARGV[3]) end
@@ -70,7 +121,8 @@ class StaleRebuild(InvalidTransition):
     """A rebuilt read model was not swapped in: the live one is further along."""
 
 
-_ALLOWED = frozenset({"HSET", "HDEL", "DEL", "SET", "SADD", "SREM", "INCRBY", "HINCRBY"})
+_HELD = frozenset({"TP.OWNSET", "TP.OWNDEL", "TP.OWNCLEAR", "TP.HOLD", "TP.RELEASE"})
+_ALLOWED = frozenset({"HSET", "HDEL", "DEL", "SET", "SADD", "SREM", "INCRBY", "HINCRBY", *_HELD})
 
 
 @dataclass(frozen=True)
@@ -83,6 +135,13 @@ class RedisOp:
     def __post_init__(self) -> None:
         if self.command not in _ALLOWED:
             raise ValueError(f"Redis command {self.command} is not allowed in a projection")
+
+    @property
+    def keys(self) -> tuple[Arg, ...]:
+        """The keys this op writes."""
+        if self.command == "DEL":
+            return self.args
+        return self.args[:2] if self.command in _HELD else self.args[:1]
 
 
 def hset(key: str, mapping: Mapping[str, Arg]) -> RedisOp:
@@ -118,6 +177,32 @@ def srem(key: str, *members: Arg) -> RedisOp:
     return RedisOp("SREM", (key, *members))
 
 
+def own_hset(hash_key: str, under: str, mapping: Mapping[str, Arg]) -> RedisOp:
+    """Set fields of a hash whose held fields keep their value: the new value of a
+    held field goes under it (see `hold`)."""
+    return RedisOp("TP.OWNSET", (hash_key, under, *(x for pair in mapping.items() for x in pair)))
+
+
+def own_hdel(hash_key: str, under: str, *fields: str) -> RedisOp:
+    """Remove fields of a hash; a held field keeps its value, with nothing under it."""
+    return RedisOp("TP.OWNDEL", (hash_key, under, *fields))
+
+
+def own_clear(hash_key: str, under: str) -> RedisOp:
+    """Remove every field of a hash but the held ones, which keep nothing under them."""
+    return RedisOp("TP.OWNCLEAR", (hash_key, under))
+
+
+def hold(hash_key: str, under: str, mapping: Mapping[str, Arg]) -> RedisOp:
+    """Show `mapping`'s values in a hash, keeping what they cover in `under`."""
+    return RedisOp("TP.HOLD", (hash_key, under, *(x for pair in mapping.items() for x in pair)))
+
+
+def release(hash_key: str, under: str, *fields: str) -> RedisOp:
+    """Stop holding fields: what was under them shows again (or they go)."""
+    return RedisOp("TP.RELEASE", (hash_key, under, *fields))
+
+
 _MERGEABLE = frozenset({"HSET", "SADD", "HINCRBY"})
 _Merged = tuple[str, tuple[Arg, ...], dict[Arg, Arg] | None]
 
@@ -140,7 +225,7 @@ def compact(ops: Sequence[RedisOp]) -> list[RedisOp]:
         fields: dict[Arg, Arg] = {}
         foldable = op.command in _MERGEABLE and _fold(op, fields)
         merged.append((op.command, op.args, fields if foldable else None))
-        for k in op.args if op.command == "DEL" else op.args[:1]:
+        for k in op.keys:
             last[k] = len(merged) - 1
     return [op for entry in merged for op in _unfold(*entry)]
 
@@ -195,7 +280,17 @@ class RedisStore:
         tenant_owns: Callable[[str], Sequence[str]] | None = None,
     ) -> None:
         """`owns`: SCAN patterns of the read-model keys this projection alone writes;
-        `tenant_owns`: those of one tenant's keys (needed to rebuild one tenant)."""
+        `tenant_owns`: those of one tenant's keys (needed to rebuild one tenant).
+
+        Raises:
+            InvalidRequest: `redis` is a Redis Cluster client: a commit (read model and
+                checkpoint in one script) spans hash slots, which a cluster refuses.
+        """
+        if isinstance(redis, RedisCluster):
+            raise InvalidRequest(
+                f"the {projection} read model cannot be kept on a Redis Cluster yet (its "
+                "commits span hash slots): point TENANTPLANE_REDIS_URL at a single Redis"
+            )
         self.redis = redis
         self.projection = projection
         self._root = keys.root
