@@ -1,18 +1,24 @@
 """Redis keys of every read model: the only place they are spelled.
 
-<root>:tenant:<id>:config           hash  config key -> JSON value
-<root>:tenant:<id>:meta             hash  status, plan, labels, config_version
-<root>:tenant:<id>:own              hash  config key -> the tenant's own JSON value under a
-                                          rollout's ('' for none), for held keys only
-<root>:rollout:<name>:members       set   tenants a config rollout holds keys for
-<root>:tenants                      set   ids of tenants that exist
-<root>:routes                       set   services that have routing
-<root>:routes:<service>             hash  tenant -> pinned version
-<root>:routes:<service>:rules       hash  default, rollout_version, rollout_percent, version
-<root>:routes:<service>:versions    hash  version -> JSON {upstream, labels}
-<root>:proj:<name>:checkpoint       string  last applied stream sequence
-<root>:proj:<name>:blocked          hash  subject -> seq of the parked event it waits behind
-<root>:proj:<name>:parked           string  count of events parked so far
+<root>:tenant:{<id>}:config             hash  config key -> JSON value
+<root>:tenant:{<id>}:meta               hash  status, plan, labels, config_version
+<root>:tenant:{<id>}:own                hash  config key -> the tenant's own JSON value under a
+                                              rollout's ('' for none), for held keys only
+<root>:rollout:<name>:members           set   tenants a config rollout holds keys for
+<root>:tenants                          set   ids of tenants that exist
+<root>:routes                           set   services that have routing
+<root>:routes:{<service>}               hash  tenant -> pinned version
+<root>:routes:{<service>}:rules         hash  default, rollout_version, rollout_percent, version
+<root>:routes:{<service>}:versions      hash  version -> JSON {upstream, labels}
+<root>:proj:{<name>}:checkpoint         string  last applied stream sequence
+<root>:proj:{<name>}:blocked            hash  subject -> seq of the parked event it waits behind
+<root>:proj:{<name>}:parked             string  count of events parked so far
+<root>:proj:<name>:applied:{<tag>}      string  on a Redis Cluster: the last sequence a
+                                              projection applied to the keys of hash tag <tag>
+
+The part in braces is the key's Redis Cluster hash tag: every key of one tenant (of one
+service's routing, of one projection's position) lives in one hash slot, so each
+atomic commit touches one slot. On a single Redis the braces are just characters.
 """
 
 from __future__ import annotations
@@ -32,15 +38,15 @@ class Keys:
 
     def tenant_config(self, tenant_id: str) -> str:
         """Hash of one tenant's config: key -> JSON-encoded value."""
-        return f"{self.root}:tenant:{validate_tenant_id(tenant_id)}:config"
+        return f"{self.root}:tenant:{{{validate_tenant_id(tenant_id)}}}:config"
 
     def tenant_meta(self, tenant_id: str) -> str:
         """Hash of one tenant's metadata: status, plan, labels, config_version."""
-        return f"{self.root}:tenant:{validate_tenant_id(tenant_id)}:meta"
+        return f"{self.root}:tenant:{{{validate_tenant_id(tenant_id)}}}:meta"
 
     def tenant_own(self, tenant_id: str) -> str:
         """Hash of the tenant's own values under the keys rollouts hold for it."""
-        return f"{self.root}:tenant:{validate_tenant_id(tenant_id)}:own"
+        return f"{self.root}:tenant:{{{validate_tenant_id(tenant_id)}}}:own"
 
     def rollout_members(self, rollout: str) -> str:
         """Set of the tenants a config rollout holds keys for."""
@@ -56,15 +62,15 @@ class Keys:
 
     def route_pins(self, service: str) -> str:
         """Hash of one service's pins: tenant -> version."""
-        return f"{self.root}:routes:{validate_name(service, 'service')}"
+        return f"{self.root}:routes:{{{validate_name(service, 'service')}}}"
 
     def route_rules(self, service: str) -> str:
         """Hash of one service's default, rollout_version, rollout_percent and version."""
-        return f"{self.root}:routes:{validate_name(service, 'service')}:rules"
+        return f"{self.root}:routes:{{{validate_name(service, 'service')}}}:rules"
 
     def route_versions(self, service: str) -> str:
         """Hash of one service's live versions: version -> JSON {upstream, labels}."""
-        return f"{self.root}:routes:{validate_name(service, 'service')}:versions"
+        return f"{self.root}:routes:{{{validate_name(service, 'service')}}}:versions"
 
     def route_services(self) -> str:
         """Set of the services that have routing."""
@@ -72,12 +78,21 @@ class Keys:
 
     def checkpoint(self, projection: str) -> str:
         """Last stream sequence a projection applied."""
-        return f"{self.root}:proj:{validate_name(projection, 'projection')}:checkpoint"
+        return f"{self.root}:proj:{{{validate_name(projection, 'projection')}}}:checkpoint"
 
     def blocked(self, projection: str) -> str:
         """Subjects whose events wait behind a parked event."""
-        return f"{self.root}:proj:{validate_name(projection, 'projection')}:blocked"
+        return f"{self.root}:proj:{{{validate_name(projection, 'projection')}}}:blocked"
 
     def parked(self, projection: str) -> str:
         """How many events a projection has parked in the dead-letter stream."""
-        return f"{self.root}:proj:{validate_name(projection, 'projection')}:parked"
+        return f"{self.root}:proj:{{{validate_name(projection, 'projection')}}}:parked"
+
+    def applied(self, projection: str, tag: str) -> str:
+        """On a Redis Cluster, the last sequence `projection` applied to the keys of hash
+        tag `tag` (in their slot, so the guard commits with what it guards)."""
+        return f"{self.root}:proj:{validate_name(projection, 'projection')}:applied:{{{tag}}}"
+
+    def applied_all(self, projection: str) -> str:
+        """Pattern of every `applied` guard of a projection."""
+        return f"{self.root}:proj:{validate_name(projection, 'projection')}:applied:*"

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantplane.contracts import EVENTS
 from tenantplane.services.config.secrets import new_master_key
-from tenantplane.services.runtime.connections import connect_nats
+from tenantplane.services.runtime.connections import connect_nats, connect_redis
 from tenantplane.services.runtime.database import create_engine, migrate
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
@@ -49,6 +49,14 @@ MASTER_KEY = new_master_key()
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[test_servers.Servers]:
     with test_servers.provide(tmp_path_factory.mktemp("servers")) as provided:
         yield provided
+
+
+@pytest.fixture(scope="session")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis Cluster (3 masters, a replica each) shared by the tests that only read and
+    write it; each keeps to its own namespace, as on the shared single Redis."""
+    with test_servers.redis_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster if isinstance(cluster, str) else cluster.url
 
 
 @pytest.fixture
@@ -96,7 +104,7 @@ async def event_log(nc: NATS, settings: Settings) -> EventLog:
 @contextlib.asynccontextmanager
 async def redis_client(settings: Settings) -> AsyncIterator[aioredis.Redis]:
     """A Redis client; the namespace's keys are deleted at exit."""
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = connect_redis(settings)
     try:
         yield client
     finally:
@@ -147,7 +155,7 @@ async def sql_engine(
         yield engine
 
 
-@pytest.fixture(params=["redis", "sqlite", "postgresql", "memory"])
+@pytest.fixture(params=["redis", "redis-cluster", "sqlite", "postgresql", "memory"])
 async def harness(
     request: pytest.FixtureRequest,
     nc: NATS,
@@ -156,7 +164,10 @@ async def harness(
     tmp_path: Path,
 ) -> AsyncIterator[stores.Harness]:
     """The counting projection on each store adapter."""
-    if request.param == "redis":
+    if request.param.startswith("redis"):
+        if request.param == "redis-cluster":
+            cluster = request.getfixturevalue("cluster_url")
+            settings = settings.model_copy(update={"redis_url": cluster})
         async with redis_client(settings) as client:
             yield stores.redis_harness(nc, client, settings)
         return

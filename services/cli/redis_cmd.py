@@ -23,7 +23,7 @@ def redis(
 ) -> None:
     """Run one Redis command against the system's Redis and print the reply.
 
-    Example:  tenantctl redis HGETALL tp:tenant:acme:config
+    Example:  tenantctl redis HGETALL 'tp:tenant:{acme}:config'
     Example:  tenantctl redis SMEMBERS tp:tenants
     """
 

@@ -40,7 +40,7 @@ from tenantplane.services.runtime.errors import (
     TenantSuspended,
 )
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.runtime.stores.redis import as_text
+from tenantplane.services.runtime.stores.redis import as_text, read_hashes
 from tenantplane.services.runtime.transient import unavailable_raised
 from tenantplane.services.security.sealing import OneTimeKey
 
@@ -218,15 +218,13 @@ class AsyncConfigClient(CachedReader[TenantConfig]):
 
     async def _load_many(self, tenant_ids: list[str]) -> dict[str, TenantConfig]:
         """The configs of the tenants that exist, in one round trip (each read atomically)."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for tenant_id in tenant_ids:
-                pipe.hgetall(self.keys.tenant_meta(tenant_id))
-                pipe.hgetall(self.keys.tenant_config(tenant_id))
-            replies = await pipe.execute()
+        replies = await read_hashes(
+            self.redis, [[self.keys.tenant_meta(t), self.keys.tenant_config(t)] for t in tenant_ids]
+        )
         return {
-            tenant_id: self._config(tenant_id, replies[2 * i], replies[2 * i + 1])
-            for i, tenant_id in enumerate(tenant_ids)
-            if replies[2 * i]
+            tenant_id: self._config(tenant_id, meta, config)
+            for tenant_id, (meta, config) in zip(tenant_ids, replies, strict=True)
+            if meta
         }
 
     def _config(

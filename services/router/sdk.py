@@ -26,7 +26,7 @@ from tenantplane.services.router.table import Route, RouteRollout, RoutingTable,
 from tenantplane.services.runtime.cache import CachedReader, PushCache
 from tenantplane.services.runtime.connections import connect_nats, connect_redis
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.runtime.stores.redis import as_text
+from tenantplane.services.runtime.stores.redis import as_text, read_hashes
 from tenantplane.services.runtime.transient import unavailable_raised
 
 
@@ -89,11 +89,10 @@ class Resolver(CachedReader[RoutingTable]):
         return await self.cache.warm_up(services)
 
     async def _load(self, service: str) -> RoutingTable:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(self.keys.route_pins(service))
-            pipe.hgetall(self.keys.route_rules(service))
-            pipe.hgetall(self.keys.route_versions(service))
-            pins, rules, versions = await pipe.execute()
+        k = self.keys
+        [(pins, rules, versions)] = await read_hashes(
+            self.redis, [[k.route_pins(service), k.route_rules(service), k.route_versions(service)]]
+        )
         text = {as_text(k): as_text(v) for k, v in rules.items()}
         rollout = None
         if "rollout_version" in text:

@@ -358,6 +358,15 @@ class RedisClusterProcesses:
                     ports.append(node.port)
         return ports
 
+    def port_of(self, key: str) -> int:
+        """The port of the master that serves `key`'s slot now."""
+        import redis
+
+        with redis.Redis(port=self.master_ports()[0]) as client:
+            slot = int(client.execute_command("CLUSTER", "KEYSLOT", key))
+            ranges = client.execute_command("CLUSTER", "SLOTS")
+        return next(int(r[2][1]) for r in ranges if int(r[0]) <= slot <= int(r[1]))
+
     def replicated(self) -> bool:
         """Whether every master's replicas hold all of its writes so far."""
         import redis

@@ -128,6 +128,7 @@ class Sifted(Generic[T]):
     """What a gate made of a batch."""
 
     applied: list[T] = field(default_factory=list)
+    seqs: list[int] = field(default_factory=list)  # the sequence of each `applied`
     # Subjects blocked by this batch -> the sequence of the event that blocked each.
     block: dict[str, int] = field(default_factory=dict)
     parked: int = 0
@@ -164,6 +165,7 @@ class Gate:
                 outcome = await self._unless_discarded(raw, outcome)
             if isinstance(outcome, Applied):
                 sifted.applied.append(outcome.result)
+                sifted.seqs.append(raw.seq)
             elif outcome is None:
                 sifted.skipped += 1
             else:

@@ -378,8 +378,11 @@ class Projector(Generic[OpT]):
             return
         sifted = await self.gate.sift(fresh, self.projection.apply, self._wants(follower))
         ops = [op for event_ops in sifted.applied for op in event_ops]
+        events = list(zip(sifted.seqs, map(len, sifted.applied), strict=True))
         new = fresh[-1].seq
-        result = await self.store.commit(start, new, ops, block=sifted.block, parked=sifted.parked)
+        result = await self.store.commit(
+            start, new, ops, block=sifted.block, parked=sifted.parked, events=events
+        )
         if not result.ok and result.checkpoint < start:
             await self._lost(result.checkpoint)
         if not result.ok:

@@ -1,8 +1,8 @@
 """A real Redis Cluster (3 masters, a replica each) and tenantplane's client of it.
 
-The read models do not run on a cluster yet (their commits span hash slots);
-these tests hold the ground that work stands on: the cluster the tests start,
-the `redis+cluster://` setting, failover, and the job queue's own Redis.
+The cluster the tests start, the `redis+cluster://` setting, failover under a
+running projector, and the job queue's own Redis. (The projector's contract
+tests and R1 run on a cluster too: the `harness` fixture and R1's `r1_redis`.)
 """
 
 from __future__ import annotations
@@ -12,17 +12,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from nats.aio.client import Client as NATS
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import CrossSlotTransactionError, RedisError
 
 from tenantplane.services.runtime import embedded
 from tenantplane.services.runtime.connections import connect_redis
 from tenantplane.services.runtime.errors import InvalidRequest
+from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.localstate import resolve_jobs_redis_url
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.runtime.stores.redis import RedisStore
 from tests import servers as test_servers
-from tests.support.running import eventually
+from tests.support.events import config_set
+from tests.support.running import eventually, running
+from tests.support.stores import redis_harness
 
 pytestmark = pytest.mark.integration
 
@@ -91,13 +94,36 @@ async def test_a_killed_master_is_replaced_by_its_replica_with_the_replicated_wr
         await client.aclose()
 
 
-async def test_a_read_model_on_a_cluster_is_refused_with_the_reason(
-    cluster: embedded.RedisClusterProcesses, settings: Settings
+async def test_a_master_killed_during_projection_loses_and_doubles_nothing(
+    cluster: embedded.RedisClusterProcesses, settings: Settings, nc: NATS, event_log: EventLog
 ) -> None:
-    client = connect_redis(settings.model_copy(update={"redis_url": cluster.url}))
+    # Given a projector counting events into the cluster while they flow in
+    on_cluster = settings.model_copy(update={"redis_url": cluster.url})
+    client = connect_redis(on_cluster)
+    harness = redis_harness(nc, client, on_cluster)
+    tenants = [f"t{i}" for i in range(40)]
+    total = 6_000
+    events = [config_set(tenants[i % len(tenants)], n=i) for i in range(total)]
+    # (a replica still in its first sync may not take over: wait until each is in sync)
+    await eventually(lambda: asyncio.to_thread(cluster.replicated), timeout=10)
     try:
-        with pytest.raises(InvalidRequest, match="cannot be kept on a Redis Cluster yet"):
-            RedisStore(client, settings.keys, "config")
+        async with running(harness.projector(idle_check_s=0.2)) as projector:
+            first = await event_log.append_many(events[: total // 2])
+            await projector.wait_for(first[-1].seq // 2, timeout=30)
+            # When the master of the projection's checkpoint dies mid-stream
+            victim = cluster.port_of(settings.keys.checkpoint("counting"))
+            next(n for n in cluster.nodes if n.port == victim).kill()
+            rest = await event_log.append_many(events[total // 2 :])
+            # Then its replica takes over and the projector goes on by itself
+            await projector.wait_for(rest[-1].seq, timeout=60)
+        assert victim not in cluster.master_ports()
+        # ... with every event counted once, as a fresh replay counts them
+        replay = harness.projector("replay")
+        async with running(replay):
+            await replay.wait_for(rest[-1].seq, timeout=60)
+        live, state = await harness.digest()
+        assert sum(int(v["events"]) for v in state.values()) == total
+        assert live == (await harness.digest("replay"))[0]
     finally:
         await client.aclose()
 

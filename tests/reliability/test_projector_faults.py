@@ -11,7 +11,7 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from tenantplane.services.runtime import embedded
 from tenantplane.services.runtime.connections import connect_nats
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
+from tests.conftest import redis_client
 from tests.support.counting import digest
 from tests.support.events import config_set
 from tests.support.reporting import report
@@ -57,9 +58,21 @@ async def checkpoint(redis: aioredis.Redis, settings: Settings) -> int:
     return int(await redis.get(settings.keys.checkpoint("counting")) or 0)
 
 
+@pytest.fixture(params=["redis", "redis-cluster"])
+async def r1_redis(
+    request: pytest.FixtureRequest, settings: Settings
+) -> AsyncIterator[tuple[aioredis.Redis, Settings]]:
+    """The read model's Redis for R1: the single one, or a 3-master cluster."""
+    if request.param == "redis-cluster":
+        settings = settings.model_copy(update={"redis_url": request.getfixturevalue("cluster_url")})
+    async with redis_client(settings) as client:
+        yield client, settings
+
+
 async def test_projector_killed_at_random_points_converges_to_a_fresh_replay(
-    nc: NATS, redis: aioredis.Redis, settings: Settings, event_log: EventLog, long: bool
+    nc: NATS, r1_redis: tuple[aioredis.Redis, Settings], event_log: EventLog, long: bool
 ) -> None:
+    redis, settings = r1_redis
     # Given events flowing in while a projector process is killed with SIGKILL, again and again
     total, kills = (100_000, 20) if long else (20_000, 8)
     rng = random.Random(7)

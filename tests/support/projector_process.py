@@ -9,10 +9,8 @@ import asyncio
 import signal
 import sys
 
-import redis.asyncio as aioredis
-
 from tenantplane.contracts import EVENTS
-from tenantplane.services.runtime.connections import connect_nats
+from tenantplane.services.runtime.connections import connect_nats, connect_redis
 from tenantplane.services.runtime.projector import Projector
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.redis import RedisStore
@@ -22,7 +20,7 @@ from tests.support.counting import CountingProjection
 async def main(nats_url: str, redis_url: str, namespace: str) -> None:
     settings = Settings(nats_url=nats_url, redis_url=redis_url, namespace=namespace)
     nc = await connect_nats(settings, "counting-projector")
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = connect_redis(settings)  # a cluster client for a redis+cluster:// URL
     projection = CountingProjection(settings.subjects, namespace)
     store = RedisStore(redis, settings.keys, projection.name)
     projector = Projector(

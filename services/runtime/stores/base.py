@@ -51,8 +51,14 @@ class ProjectionStore(Protocol[OpT]):
         block: Mapping[str, int] = {},
         unblock: Sequence[str] = (),
         parked: int = 0,
+        events: Sequence[tuple[int, int]] = (),
     ) -> CommitResult:
-        """Apply `ops`, set the checkpoint to `new`, block/unblock subjects, count parked."""
+        """Apply `ops`, set the checkpoint to `new`, block/unblock subjects, count parked.
+
+        `events`, when given, says which events `ops` came from: (sequence, number of
+        ops) for each, in order. A store that cannot commit everything in one atomic
+        step (a Redis Cluster) uses them to apply each event once.
+        """
         ...
 
     async def reset(self) -> None:

@@ -50,6 +50,7 @@ class MemoryStore:
         block: Mapping[str, int] = {},
         unblock: Sequence[str] = (),
         parked: int = 0,
+        events: Sequence[tuple[int, int]] = (),
     ) -> CommitResult:
         """Apply `ops` and move the checkpoint, if it still is `expected`."""
         current = self._position

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, PipelineCommand, RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from tenantplane.contracts.keys import Keys
@@ -19,16 +23,15 @@ from tenantplane.services.runtime.stores.base import CommitResult, Position
 
 Arg = str | bytes | int | float
 
-# KEYS: checkpoint, blocked, parked.
-# ARGV: expected, new, parked delta, #block pairs, #unblock, pairs..., unblocks..., then ops
-# as (command, argc, args...). Nothing is written unless the checkpoint matches.
+# The ops of a commit, in ARGV from index i on, as (command, argc, args...); `apply_op(i)`
+# makes one and returns where the next starts.
 #
 # Besides plain commands, the TP.* ops keep a hash whose fields something else may hold
 # on top (a config rollout over a tenant's own values: `held` below). Their first two
 # arguments are the hash readers read and its "under" hash: for each held field, the
 # value underneath ('' when there is none). A hash with nothing held (no "under" hash)
 # takes plain HSET/HDEL, so the common case costs one EXISTS.
-_COMMIT = """
+_OPS = """
 local function pairs_of(a, argc, fn)
   for j = a + 2, a + argc - 1, 2 do fn(ARGV[j], ARGV[j + 1]) end
 end
@@ -71,7 +74,21 @@ local function tp(cmd, a, argc)
     end)
   end
 end
+local function apply_op(i, skip)
+  local cmd, argc = ARGV[i], tonumber(ARGV[i + 1])
+  if skip then
+  elseif string.sub(cmd, 1, 3) == 'TP.' then tp(cmd, i + 2, argc)
+  else redis.call(cmd, unpack(ARGV, i + 2, i + 1 + argc)) end
+  return i + 2 + argc
+end
+"""
 
+# KEYS: checkpoint, blocked, parked.
+# ARGV: expected, new, parked delta, #block pairs, #unblock, pairs..., unblocks..., then ops.
+# Nothing is written unless the checkpoint matches.
+_COMMIT = (
+    _OPS
+    + """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current ~= tonumber(ARGV[1]) then return {0, current} end
 local i = 6
@@ -81,16 +98,38 @@ end
 for _ = 1, tonumber(ARGV[5]) do
   redis.call('HDEL', KEYS[2], ARGV[i]); i = i + 1
 end
-while i <= #ARGV do
-  local cmd, argc = ARGV[i], tonumber(ARGV[i + 1])
-  if string.sub(cmd, 1, 3) == 'TP.' then tp(cmd, i + 2, argc)
-  else redis.call(cmd, unpack(ARGV, i + 2, i + 1 + argc)) end
-  i = i + 2 + argc
-end
+while i <= #ARGV do i = apply_op(i, false) end
 if tonumber(ARGV[3]) > 0 then redis.call('INCRBY', KEYS[3], ARGV[3]) end
 redis.call('SET', KEYS[1], ARGV[2])
 return {1, tonumber(ARGV[2])}
 """
+)
+
+# KEYS: checkpoint, blocked, parked: their values, read at one moment.
+_LOAD = """
+return {redis.call('GET', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('GET', KEYS[3])}
+"""
+
+# On a Redis Cluster, the writes of one hash tag (one slot), guarded by its `applied`
+# sequence. KEYS: the guard. ARGV: the batch's last sequence, then per event: its
+# sequence (0: unguarded, always applied), its number of ops, its ops. An event the
+# guard has seen is skipped, so a batch retried after a crash (cut differently) applies
+# each event once; the guard then holds the batch's last sequence.
+_SLOT_COMMIT = (
+    _OPS
+    + """
+local seen = tonumber(redis.call('GET', KEYS[1]) or '0')
+local i = 2
+while i <= #ARGV do
+  local seq, count = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  local skip = seq ~= 0 and seq <= seen
+  i = i + 2
+  for _ = 1, count do i = apply_op(i, skip) end
+end
+if tonumber(ARGV[1]) > seen then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+"""
+)
 
 # ARGV: live prefix, shadow prefix, live checkpoint key, shadow checkpoint key, then SCAN
 # patterns of the live keys to clear. Deletes the live read model and renames the shadow
@@ -115,6 +154,150 @@ each(ARGV[2] .. '*', function(key)
 end)
 return moved
 """
+
+
+class SlotCommits:
+    """A projection's commits on a Redis Cluster, where one script cannot span slots.
+
+    The writes of a batch are grouped by hash tag; each group is one script in its
+    slot that skips the events its `applied` guard has seen and then moves the guard
+    (see `_SLOT_COMMIT`). The groups of each master go in one pipeline, followed by
+    `WAIT` for a replica: a write a master acknowledged but did not replicate before
+    dying is never taken as done. Only then does the checkpoint move, with the same
+    conditional script a single Redis runs (its keys share the projection's tag).
+
+    A crash between the groups and the checkpoint leaves some groups written: the
+    batch is read again from the checkpoint and the guards skip what is in. The
+    checkpoint says where to resume; the guards make each event count once.
+    """
+
+    def __init__(
+        self,
+        cluster: RedisCluster,
+        keys: Keys,
+        projection: str,
+        *,
+        wait_timeout_ms: int = 2000,
+    ) -> None:
+        self.cluster, self.keys, self.projection = cluster, keys, projection
+        self.wait_timeout_ms = wait_timeout_ms
+        self._scripts = (_sha1(_SLOT_COMMIT), _sha1(_COMMIT))
+        self._loaded: set[str] = set()  # masters that have the scripts
+        self._stale = False  # the cluster's layout must be learned again
+
+    async def write(
+        self, new: int, ops: Sequence[RedisOp], events: Sequence[tuple[int, int]]
+    ) -> None:
+        """Apply each group of `ops` in its slot, skipping events a slot has seen."""
+        groups: dict[str, list[Arg]] = {}  # hash tag -> the script's ARGV after `new`
+        start = 0
+        for seq, count in events or [(0, len(ops))]:
+            per_tag: dict[str, list[RedisOp]] = {}
+            for op in ops[start : start + count]:
+                for tag, part in _by_tag(op):
+                    per_tag.setdefault(tag, []).append(part)
+            start += count
+            for tag, tagged in per_tag.items():
+                argv = groups.setdefault(tag, [])
+                argv += [seq, len(tagged)]
+                for op in tagged:
+                    argv += [op.command, len(op.args), *op.args]
+        by_master: dict[ClusterNode, list[tuple[int, list[str], list[Arg]]]] = {}
+        for tag, argv in groups.items():
+            guard = self.keys.applied(self.projection, tag)
+            calls = by_master.setdefault(await self._master_of(guard), [])
+            calls.append((0, [guard], [new, *argv]))
+        await asyncio.gather(*(self._run(node, calls) for node, calls in by_master.items()))
+
+    async def commit_position(self, meta: Sequence[str], argv: list[Arg]) -> Any:
+        """The conditional checkpoint move of `_COMMIT` (no ops), replicated."""
+        return (await self._run(await self._master_of(meta[0]), [(1, list(meta), argv)]))[0]
+
+    async def _master_of(self, key: str) -> ClusterNode:
+        """The master serving `key`'s slot."""
+        await self.cluster.initialize()  # once: the client learns the layout
+        manager = self.cluster.nodes_manager
+        if self._stale:
+            await manager.initialize()
+            self._stale = False
+        return manager.get_node_from_slot(self.cluster.keyslot(key))
+
+    async def _run(
+        self, node: ClusterNode, calls: Sequence[tuple[int, list[str], list[Arg]]]
+    ) -> list[Any]:
+        """Run scripts (0: slot commit, 1: position) on one master over one connection,
+        then WAIT for its replica; on any error, learn the cluster's layout anew."""
+        if node.name not in self._loaded:
+            await self._pipeline(node, [("SCRIPT", "LOAD", s) for s in (_SLOT_COMMIT, _COMMIT)])
+            self._loaded.add(node.name)
+        commands: list[tuple[Arg, ...]] = [
+            ("EVALSHA", self._scripts[script], len(keys), *keys, *argv)
+            for script, keys, argv in calls
+        ]
+        replicated = self._has_replica(node)
+        if replicated:
+            commands.append(("WAIT", 1, self.wait_timeout_ms))
+        replies = await self._pipeline(node, commands)
+        if replicated and replies.pop() < 1:
+            self.forget()
+            raise StoreUnavailable(
+                f"no replica of Redis node {node.name} acknowledged the {self.projection} "
+                f"commit within {self.wait_timeout_ms} ms",
+                server="redis",
+            )
+        return replies
+
+    async def _pipeline(self, node: ClusterNode, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
+        # The node's own pipeline (as the cluster client's pipelines use it): every
+        # command on one connection, which WAIT needs to mean "these writes".
+        sent = [PipelineCommand(i, *args) for i, args in enumerate(commands)]
+        try:
+            await node.execute_pipeline(sent)
+            failed = next((c.result for c in sent if isinstance(c.result, Exception)), None)
+        except (RedisError, OSError) as e:
+            failed = e
+        if failed is not None:
+            self.forget()
+            if isinstance(failed, RedisError):
+                raise failed
+            raise RedisConnectionError(str(failed)) from failed
+        return [c.result for c in sent]
+
+    def _has_replica(self, node: ClusterNode) -> bool:
+        slots = self.cluster.nodes_manager.slots_cache
+        return any(nodes[0].name == node.name and len(nodes) > 1 for nodes in slots.values())
+
+    def forget(self) -> None:
+        """Learn the layout again on the next use (after an error: a failover or a
+        resharding may have moved slots, a restarted node lost its scripts)."""
+        self._loaded.clear()
+        self._stale = True
+
+
+def _sha1(script: str) -> str:
+    return hashlib.sha1(script.encode()).hexdigest()  # how Redis names a script
+
+
+def _by_tag(op: RedisOp) -> list[tuple[str, RedisOp]]:
+    """`op` as writes of one hash tag each (a DEL of keys in several slots is split)."""
+    tags = [tag_of(key) for key in op.keys]
+    if op.command == "DEL":
+        by_tag: dict[str, list[Arg]] = {}
+        for tag, key in zip(tags, op.args, strict=True):
+            by_tag.setdefault(tag, []).append(key)
+        return [(tag, RedisOp("DEL", tuple(keys))) for tag, keys in by_tag.items()]
+    if len(set(tags)) != 1:
+        raise ValueError(f"{op.command} writes keys of different hash tags: {op.keys}")
+    return [(tags[0], op)]
+
+
+def tag_of(key: Arg) -> str:
+    """The Redis Cluster hash tag of `key`: the text inside its first {...}, or the
+    whole key when there is none (the slot is then the whole key's)."""
+    text = key.decode() if isinstance(key, bytes) else str(key)
+    left = text.find("{")
+    right = text.find("}", left + 1) if left >= 0 else -1
+    return text[left + 1 : right] if right > left + 1 else text
 
 
 class StaleRebuild(InvalidTransition):
@@ -282,15 +465,9 @@ class RedisStore:
         """`owns`: SCAN patterns of the read-model keys this projection alone writes;
         `tenant_owns`: those of one tenant's keys (needed to rebuild one tenant).
 
-        Raises:
-            InvalidRequest: `redis` is a Redis Cluster client: a commit (read model and
-                checkpoint in one script) spans hash slots, which a cluster refuses.
+        On a Redis Cluster client, a commit is one guarded write per hash tag and then
+        the checkpoint (see `SlotCommits`); on a single Redis, one script does it all.
         """
-        if isinstance(redis, RedisCluster):
-            raise InvalidRequest(
-                f"the {projection} read model cannot be kept on a Redis Cluster yet (its "
-                "commits span hash slots): point TENANTPLANE_REDIS_URL at a single Redis"
-            )
         self.redis = redis
         self.projection = projection
         self._root = keys.root
@@ -301,21 +478,22 @@ class RedisStore:
             keys.blocked(projection),
             keys.parked(projection),
         )
+        self._guards = keys.applied_all(projection)
+        self._slots = (
+            SlotCommits(redis, keys, projection) if isinstance(redis, RedisCluster) else None
+        )
         self._commit = redis.register_script(_COMMIT)
+        self._load = redis.register_script(_LOAD)
 
     async def load(self) -> Position:
         """The stored checkpoint and blocked subjects."""
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.get(self._meta[0])
-                pipe.hgetall(self._meta[1])
-                pipe.get(self._meta[2])
-                checkpoint, blocked, parked = await pipe.execute()
+            checkpoint, blocked, parked = await self._load(keys=list(self._meta))
         except RedisError as e:
             raise StoreUnavailable(f"cannot read projection position: {e}", server="redis") from e
         return Position(
             checkpoint=int(checkpoint or 0),
-            blocked={k.decode(): int(v) for k, v in blocked.items()},
+            blocked={as_text(k): int(v) for k, v in zip(blocked[::2], blocked[1::2], strict=True)},
             parked=int(parked or 0),
         )
 
@@ -328,16 +506,21 @@ class RedisStore:
         block: Mapping[str, int] = {},
         unblock: Sequence[str] = (),
         parked: int = 0,
+        events: Sequence[tuple[int, int]] = (),
     ) -> CommitResult:
         """Apply `ops` and move the checkpoint, if it still is `expected`."""
         argv: list[Arg] = [expected, new, parked, len(block), len(unblock)]
         for subject, seq in block.items():
             argv += [subject, seq]
         argv += unblock
-        for op in compact(ops):
-            argv += [op.command, len(op.args), *op.args]
         try:
-            ok, checkpoint = await self._commit(keys=list(self._meta), args=argv)
+            if self._slots is not None:
+                await self._slots.write(new, ops, events)
+                ok, checkpoint = await self._slots.commit_position(self._meta, argv)
+            else:
+                for op in compact(ops):
+                    argv += [op.command, len(op.args), *op.args]
+                ok, checkpoint = await self._commit(keys=list(self._meta), args=argv)
         except RedisError as e:
             raise StoreUnavailable(f"projection commit failed: {e}", server="redis") from e
         return CommitResult(ok=bool(ok), checkpoint=int(checkpoint))
@@ -352,6 +535,10 @@ class RedisStore:
         Raises:
             StaleRebuild: the shadow is behind the live read model (nothing changed).
         """
+        if self._slots is not None:
+            raise InvalidRequest(
+                "switching a rebuilt read model in is not supported on a Redis Cluster yet"
+            )
         live, other = f"{self._root}:", f"{shadow._root}:"
         patterns = [*self._owns, *self._meta]
         checkpoints = (self._meta[0], shadow._meta[0])
@@ -386,11 +573,35 @@ class RedisStore:
         """Delete this projection's read model, checkpoint and blocked subjects."""
         try:
             await self.redis.unlink(*self._meta)
-            for pattern in self._owns:
+            for pattern in (*self._owns, self._guards):
                 async for batch in _scan_batches(self.redis, pattern):
                     await self.redis.unlink(*batch)
         except RedisError as e:
             raise StoreUnavailable(f"cannot reset the read model: {e}", server="redis") from e
+
+
+# KEYS: hashes of one slot; their fields and values as flat lists, read at one moment.
+_READ_HASHES = """
+local found = {}
+for i, key in ipairs(KEYS) do found[i] = redis.call('HGETALL', key) end
+return found
+"""
+
+
+async def read_hashes(
+    redis: aioredis.Redis, groups: Sequence[Sequence[str]]
+) -> list[list[dict[bytes, bytes]]]:
+    """Each group of hashes as read at one moment, every group in one round trip.
+
+    The hashes of a group must share a slot on a Redis Cluster (one tenant's keys,
+    one service's routing): a script reads each group, so this works the same on a
+    single Redis and on a cluster, where a transaction over many tenants cannot.
+    """
+    async with redis.pipeline(transaction=False) as pipe:
+        for keys in groups:
+            pipe.eval(_READ_HASHES, len(keys), *keys)
+        replies = await pipe.execute()
+    return [[dict(zip(flat[::2], flat[1::2], strict=True)) for flat in reply] for reply in replies]
 
 
 async def _scan_batches(

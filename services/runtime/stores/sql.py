@@ -138,6 +138,7 @@ class SqlStore:
         block: Mapping[str, int] = {},
         unblock: Sequence[str] = (),
         parked: int = 0,
+        events: Sequence[tuple[int, int]] = (),
     ) -> CommitResult:
         """Run `ops` and move the checkpoint, if it still is `expected`."""
         try:
