@@ -4,9 +4,9 @@
 <root>:tenant:{<id>}:meta               hash  status, plan, labels, config_version
 <root>:tenant:{<id>}:own                hash  config key -> the tenant's own JSON value under a
                                               rollout's ('' for none), for held keys only
-<root>:rollout:<name>:members           set   tenants a config rollout holds keys for
-<root>:tenants                          set   ids of tenants that exist
-<root>:routes                           set   services that have routing
+<root>:rollout:{<name>}:members         set   tenants a config rollout holds keys for
+<root>:{tenants}                        set   ids of tenants that exist
+<root>:{routes}                         set   services that have routing
 <root>:routes:{<service>}               hash  tenant -> pinned version
 <root>:routes:{<service>}:rules         hash  default, rollout_version, rollout_percent, version
 <root>:routes:{<service>}:versions      hash  version -> JSON {upstream, labels}
@@ -15,10 +15,16 @@
 <root>:proj:{<name>}:parked             string  count of events parked so far
 <root>:proj:<name>:applied:{<tag>}      string  on a Redis Cluster: the last sequence a
                                               projection applied to the keys of hash tag <tag>
+<root>:proj:{<name>}:switching          string  on a Redis Cluster, while a rebuilt read model is
+                                              switched in slot by slot: "<shadow root> <id>"
+<root>:proj:{<name>}:switching:alive    string  the switching process's heartbeat (expires)
+<root>:proj:<name>:switched:{<tag>}     string  the id of the switch that swapped tag <tag> in
 
 The part in braces is the key's Redis Cluster hash tag: every key of one tenant (of one
 service's routing, of one projection's position) lives in one hash slot, so each
-atomic commit touches one slot. On a single Redis the braces are just characters.
+atomic commit touches one slot. Every key has one, and the same key under another
+root (a rebuild's shadow) has the same, so a rebuilt key can be renamed into place
+within its slot. On a single Redis the braces are just characters.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ class Keys:
 
     def rollout_members(self, rollout: str) -> str:
         """Set of the tenants a config rollout holds keys for."""
-        return f"{self.root}:rollout:{validate_name(rollout, 'rollout')}:members"
+        return f"{self.root}:rollout:{{{validate_name(rollout, 'rollout')}}}:members"
 
     def rollouts(self) -> str:
         """Pattern of every rollout's keys."""
@@ -58,7 +64,7 @@ class Keys:
 
     def tenants(self) -> str:
         """Set of the ids of every tenant that exists (not offboarded)."""
-        return f"{self.root}:tenants"
+        return f"{self.root}:{{tenants}}"
 
     def route_pins(self, service: str) -> str:
         """Hash of one service's pins: tenant -> version."""
@@ -74,7 +80,7 @@ class Keys:
 
     def route_services(self) -> str:
         """Set of the services that have routing."""
-        return f"{self.root}:routes"
+        return f"{self.root}:{{routes}}"
 
     def checkpoint(self, projection: str) -> str:
         """Last stream sequence a projection applied."""
@@ -96,3 +102,19 @@ class Keys:
     def applied_all(self, projection: str) -> str:
         """Pattern of every `applied` guard of a projection."""
         return f"{self.root}:proj:{validate_name(projection, 'projection')}:applied:*"
+
+    def switching(self, projection: str) -> str:
+        """On a Redis Cluster, set while a rebuilt read model is switched in (a fence)."""
+        return f"{self.root}:proj:{{{validate_name(projection, 'projection')}}}:switching"
+
+    def switching_alive(self, projection: str) -> str:
+        """The heartbeat of the process switching a rebuilt read model in."""
+        return f"{self.root}:proj:{{{validate_name(projection, 'projection')}}}:switching:alive"
+
+    def switched(self, projection: str, tag: str) -> str:
+        """Which switch swapped the keys of hash tag `tag` in (while one runs)."""
+        return f"{self.root}:proj:{validate_name(projection, 'projection')}:switched:{{{tag}}}"
+
+    def switched_all(self, projection: str) -> str:
+        """Pattern of every `switched` marker of a projection."""
+        return f"{self.root}:proj:{validate_name(projection, 'projection')}:switched:*"

@@ -4,7 +4,8 @@ Both are projections run by tenantplane's projector kernel: the checkpoint is
 committed with the read model's writes, so each is exactly-once in effect, and
 each can be rebuilt from billing's stream at any time.
 
-    <root>:billing:<tenant>:balance   hash  issued_cents, paid_cents, invoices, voided
+    <root>:billing:{<tenant>}:balance   hash  issued_cents, paid_cents, invoices, voided
+                                        ({<tenant>}: the Redis Cluster hash tag, contracts/keys.py)
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def ledger_table(name: str = "billing_ledger") -> Table:
 
 def balance_key(keys: tp.Keys, tenant_id: str) -> str:
     """The balance hash of one tenant (billing's keys are spelled only here)."""
-    return f"{keys.root}:billing:{tenant_id}:balance"
+    return f"{keys.root}:billing:{{{tenant_id}}}:balance"
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class BalanceProjection:
 
     def tenant_patterns(self, tenant_id: str) -> list[str]:
         """The keys of one tenant (to rebuild that tenant alone)."""
-        return [f"{self.keys.root}:billing:{tenant_id}:*"]
+        return [f"{self.keys.root}:billing:{{{tenant_id}}}:*"]
 
     def apply(self, event: tp.StoredEvent) -> Sequence[tp.RedisOp]:
         """The Redis writes of one event."""

@@ -24,7 +24,7 @@ def redis(
     """Run one Redis command against the system's Redis and print the reply.
 
     Example:  tenantctl redis HGETALL 'tp:tenant:{acme}:config'
-    Example:  tenantctl redis SMEMBERS tp:tenants
+    Example:  tenantctl redis SMEMBERS 'tp:{tenants}'
     """
 
     async def go() -> Any:

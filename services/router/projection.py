@@ -37,7 +37,7 @@ class RouterProjection:
 
     def owned_patterns(self) -> Sequence[str]:
         """Keys only this projection writes."""
-        return [f"{self.keys.route_services()}*"]
+        return [self.keys.route_services(), f"{self.keys.root}:routes:*"]
 
     def apply(self, event: StoredEvent) -> Sequence[RedisOp]:
         """The Redis writes of one routing event."""

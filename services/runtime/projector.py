@@ -383,6 +383,8 @@ class Projector(Generic[OpT]):
         result = await self.store.commit(
             start, new, ops, block=sifted.block, parked=sifted.parked, events=events
         )
+        if result.switching:
+            raise _Restart("a rebuilt read model is being switched in")
         if not result.ok and result.checkpoint < start:
             await self._lost(result.checkpoint)
         if not result.ok:

@@ -86,6 +86,8 @@ class RedisRebuild:
         `run_partition` (default: one after another in this process).
         """
         started = time.monotonic()
+        # On a cluster, a switch an earlier rebuild left half done is finished first.
+        await self._store(self.keys).load()
         shadow_keys = self.shadow_keys()
         shadow = self._store(shadow_keys)
         await shadow.reset()

@@ -184,7 +184,7 @@ async def test_billing_read_models_rebuilt_whole_or_for_one_tenant_equal_the_liv
         # Given acme's part damaged in both, and beta's marked
         acme, beta = balance_key(settings.keys, "acme"), balance_key(settings.keys, "beta")
         await redis.hset(acme, mapping={"issued_cents": 1, "stray": 1})
-        await redis.hset(f"{settings.keys.root}:billing:acme:stray", "x", 1)
+        await redis.hset(f"{settings.keys.root}:billing:{{acme}}:stray", "x", 1)
         await redis.hset(beta, "marker", 1)
         table = ledger_table()
         stray = (10**9, "beta", "inv-x", "paid", 1)

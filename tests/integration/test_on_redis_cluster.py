@@ -7,15 +7,27 @@ with the read models on the shared 3-master cluster instead of the single Redis.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 
+from tenantplane.contracts import EVENTS, Keys
 from tenantplane.services.config.sdk import AsyncConfigClient
 from tenantplane.services.router.sdk import Resolver
+from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.projector import Projector
 from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.runtime.stores import redis as redis_store
+from tenantplane.services.runtime.stores.redis import RedisStore, SlotSwitch
 from tests.support.cli import tenantctl
+from tests.support.counting import CountingProjection
+from tests.support.events import config_set
+from tests.support.running import running
+from tests.support.stores import redis_harness
 
 pytestmark = pytest.mark.integration
 
@@ -59,3 +71,62 @@ async def test_config_and_routes_are_served_from_a_cluster(
     finally:
         await sdk.close()
         await resolver.close()
+
+
+async def test_a_switch_cut_short_is_finished_by_the_next_projector(
+    settings: Settings,
+    nc: NATS,
+    redis: aioredis.Redis,
+    event_log: EventLog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a live counting read model, one tenant's count gone wrong and a stray key
+    harness = redis_harness(nc, redis, settings)
+    tenants = [f"t{i}" for i in range(30)]
+    first = await event_log.append_many([config_set(tenants[i % 30], n=i) for i in range(600)])
+    async with running(harness.projector()) as live:
+        await live.wait_for(first[-1].seq)
+    root = settings.namespace
+    await redis.hset(f"{root}:count:{{t0}}", "events", 999)
+    await redis.hset(f"{root}:count:{{ghost}}", "events", 1)
+    # ... and a read model rebuilt beside it
+    shadow_root = f"{root}~rebuild"
+    shadow = RedisStore(redis, Keys(shadow_root), "counting", [f"{shadow_root}:count:*"])
+    replay = Projector(
+        CountingProjection(settings.subjects, shadow_root), shadow, nc,
+        subjects=settings.subjects, registry=EVENTS,
+    )  # fmt: skip
+    async with running(replay):
+        await replay.wait_for(first[-1].seq)
+    # When its switch dies after some tenants were switched in (its heartbeat stops)
+    store = RedisStore(redis, settings.keys, "counting", [f"{root}:count:*"])
+    switch = SlotSwitch(store)
+    monkeypatch.setattr(redis_store, "SWITCH_CHUNK", 1)
+    beats = 0
+    beat = redis.set
+
+    async def dies_on_the_fifth_beat(*args: Any, **kwargs: Any) -> Any:
+        nonlocal beats
+        beats += 1
+        if beats == 5:
+            raise RedisConnectionError("the switching process died")
+        return await beat(*args, **kwargs)
+
+    fence = await switch.start(shadow)
+    monkeypatch.setattr(redis, "set", dies_on_the_fifth_beat)
+    with pytest.raises(RedisConnectionError):
+        await switch.finish(fence)
+    monkeypatch.undo()
+    assert await switch.fence() is not None
+    assert [k async for k in redis.scan_iter(match=f"{shadow_root}:count:*")] != []  # midway
+    await redis.delete(settings.keys.switching_alive("counting"))
+    more = await event_log.append_many([config_set(tenants[i % 30], n=i) for i in range(300)])
+    # Then the next projector finishes the switch and goes on, counting each event once
+    async with running(harness.projector()) as live:
+        await live.wait_for(more[-1].seq, timeout=30)
+    assert await switch.fence() is None
+    _, state = await harness.digest()
+    assert "ghost" not in state
+    assert sum(int(v["events"]) for v in state.values()) == 900
+    assert state["t0"]["events"] == "30"
+    assert [k async for k in redis.scan_iter(match=f"{shadow_root}*")] == []

@@ -35,7 +35,7 @@ from tenantplane.services.runtime.stores.redis import RedisOp, as_text
 
 @dataclass(frozen=True)
 class CountingProjection:
-    """Counts each tenant's events into `<root>:count:<tenant>`."""
+    """Counts each tenant's events into `<root>:count:{<tenant>}` (tagged by tenant)."""
 
     subjects: Subjects
     root: str
@@ -48,7 +48,7 @@ class CountingProjection:
     def apply(self, event: StoredEvent) -> Sequence[RedisOp]:
         if self.poison_marker is not None and self.poison_marker in event.envelope.reason:
             raise ValueError("this event's reason asks for it to fail")
-        key = f"{self.root}:count:{event.envelope.tenant_id}"
+        key = f"{self.root}:count:{{{event.envelope.tenant_id}}}"
         return [
             RedisOp("HINCRBY", (key, "events", 1)),
             RedisOp("HINCRBY", (key, "seq_sum", event.seq)),
@@ -61,7 +61,7 @@ async def digest(redis: aioredis.Redis, root: str) -> tuple[str, dict[str, dict[
     state: dict[str, dict[str, str]] = {}
     async for key in redis.scan_iter(match=f"{root}:count:*"):
         fields = await redis.hgetall(key)
-        tenant = as_text(key).rsplit(":", 1)[1]
+        tenant = as_text(key).rsplit(":", 1)[1].strip("{}")
         state[tenant] = {as_text(k): as_text(v) for k, v in sorted(fields.items())}
     text = repr(sorted(state.items())).encode()
     return hashlib.sha256(text).hexdigest(), state

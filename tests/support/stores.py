@@ -81,7 +81,7 @@ def redis_harness(nc: NATS, redis: aioredis.Redis, settings: Settings) -> Harnes
         r = root(variant)
         projection = CountingProjection(settings.subjects, r, _name(variant), poison)
         store = RedisStore(redis, Keys(r), projection.name, [f"{r}:count:*"],
-                           lambda tenant: [f"{r}:count:{tenant}"])  # fmt: skip
+                           lambda tenant: [f"{r}:count:{{{tenant}}}"])  # fmt: skip
         return projection, store
 
     return Harness("redis", build, lambda v: digest(redis, root(v)), nc, settings)

@@ -24,10 +24,12 @@ class Position:
 
 @dataclass(frozen=True)
 class CommitResult:
-    """`ok`, or the checkpoint the store actually holds (someone else moved it)."""
+    """`ok`, or the checkpoint the store actually holds (someone else moved it), or
+    `switching`: a rebuilt read model is being switched in (nothing was committed)."""
 
     ok: bool
     checkpoint: int
+    switching: bool = False
 
 
 class ProjectionStore(Protocol[OpT]):

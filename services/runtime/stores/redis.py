@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+import structlog
 from redis.asyncio.cluster import ClusterNode, PipelineCommand, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -20,6 +22,8 @@ from tenantplane.services.runtime.errors import (
     StoreUnavailable,
 )
 from tenantplane.services.runtime.stores.base import CommitResult, Position
+
+log = structlog.get_logger(__name__)
 
 Arg = str | bytes | int | float
 
@@ -83,13 +87,15 @@ local function apply_op(i, skip)
 end
 """
 
-# KEYS: checkpoint, blocked, parked.
+# KEYS: checkpoint, blocked, parked, switching.
 # ARGV: expected, new, parked delta, #block pairs, #unblock, pairs..., unblocks..., then ops.
-# Nothing is written unless the checkpoint matches.
+# Nothing is written unless the checkpoint matches and no rebuilt read model is being
+# switched in (on a cluster, see `SlotSwitch`): {2, checkpoint} then.
 _COMMIT = (
     _OPS
     + """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if redis.call('EXISTS', KEYS[4]) == 1 then return {2, current} end
 if current ~= tonumber(ARGV[1]) then return {0, current} end
 local i = 6
 for _ = 1, tonumber(ARGV[4]) do
@@ -300,6 +306,141 @@ def tag_of(key: Arg) -> str:
     return text[left + 1 : right] if right > left + 1 else text
 
 
+# KEYS: live checkpoint, blocked, parked, switching, alive, then the shadow's checkpoint,
+# blocked, parked. ARGV: the switch's fence value, the heartbeat's ms.
+# Starts a switch on a cluster: refuses (-1) a shadow behind the live read model, answers
+# the fence of a switch under way instead of starting one, else fences the live
+# projection (its commits are refused) and moves the shadow's position in.
+_FENCE = """
+local fence = redis.call('GET', KEYS[4])
+if fence then return fence end
+if tonumber(redis.call('GET', KEYS[6]) or '-1') < tonumber(redis.call('GET', KEYS[1]) or '0') then
+  return -1
+end
+redis.call('SET', KEYS[4], ARGV[1])
+redis.call('SET', KEYS[5], '1', 'PX', ARGV[2])
+for i = 1, 3 do
+  redis.call('DEL', KEYS[i])
+  if redis.call('EXISTS', KEYS[i + 5]) == 1 then redis.call('RENAME', KEYS[i + 5], KEYS[i]) end
+end
+return ARGV[1]
+"""
+
+# KEYS: the tag's `switched` marker, its live keys, its shadow keys (one slot).
+# ARGV: #live keys, live prefix, shadow prefix, the switch's fence value.
+_SWITCH_TAG = """
+local live = tonumber(ARGV[1])
+for i = 2, 1 + live do redis.call('DEL', KEYS[i]) end
+for i = 2 + live, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('RENAME', KEYS[i], ARGV[2] .. string.sub(KEYS[i], #ARGV[3] + 1))
+  end
+end
+redis.call('SET', KEYS[1], ARGV[4])
+return #KEYS - 1 - live
+"""
+
+SWITCH_CHUNK = 500  # tags per pipeline while switching
+SWITCH_ALIVE_MS = 15_000
+
+
+class SlotSwitch:
+    """Switches a rebuilt read model in on a Redis Cluster, slot by slot.
+
+    No script can rename keys of many slots, so the switch goes in steps, each
+    atomic in its slot: fence the live projection and take the shadow's position
+    (`_FENCE`); for each hash tag, delete the live keys and rename the shadow's in
+    (`_SWITCH_TAG`, marking the tag as switched); delete the live keys of tags the
+    shadow does not have; lift the fence. Readers see each tenant's keys old or new,
+    never a mix. The fenced projector commits nothing, and what its last batches
+    wrote to some tags is either replaced or guarded: once the fence is lifted it
+    goes on from the shadow's checkpoint and the guards count each event once.
+
+    A switch cut short (its process died: the heartbeat expired) is finished by the
+    next one to look, the projector included: every step can be run again, and the
+    markers tell a tag switched in by this switch from one the shadow never had.
+    """
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self.keys, self.projection = store._keys, store.projection
+
+    async def start(self, shadow: RedisStore) -> str:
+        """Fence the live read model and move the shadow's position in; the fence.
+
+        Raises:
+            StaleRebuild: the shadow is behind the live read model (nothing changed).
+            InvalidTransition: another switch is under way (its process is alive).
+        """
+        fence = f"{shadow._root} {uuid.uuid4().hex}"
+        keys = [*self.store._meta, self.keys.switching_alive(self.projection), *shadow._meta[:3]]
+        found = await self.store.redis.eval(_FENCE, len(keys), *keys, fence, SWITCH_ALIVE_MS)
+        if found == -1:
+            raise StaleRebuild("the rebuilt read model is behind the live one; nothing switched")
+        if as_text(found) != fence:
+            if await self.alive():
+                raise InvalidTransition(f"{self.projection}: another rebuild is being switched in")
+            return as_text(found)
+        return fence
+
+    async def alive(self) -> bool:
+        """Whether the process switching a rebuilt read model in is still at it."""
+        return bool(await self.store.redis.exists(self.keys.switching_alive(self.projection)))
+
+    async def fence(self) -> str | None:
+        """The fence of a switch under way, if there is one."""
+        found = await self.store.redis.get(self.keys.switching(self.projection))
+        return None if found is None else as_text(found)
+
+    async def finish(self, fence: str) -> int:
+        """Run (or run again) every step after the fence; returns the keys moved."""
+        redis, live_root = self.store.redis, self.store._root
+        shadow_root = fence.split(" ", 1)[0]
+        live, shadow = f"{live_root}:", f"{shadow_root}:"
+        incoming = await self._by_tag([f"{shadow_root}:*"])
+        for tag, names in incoming.items():
+            for name in names:
+                if tag_of(live + name[len(shadow) :]) != tag:
+                    raise InvalidRequest(
+                        f"{name} has no hash tag, so it cannot be renamed into place on a "
+                        "Redis Cluster: name the keys of a projection with one (contracts/keys.py)"
+                    )
+        present = await self._by_tag([*self.store._owns, self.store._guards])
+        switched = await self._by_tag([self.keys.switched_all(self.projection)])
+        moved = 0
+        tags = list(incoming)
+        for start in range(0, len(tags), SWITCH_CHUNK):
+            async with redis.pipeline(transaction=False) as pipe:
+                for tag in tags[start : start + SWITCH_CHUNK]:
+                    old, new = present.get(tag, []), incoming[tag]
+                    marker = self.keys.switched(self.projection, tag)
+                    keys = [marker, *old, *new]
+                    pipe.eval(_SWITCH_TAG, len(keys), *keys, len(old), live, shadow, fence)
+                moved += sum(await pipe.execute())
+            await redis.set(self.keys.switching_alive(self.projection), "1", px=SWITCH_ALIVE_MS)
+        for tag, names in present.items():
+            if tag in incoming:
+                continue
+            markers = switched.get(tag)
+            if markers and await redis.get(markers[0]) == fence.encode():
+                continue  # switched in by this switch before it was cut short
+            await redis.delete(*names)  # the shadow has none of this tag: it is gone
+        await redis.delete(
+            self.keys.switching(self.projection), self.keys.switching_alive(self.projection)
+        )
+        for names in (await self._by_tag([self.keys.switched_all(self.projection)])).values():
+            await redis.delete(*names)
+        return moved
+
+    async def _by_tag(self, patterns: Sequence[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for pattern in patterns:
+            async for key in self.store.redis.scan_iter(match=pattern, count=1000):
+                name = as_text(key)
+                found.setdefault(tag_of(name), []).append(name)
+        return found
+
+
 class StaleRebuild(InvalidTransition):
     """A rebuilt read model was not swapped in: the live one is further along."""
 
@@ -477,7 +618,9 @@ class RedisStore:
             keys.checkpoint(projection),
             keys.blocked(projection),
             keys.parked(projection),
+            keys.switching(projection),
         )
+        self._keys = keys
         self._guards = keys.applied_all(projection)
         self._slots = (
             SlotCommits(redis, keys, projection) if isinstance(redis, RedisCluster) else None
@@ -486,9 +629,16 @@ class RedisStore:
         self._load = redis.register_script(_LOAD)
 
     async def load(self) -> Position:
-        """The stored checkpoint and blocked subjects."""
+        """The stored checkpoint and blocked subjects.
+
+        Raises:
+            StoreUnavailable: Redis cannot be reached, or a rebuilt read model is being
+                switched in (on a cluster; a switch whose process died is finished here).
+        """
         try:
-            checkpoint, blocked, parked = await self._load(keys=list(self._meta))
+            if self._slots is not None:
+                await self._switched_in()
+            checkpoint, blocked, parked = await self._load(keys=list(self._meta[:3]))
         except RedisError as e:
             raise StoreUnavailable(f"cannot read projection position: {e}", server="redis") from e
         return Position(
@@ -496,6 +646,18 @@ class RedisStore:
             blocked={as_text(k): int(v) for k, v in zip(blocked[::2], blocked[1::2], strict=True)},
             parked=int(parked or 0),
         )
+
+    async def _switched_in(self) -> None:
+        switch = SlotSwitch(self)
+        fence = await switch.fence()
+        if fence is None:
+            return
+        if await switch.alive():
+            raise StoreUnavailable(
+                f"a rebuilt {self.projection} read model is being switched in", server="redis"
+            )
+        log.warning("projection.switch_resumed", projection=self.projection, fence=fence)
+        await switch.finish(fence)
 
     async def commit(
         self,
@@ -523,7 +685,7 @@ class RedisStore:
                 ok, checkpoint = await self._commit(keys=list(self._meta), args=argv)
         except RedisError as e:
             raise StoreUnavailable(f"projection commit failed: {e}", server="redis") from e
-        return CommitResult(ok=bool(ok), checkpoint=int(checkpoint))
+        return CommitResult(ok=ok == 1, checkpoint=int(checkpoint), switching=ok == 2)
 
     async def replace_with(self, shadow: RedisStore) -> int:
         """Atomically make `shadow`'s read model and position this store's; returns keys moved.
@@ -536,9 +698,15 @@ class RedisStore:
             StaleRebuild: the shadow is behind the live read model (nothing changed).
         """
         if self._slots is not None:
-            raise InvalidRequest(
-                "switching a rebuilt read model in is not supported on a Redis Cluster yet"
-            )
+            switch = SlotSwitch(self)
+            try:
+                return await switch.finish(await switch.start(shadow))
+            except RedisError as e:
+                raise StoreUnavailable(
+                    f"switching to the rebuilt read model stopped (it is finished by the next "
+                    f"rebuild or the projector): {e}",
+                    server="redis",
+                ) from e
         live, other = f"{self._root}:", f"{shadow._root}:"
         patterns = [*self._owns, *self._meta]
         checkpoints = (self._meta[0], shadow._meta[0])
