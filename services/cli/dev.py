@@ -23,7 +23,7 @@ from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.localstate import LocalSystem, resolve_database_url
 from tenantplane.services.runtime.logging import configure
 from tenantplane.services.runtime.services import Service, serve_process
-from tenantplane.services.runtime.settings import DEFAULT_DATA_DIR, Settings
+from tenantplane.services.runtime.settings import CLUSTER_SCHEME, DEFAULT_DATA_DIR, Settings
 from tenantplane.services.security.localauth import LocalAuth
 from tenantplane.services.security.roles import DomainGrant
 from tenantplane.services.service_list import SERVICES, role_of
@@ -50,6 +50,12 @@ def up(
     open_nats: bool = typer.Option(
         False, "--open-nats", help="Start NATS without users: any client may do anything",
     ),
+    redis_url: str = typer.Option(
+        None, "--redis-url", metavar="URL",
+        help="Keep the read models on this Redis instead of an embedded one; "
+        "redis+cluster://HOST:PORT[,...] for a Redis Cluster (the job queue then gets an "
+        "embedded Redis of its own)",
+    ),
 ) -> None:  # fmt: skip
     """Start NATS, Redis and every service in the foreground; Ctrl-C stops them all.
 
@@ -67,8 +73,11 @@ def up(
     the data dir's nats-credentials.json).
 
     Example:  tenantctl dev up --data-dir /tmp/tp --cluster 3
+    Example:  tenantctl dev up --redis-url redis+cluster://127.0.0.1:7000
     """
     settings = settings_from(ctx)
+    if redis_url:
+        settings = settings.model_copy(update={"redis_url": redis_url})
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
     if cluster > 1:
@@ -117,6 +126,12 @@ def _servers(settings: Settings, cluster: int, auth: LocalAuth | None) -> Iterat
             stack.callback(redis.stop)
             update["redis_url"] = redis.url
             ports["redis"] = redis.port
+        elif settings.redis_url.startswith(CLUSTER_SCHEME) and not settings.jobs_redis_url:
+            # The read models on a Redis Cluster; the job queue needs one primary.
+            jobs = embedded.redis_server(data / "jobs-redis", again.get("jobs-redis", 0)).start()
+            stack.callback(jobs.stop)
+            update["jobs_redis_url"] = jobs.url
+            ports["jobs-redis"] = jobs.port
         data.mkdir(parents=True, exist_ok=True)
         ports_file.write_text(json.dumps(ports))
         if not settings.master_keys():
@@ -146,9 +161,12 @@ async def _serve(settings: Settings, auth: LocalAuth | None) -> None:
         database_url = resolve_database_url(settings)
         credentials = str(auth.credentials_path.resolve()) if auth is not None else ""
         LocalSystem(
-            settings.nats_url, settings.redis_url, database_url, os.getpid(), ops_url, credentials
-        ).write(settings.data_dir)
+            settings.nats_url, settings.redis_url, database_url, os.getpid(), ops_url, credentials,
+            jobs_redis_url=settings.jobs_redis_url or "",
+        ).write(settings.data_dir)  # fmt: skip
         out.print(f"tenantplane is up: NATS {settings.nats_url}, Redis {settings.redis_url}")
+        if settings.jobs_redis_url:
+            out.print(f"job queue on its own Redis: {settings.jobs_redis_url}")
         out.print(f"health and metrics: {ops_url}/readyz, {ops_url}/metrics")
         if auth is not None:
             out.print(f"NATS users and passwords in {auth.credentials_path.resolve()}")

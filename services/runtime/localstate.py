@@ -24,6 +24,8 @@ class LocalSystem:
     ops_url: str = ""
     # The NATS passwords of its users; empty when its NATS takes anyone.
     nats_credentials: str = ""
+    # The job queue's own Redis, when the read models are on a Redis Cluster.
+    jobs_redis_url: str = ""
 
     def write(self, data_dir: Path) -> None:
         """Record this system in `data_dir`."""
@@ -89,6 +91,9 @@ def resolve_jobs_redis_url(settings: Settings) -> str:
     then be a single Redis, not a cluster: dramatiq's scripts need one)."""
     if settings.jobs_redis_url:
         return settings.jobs_redis_url
+    local = None if settings.redis_url else LocalSystem.read(settings.data_dir)
+    if local is not None and local.jobs_redis_url:
+        return local.jobs_redis_url
     url = resolve_redis_url(settings)
     if url.startswith(CLUSTER_SCHEME):
         raise InvalidRequest(

@@ -149,3 +149,40 @@ async def test_a_domain_service_runs_as_its_own_user_and_its_projections_answer_
     finally:
         stop.set()
         await asyncio.wait_for(service, 20)
+
+
+async def test_dev_up_keeps_the_read_models_on_a_redis_cluster_and_jobs_beside_it(
+    tmp_path: Path, cluster_url: str
+) -> None:
+    # Given the system started with its read models on a Redis Cluster (one node named)
+    data = tmp_path / "tp"
+    node = cluster_url.split(",")[0]
+    with running_dev_up(
+        data, tmp_path / "dev-up.log", "--data-dir", str(data), "--redis-url", node
+    ) as state:
+        assert state["redis_url"] == node
+        assert state["jobs_redis_url"].startswith("redis://")
+        # When an operator onboards a tenant, routes a service and runs a job
+        steps = [
+            ("tenant", "create", "acme"),
+            ("config", "set", "acme", "rate_limit=7"),
+            ("route", "register", "billing", "v1", "--upstream", "http://h:1"),
+            ("route", "default", "billing", "v1"),
+        ]
+        for step in steps:
+            done = await asyncio.to_thread(_tenantctl, data, *step)
+            assert done.returncode == 0, done.stderr
+        submitted = await asyncio.to_thread(
+            _tenantctl, data, "job", "submit", "acme", "noop", "--wait", "-o", "json"
+        )
+        # Then config and routes are read back from the cluster, and the job ran
+        assert submitted.returncode == 0, submitted.stderr
+        assert json.loads(submitted.stdout)["status"] == "succeeded"
+        got = await asyncio.to_thread(_tenantctl, data, "config", "get", "acme", "rate_limit")
+        assert "7" in got.stdout
+        resolved = await asyncio.to_thread(_tenantctl, data, "route", "resolve", "billing", "acme")
+        assert "v1" in resolved.stdout
+        namespace_keys = await asyncio.to_thread(
+            _tenantctl, data, "redis", "HGET", "tp:tenant:{acme}:config", "rate_limit"
+        )
+        assert namespace_keys.stdout.strip() == "7"
