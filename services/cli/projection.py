@@ -21,11 +21,12 @@ from nats.errors import NoRespondersError
 from rich.console import Console
 
 from tenantplane.contracts import EVENTS
+from tenantplane.contracts.commands import CommandError, ErrorCode
 from tenantplane.contracts.keys import Keys
 from tenantplane.services.cli.context import Session, connected, run, session, settings_from
 from tenantplane.services.cli.output import Format, emit
 from tenantplane.services.projections import PROJECTIONS, ProjectionInfo
-from tenantplane.services.runtime.errors import CommandFailed, InvalidRequest
+from tenantplane.services.runtime.errors import CommandFailed, InvalidRequest, error_from_reply
 from tenantplane.services.runtime.partitions import Partition
 from tenantplane.services.runtime.rebuild import RedisRebuild, RunPartition
 from tenantplane.services.runtime.settings import Settings
@@ -209,7 +210,9 @@ async def _ask_rebuild(
             raise CommandFailed(f"{name} did not finish rebuilding within {timeout}s") from e
     reply: dict[str, Any] = orjson.loads(msg.data)
     if not reply.pop("ok", False):
-        raise CommandFailed(f"rebuild of {name} failed: {reply.get('error')}")
+        code = ErrorCode(reply.get("code", ErrorCode.INTERNAL.value))
+        message = f"rebuild of {name} failed: {reply.get('error')}"
+        raise error_from_reply(CommandError(code=code, message=message))
     return reply
 
 

@@ -38,6 +38,7 @@ from tenantplane.services.runtime.errors import (
     AggregateBlocked,
     InvalidTransition,
     ProjectionTimeout,
+    TenantplaneError,
 )
 from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
 from tenantplane.services.runtime.follower import Applied, Follower, Gate, Sifted
@@ -232,7 +233,10 @@ class Projector(Generic[OpT]):
                 body = await self.status()
             body = {"ok": True, **body}
         except Exception as e:
-            body = {"ok": False, "projection": self.name, "error": f"{type(e).__name__}: {e}"}
+            # The error's code too, so the operator's command fails by its name.
+            code = e.code.value if isinstance(e, TenantplaneError) else "internal"
+            error = f"{type(e).__name__}: {e}"
+            body = {"ok": False, "projection": self.name, "error": error, "code": code}
         await msg.respond(orjson.dumps(body))
 
     async def _supervise(self, loop: LoopHandle) -> None:

@@ -194,3 +194,15 @@ async def test_only_a_projection_written_per_tenant_is_rebuilt_in_partitions(
     )
     assert done.returncode == 1
     assert "router cannot be rebuilt in tenant partitions" in done.stderr
+
+
+async def test_a_rebuild_the_projection_cannot_do_fails_by_its_name(
+    settings: Settings, service: None
+) -> None:
+    # The config read model is rebuilt whole, not per tenant: the operator is told so
+    done = await asyncio.to_thread(
+        tenantctl, settings, "projection", "rebuild", "config", "--tenant", "acme"
+    )
+    assert done.returncode == 1  # refused, not a fault
+    assert done.stderr.startswith("error: invalid_request: rebuild of config failed:")
+    assert "which Redis keys are a tenant's" in done.stderr
