@@ -15,6 +15,11 @@ from nats.aio.client import Client as NATS
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+import tenantplane as tp
+from examples.billing.events import BILLING
+from examples.billing.invoices import invoices, issue, pay
+from examples.billing.projections import balance_key
+from examples.billing.service import balances_projector
 from tenantplane.contracts import EVENTS, Keys
 from tenantplane.services.config.sdk import AsyncConfigClient
 from tenantplane.services.router.sdk import Resolver
@@ -130,3 +135,36 @@ async def test_a_switch_cut_short_is_finished_by_the_next_projector(
     assert sum(int(v["events"]) for v in state.values()) == 900
     assert state["t0"]["events"] == "30"
     assert [k async for k in redis.scan_iter(match=f"{shadow_root}*")] == []
+
+
+async def test_a_domain_projection_is_kept_and_rebuilt_on_a_cluster(
+    settings: Settings, nc: NATS, redis: aioredis.Redis
+) -> None:
+    # Given billing's balances projected into the cluster
+    store = tp.DomainStore(nc.jetstream(), settings.subjects, BILLING)
+    await store.ensure_stream()
+    try:
+        accounts = invoices(store)
+        for tenant in ("acme", "beta"):
+            for i in range(3):
+                await accounts.execute(tenant, f"inv-{i}", issue("c1", 100 + i), actor="api")
+            await accounts.execute(tenant, "inv-0", pay(100), actor="api")
+        head = await store.log.head(store.stream)
+        async with running(balances_projector(nc, redis, settings)) as balances:
+            await balances.wait_for(head)
+            live = {t: await redis.hgetall(balance_key(settings.keys, t)) for t in ("acme", "beta")}
+            assert live["acme"][b"issued_cents"] == b"303"
+            # When acme's balance is damaged, rebuilt alone, and then all is rebuilt whole
+            await redis.hset(balance_key(settings.keys, "acme"), "issued_cents", 1)
+            one = await balances.rebuild("acme")
+            assert await redis.hgetall(balance_key(settings.keys, "acme")) == live["acme"]
+            whole = await balances.rebuild()
+            # Then both equal what the log says
+            assert (one.how, whole.how.split(" (")[0]) == (
+                "replayed in place",
+                "built beside, swapped in",
+            )
+            for tenant, fields in live.items():
+                assert await redis.hgetall(balance_key(settings.keys, tenant)) == fields
+    finally:
+        await nc.jetstream().delete_stream(store.stream)
