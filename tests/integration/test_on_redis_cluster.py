@@ -135,6 +135,8 @@ async def test_a_switch_cut_short_is_finished_by_the_next_projector(
     assert sum(int(v["events"]) for v in state.values()) == 900
     assert state["t0"]["events"] == "30"
     assert [k async for k in redis.scan_iter(match=f"{shadow_root}*")] == []
+    markers = settings.keys.switched_all("counting")
+    assert [k async for k in redis.scan_iter(match=markers)] == []
 
 
 async def test_a_domain_projection_is_kept_and_rebuilt_on_a_cluster(

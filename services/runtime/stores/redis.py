@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import hashlib
+import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -397,7 +400,10 @@ class SlotSwitch:
         redis, live_root = self.store.redis, self.store._root
         shadow_root = fence.split(" ", 1)[0]
         live, shadow = f"{live_root}:", f"{shadow_root}:"
-        incoming = await self._by_tag([f"{shadow_root}:*"])
+        owned = [*self.store._owns, self.store._guards]
+        incoming, present, switched = await self._by_tag(
+            [[f"{shadow_root}:*"], owned, [self.keys.switched_all(self.projection)]]
+        )
         for tag, names in incoming.items():
             for name in names:
                 if tag_of(live + name[len(shadow) :]) != tag:
@@ -405,8 +411,6 @@ class SlotSwitch:
                         f"{name} has no hash tag, so it cannot be renamed into place on a "
                         "Redis Cluster: name the keys of a projection with one (contracts/keys.py)"
                     )
-        present = await self._by_tag([*self.store._owns, self.store._guards])
-        switched = await self._by_tag([self.keys.switched_all(self.projection)])
         moved = 0
         tags = list(incoming)
         for start in range(0, len(tags), SWITCH_CHUNK):
@@ -418,27 +422,44 @@ class SlotSwitch:
                     pipe.eval(_SWITCH_TAG, len(keys), *keys, len(old), live, shadow, fence)
                 moved += sum(await pipe.execute())
             await redis.set(self.keys.switching_alive(self.projection), "1", px=SWITCH_ALIVE_MS)
+        gone: list[list[str]] = []
         for tag, names in present.items():
             if tag in incoming:
                 continue
             markers = switched.get(tag)
             if markers and await redis.get(markers[0]) == fence.encode():
                 continue  # switched in by this switch before it was cut short
-            await redis.delete(*names)  # the shadow has none of this tag: it is gone
+            gone.append(names)  # the shadow has none of this tag
+        await _unlink_by_tag(redis, gone)
         await redis.delete(
             self.keys.switching(self.projection), self.keys.switching_alive(self.projection)
         )
-        for names in (await self._by_tag([self.keys.switched_all(self.projection)])).values():
-            await redis.delete(*names)
+        [left] = await self._by_tag([[self.keys.switched_all(self.projection)]])
+        await _unlink_by_tag(redis, list(left.values()))
         return moved
 
-    async def _by_tag(self, patterns: Sequence[str]) -> dict[str, list[str]]:
-        found: dict[str, list[str]] = {}
-        for pattern in patterns:
-            async for key in self.store.redis.scan_iter(match=pattern, count=1000):
-                name = as_text(key)
-                found.setdefault(tag_of(name), []).append(name)
+    async def _by_tag(self, groups: Sequence[Sequence[str]]) -> list[dict[str, list[str]]]:
+        """The keys matching each group of patterns, by hash tag, in one SCAN of the
+        keys under the patterns' common prefix (a SCAN reads every key of a node)."""
+        found: list[dict[str, list[str]]] = [{} for _ in groups]
+        patterns = [p for group in groups for p in group]
+        fixed = [re.split(r"[*?\[]", p, maxsplit=1)[0] for p in patterns]
+        prefix = os.path.commonprefix(fixed)  # noqa: RUF071 - of key names, not paths
+        async for key in self.store.redis.scan_iter(match=f"{prefix}*", count=1000):
+            name = as_text(key)
+            for index, group in enumerate(groups):
+                if any(fnmatch.fnmatchcase(name, p) for p in group):
+                    found[index].setdefault(tag_of(name), []).append(name)
         return found
+
+
+async def _unlink_by_tag(redis: aioredis.Redis, groups: Sequence[Sequence[str]]) -> None:
+    """Unlink keys given as groups of one hash tag each, many groups per round trip."""
+    for start in range(0, len(groups), SWITCH_CHUNK):
+        async with redis.pipeline(transaction=False) as pipe:
+            for names in groups[start : start + SWITCH_CHUNK]:
+                pipe.execute_command("UNLINK", *names)  # one slot: no split needed
+            await pipe.execute()
 
 
 class StaleRebuild(InvalidTransition):
