@@ -10,7 +10,7 @@ from tenantplane.contracts.subjects import Subjects
 from tenantplane.services.config.projection import ConfigProjection
 from tenantplane.services.router.projection import RouterProjection
 from tenantplane.services.runtime.projector import Projection
-from tenantplane.services.runtime.stores.redis import RedisOp
+from tenantplane.services.runtime.stores.redis_ops import RedisOp
 
 Factory = Callable[[Subjects, Keys], tuple[Projection[RedisOp], list[str]]]
 

@@ -48,9 +48,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from tenantplane.services.runtime.rebuild import RedisRebuild
     from tenantplane.services.runtime.settings import Settings
     from tenantplane.services.runtime.stores.memory import MemoryOp, MemoryStore
-    from tenantplane.services.runtime.stores.redis import (
+    from tenantplane.services.runtime.stores.redis import RedisStore
+    from tenantplane.services.runtime.stores.redis_ops import (
         RedisOp,
-        RedisStore,
         as_text,
         delete,
         hdel,
@@ -95,18 +95,18 @@ _EXPORTS: dict[str, str] = {
     "Projector": "tenantplane.services.runtime.projector",
     "MemoryOp": "tenantplane.services.runtime.stores.memory",
     "MemoryStore": "tenantplane.services.runtime.stores.memory",
-    "RedisOp": "tenantplane.services.runtime.stores.redis",
+    "RedisOp": "tenantplane.services.runtime.stores.redis_ops",
     "RedisRebuild": "tenantplane.services.runtime.rebuild",
     "RedisStore": "tenantplane.services.runtime.stores.redis",
-    "as_text": "tenantplane.services.runtime.stores.redis",
+    "as_text": "tenantplane.services.runtime.stores.redis_ops",
     "SqlStore": "tenantplane.services.runtime.stores.sql",
     "Supervisor": "tenantplane.services.runtime.supervisor",
-    "delete": "tenantplane.services.runtime.stores.redis",
-    "hdel": "tenantplane.services.runtime.stores.redis",
-    "hincrby": "tenantplane.services.runtime.stores.redis",
-    "hset": "tenantplane.services.runtime.stores.redis",
-    "sadd": "tenantplane.services.runtime.stores.redis",
-    "srem": "tenantplane.services.runtime.stores.redis",
+    "delete": "tenantplane.services.runtime.stores.redis_ops",
+    "hdel": "tenantplane.services.runtime.stores.redis_ops",
+    "hincrby": "tenantplane.services.runtime.stores.redis_ops",
+    "hset": "tenantplane.services.runtime.stores.redis_ops",
+    "sadd": "tenantplane.services.runtime.stores.redis_ops",
+    "srem": "tenantplane.services.runtime.stores.redis_ops",
     # Config, routes and jobs
     "AsyncConfigClient": "tenantplane.services.config.sdk",
     "ConfigClient": "tenantplane.services.config.sdk",

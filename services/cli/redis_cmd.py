@@ -14,7 +14,7 @@ import typer
 from tenantplane.services.cli.context import run, settings_from
 from tenantplane.services.cli.output import out
 from tenantplane.services.runtime.connections import connect_redis
-from tenantplane.services.runtime.stores.redis import as_text
+from tenantplane.services.runtime.stores.redis_ops import as_text
 
 
 def redis(

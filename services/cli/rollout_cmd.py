@@ -26,7 +26,7 @@ from tenantplane.services.config.rollouts import (
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.errors import InvalidRequest
 from tenantplane.services.runtime.readyourwrites import wait_applied
-from tenantplane.services.runtime.stores.redis import as_text
+from tenantplane.services.runtime.stores.redis_ops import as_text
 
 app = typer.Typer(
     help="Config rollouts (gray release): a value reaches a growing, sticky share of "

@@ -21,7 +21,7 @@ from tenantplane.services.cli.output import Format, emit, out
 from tenantplane.services.router.projection import NAME as ROUTER_PROJECTION
 from tenantplane.services.router.rollback import rollback_steps, route_history, table_at
 from tenantplane.services.router.sdk import Resolver
-from tenantplane.services.runtime.stores.redis import as_text
+from tenantplane.services.runtime.stores.redis_ops import as_text
 from tenantplane.services.runtime.timetravel import parse_point
 
 app = typer.Typer(

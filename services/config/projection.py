@@ -35,7 +35,7 @@ from tenantplane.contracts.tenants import (
 )
 from tenantplane.services.config import PROJECTION
 from tenantplane.services.runtime.eventlog import StoredEvent
-from tenantplane.services.runtime.stores.redis import (
+from tenantplane.services.runtime.stores.redis_ops import (
     RedisOp,
     delete,
     hdel,

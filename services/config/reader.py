@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from tenantplane.contracts.ids import validate_tenant_id
 from tenantplane.contracts.keys import Keys
 from tenantplane.services.runtime.errors import TenantNotFound
-from tenantplane.services.runtime.stores.redis import as_text
+from tenantplane.services.runtime.stores.redis_ops import as_text
 
 REDACTED = "<secret>"
 

@@ -40,7 +40,8 @@ from tenantplane.services.runtime.errors import (
     TenantSuspended,
 )
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.runtime.stores.redis import as_text, read_hashes
+from tenantplane.services.runtime.stores.redis import read_hashes
+from tenantplane.services.runtime.stores.redis_ops import as_text
 from tenantplane.services.runtime.transient import unavailable_raised
 from tenantplane.services.security.sealing import OneTimeKey
 

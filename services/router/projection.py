@@ -18,7 +18,7 @@ from tenantplane.contracts.routing import (
 )
 from tenantplane.contracts.subjects import Subjects
 from tenantplane.services.runtime.eventlog import StoredEvent
-from tenantplane.services.runtime.stores.redis import Arg, RedisOp, hdel, hset, sadd
+from tenantplane.services.runtime.stores.redis_ops import Arg, RedisOp, hdel, hset, sadd
 
 NAME = "router"
 

@@ -26,7 +26,8 @@ from tenantplane.services.router.table import Route, RouteRollout, RoutingTable,
 from tenantplane.services.runtime.cache import CachedReader, PushCache
 from tenantplane.services.runtime.connections import connect_nats, connect_redis
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.runtime.stores.redis import as_text, read_hashes
+from tenantplane.services.runtime.stores.redis import read_hashes
+from tenantplane.services.runtime.stores.redis_ops import as_text
 from tenantplane.services.runtime.transient import unavailable_raised
 
 

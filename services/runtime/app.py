@@ -26,7 +26,8 @@ from tenantplane.services.runtime.projector import Projection, Projector
 from tenantplane.services.runtime.rebuild import RedisRebuild
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.base import ProjectionStore
-from tenantplane.services.runtime.stores.redis import RedisOp, RedisStore
+from tenantplane.services.runtime.stores.redis import RedisStore
+from tenantplane.services.runtime.stores.redis_ops import RedisOp
 from tenantplane.services.runtime.supervisor import Backoff, LoopBody, Supervisor
 
 OpT = TypeVar("OpT")

@@ -110,6 +110,10 @@ class InvalidTransition(TenantplaneError):
     code = ErrorCode.INVALID_TRANSITION
 
 
+class StaleRebuild(InvalidTransition):
+    """A rebuilt read model was not swapped in: the live one is further along."""
+
+
 class InvalidConfigValue(TenantplaneError):
     """A config value breaks the config schema."""
 

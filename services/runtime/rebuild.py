@@ -26,11 +26,12 @@ from nats.aio.client import Client as NATS
 from tenantplane.contracts.keys import Keys
 from tenantplane.contracts.registry import EventRegistry
 from tenantplane.contracts.subjects import REBUILT
-from tenantplane.services.runtime.errors import InvalidRequest, InvalidTransition
+from tenantplane.services.runtime.errors import InvalidRequest, InvalidTransition, StaleRebuild
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.partitions import Partition
 from tenantplane.services.runtime.projector import Projection, Projector
-from tenantplane.services.runtime.stores.redis import RedisOp, RedisStore, StaleRebuild
+from tenantplane.services.runtime.stores.redis import RedisStore
+from tenantplane.services.runtime.stores.redis_ops import RedisOp
 
 SHADOW_SUFFIX = "~rebuild"
 SWITCH_ATTEMPTS = 20

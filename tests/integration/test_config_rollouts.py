@@ -34,7 +34,7 @@ from tenantplane.services.runtime.errors import (
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.readyourwrites import wait_applied
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.runtime.stores.redis import as_text
+from tenantplane.services.runtime.stores.redis_ops import as_text
 from tests.support.cli import ACTOR, send_and_wait, tenantctl
 from tests.support.running import eventually
 from tests.support.stores import read_models

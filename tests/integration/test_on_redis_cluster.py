@@ -26,8 +26,9 @@ from tenantplane.services.router.sdk import Resolver
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.projector import Projector
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.runtime.stores import redis as redis_store
-from tenantplane.services.runtime.stores.redis import RedisStore, SlotSwitch
+from tenantplane.services.runtime.stores import redis_cluster
+from tenantplane.services.runtime.stores.redis import RedisStore
+from tenantplane.services.runtime.stores.redis_cluster import SlotSwitch
 from tests.support.cli import tenantctl
 from tests.support.counting import CountingProjection
 from tests.support.events import config_set
@@ -106,7 +107,7 @@ async def test_a_switch_cut_short_is_finished_by_the_next_projector(
     # When its switch dies after some tenants were switched in (its heartbeat stops)
     store = RedisStore(redis, settings.keys, "counting", [f"{root}:count:*"])
     switch = SlotSwitch(store)
-    monkeypatch.setattr(redis_store, "SWITCH_CHUNK", 1)
+    monkeypatch.setattr(redis_cluster, "SWITCH_CHUNK", 1)
     beats = 0
     beat = redis.set
 

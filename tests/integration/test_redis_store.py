@@ -12,7 +12,7 @@ from nats.aio.client import Client as NATS
 
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.runtime.stores.redis import (
+from tenantplane.services.runtime.stores.redis_ops import (
     RedisOp,
     compact,
     delete,

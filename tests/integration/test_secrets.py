@@ -33,7 +33,7 @@ from tenantplane.services.runtime.database import create_engine
 from tenantplane.services.runtime.errors import InvalidRequest, TenantNotFound, TenantplaneError
 from tenantplane.services.runtime.readyourwrites import wait_applied
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.runtime.stores.redis import as_text
+from tenantplane.services.runtime.stores.redis_ops import as_text
 from tenantplane.services.security.sealing import OneTimeKey
 from tests.support.cli import ACTOR, send_and_wait, tenantctl
 from tests.support.services import running_service

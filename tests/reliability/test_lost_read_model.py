@@ -28,7 +28,7 @@ from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.readyourwrites import wait_applied
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.runtime.stores.redis import as_text
+from tenantplane.services.runtime.stores.redis_ops import as_text
 from tenantplane.services.runtime.supervisor import LoopHandle
 from tests.support.cli import ACTOR
 from tests.support.reporting import report

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tenantplane.contracts.subjects import Subjects
 from tenantplane.services.runtime.eventlog import StoredEvent
 from tenantplane.services.runtime.stores.memory import MemoryOp, MemoryStore, State
-from tenantplane.services.runtime.stores.redis import RedisOp, as_text
+from tenantplane.services.runtime.stores.redis_ops import RedisOp, as_text
 
 
 @dataclass(frozen=True)

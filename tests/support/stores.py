@@ -15,7 +15,8 @@ from tenantplane.services.runtime.leadership import Lease
 from tenantplane.services.runtime.projector import Projector
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.memory import MemoryStore
-from tenantplane.services.runtime.stores.redis import RedisOp, RedisStore, as_text
+from tenantplane.services.runtime.stores.redis import RedisStore
+from tenantplane.services.runtime.stores.redis_ops import RedisOp, as_text
 from tenantplane.services.runtime.stores.sql import SqlStore
 from tests.support.counting import (
     CountingProjection,

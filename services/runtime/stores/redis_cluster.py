@@ -1,0 +1,349 @@
+"""Projections on a Redis Cluster: a commit as one guarded script per hash tag
+(`SlotCommits`), and a rebuilt read model switched in slot by slot (`SlotSwitch`).
+
+Why and how, with the guarantees: docs/operations.md, "Which Redis".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, PipelineCommand, RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from tenantplane.contracts.keys import Keys
+from tenantplane.services.runtime.errors import (
+    InvalidRequest,
+    InvalidTransition,
+    StaleRebuild,
+    StoreUnavailable,
+)
+from tenantplane.services.runtime.stores.redis_ops import (
+    _COMMIT,
+    _OPS,
+    Arg,
+    RedisOp,
+    as_text,
+    tag_of,
+)
+
+if TYPE_CHECKING:
+    from tenantplane.services.runtime.stores.redis import RedisStore
+
+# On a Redis Cluster, the writes of one hash tag (one slot), guarded by its `applied`
+# sequence. KEYS: the guard. ARGV: the batch's last sequence, then per event: its
+# sequence (0: unguarded, always applied), its number of ops, its ops. An event the
+# guard has seen is skipped, so a batch retried after a crash (cut differently) applies
+# each event once; the guard then holds the batch's last sequence.
+_SLOT_COMMIT = (
+    _OPS
+    + """
+local seen = tonumber(redis.call('GET', KEYS[1]) or '0')
+local i = 2
+while i <= #ARGV do
+  local seq, count = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  local skip = seq ~= 0 and seq <= seen
+  i = i + 2
+  for _ = 1, count do i = apply_op(i, skip) end
+end
+if tonumber(ARGV[1]) > seen then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+"""
+)
+
+
+class SlotCommits:
+    """A projection's commits on a Redis Cluster, where one script cannot span slots.
+
+    The writes of a batch are grouped by hash tag; each group is one script in its
+    slot that skips the events its `applied` guard has seen and then moves the guard
+    (see `_SLOT_COMMIT`). The groups of each master go in one pipeline, followed by
+    `WAIT` for a replica: a write a master acknowledged but did not replicate before
+    dying is never taken as done. Only then does the checkpoint move, with the same
+    conditional script a single Redis runs (its keys share the projection's tag).
+
+    A crash between the groups and the checkpoint leaves some groups written: the
+    batch is read again from the checkpoint and the guards skip what is in. The
+    checkpoint says where to resume; the guards make each event count once.
+    """
+
+    def __init__(
+        self,
+        cluster: RedisCluster,
+        keys: Keys,
+        projection: str,
+        *,
+        wait_timeout_ms: int = 2000,
+    ) -> None:
+        self.cluster, self.keys, self.projection = cluster, keys, projection
+        self.wait_timeout_ms = wait_timeout_ms
+        self._scripts = (_sha1(_SLOT_COMMIT), _sha1(_COMMIT))
+        self._loaded: set[str] = set()  # masters that have the scripts
+        self._stale = False  # the cluster's layout must be learned again
+
+    async def write(
+        self, new: int, ops: Sequence[RedisOp], events: Sequence[tuple[int, int]]
+    ) -> None:
+        """Apply each group of `ops` in its slot, skipping events a slot has seen."""
+        groups: dict[str, list[Arg]] = {}  # hash tag -> the script's ARGV after `new`
+        start = 0
+        for seq, count in events or [(0, len(ops))]:
+            per_tag: dict[str, list[RedisOp]] = {}
+            for op in ops[start : start + count]:
+                for tag, part in _by_tag(op):
+                    per_tag.setdefault(tag, []).append(part)
+            start += count
+            for tag, tagged in per_tag.items():
+                argv = groups.setdefault(tag, [])
+                argv += [seq, len(tagged)]
+                for op in tagged:
+                    argv += [op.command, len(op.args), *op.args]
+        by_master: dict[ClusterNode, list[tuple[int, list[str], list[Arg]]]] = {}
+        for tag, argv in groups.items():
+            guard = self.keys.applied(self.projection, tag)
+            calls = by_master.setdefault(await self._master_of(guard), [])
+            calls.append((0, [guard], [new, *argv]))
+        await asyncio.gather(*(self._run(node, calls) for node, calls in by_master.items()))
+
+    async def commit_position(self, meta: Sequence[str], argv: list[Arg]) -> Any:
+        """The conditional checkpoint move of `_COMMIT` (no ops), replicated."""
+        return (await self._run(await self._master_of(meta[0]), [(1, list(meta), argv)]))[0]
+
+    async def _master_of(self, key: str) -> ClusterNode:
+        """The master serving `key`'s slot."""
+        await self.cluster.initialize()  # once: the client learns the layout
+        manager = self.cluster.nodes_manager
+        if self._stale:
+            await manager.initialize()
+            self._stale = False
+        return manager.get_node_from_slot(self.cluster.keyslot(key))
+
+    async def _run(
+        self, node: ClusterNode, calls: Sequence[tuple[int, list[str], list[Arg]]]
+    ) -> list[Any]:
+        """Run scripts (0: slot commit, 1: position) on one master over one connection,
+        then WAIT for its replica; on any error, learn the cluster's layout anew."""
+        if node.name not in self._loaded:
+            await self._pipeline(node, [("SCRIPT", "LOAD", s) for s in (_SLOT_COMMIT, _COMMIT)])
+            self._loaded.add(node.name)
+        commands: list[tuple[Arg, ...]] = [
+            ("EVALSHA", self._scripts[script], len(keys), *keys, *argv)
+            for script, keys, argv in calls
+        ]
+        replicated = self._has_replica(node)
+        if replicated:
+            commands.append(("WAIT", 1, self.wait_timeout_ms))
+        replies = await self._pipeline(node, commands)
+        if replicated and replies.pop() < 1:
+            self.forget()
+            raise StoreUnavailable(
+                f"no replica of Redis node {node.name} acknowledged the {self.projection} "
+                f"commit within {self.wait_timeout_ms} ms",
+                server="redis",
+            )
+        return replies
+
+    async def _pipeline(self, node: ClusterNode, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
+        # The node's own pipeline (as the cluster client's pipelines use it): every
+        # command on one connection, which WAIT needs to mean "these writes".
+        sent = [PipelineCommand(i, *args) for i, args in enumerate(commands)]
+        try:
+            await node.execute_pipeline(sent)
+            failed = next((c.result for c in sent if isinstance(c.result, Exception)), None)
+        except (RedisError, OSError) as e:
+            failed = e
+        if failed is not None:
+            self.forget()
+            if isinstance(failed, RedisError):
+                raise failed
+            raise RedisConnectionError(str(failed)) from failed
+        return [c.result for c in sent]
+
+    def _has_replica(self, node: ClusterNode) -> bool:
+        slots = self.cluster.nodes_manager.slots_cache
+        return any(nodes[0].name == node.name and len(nodes) > 1 for nodes in slots.values())
+
+    def forget(self) -> None:
+        """Learn the layout again on the next use (after an error: a failover or a
+        resharding may have moved slots, a restarted node lost its scripts)."""
+        self._loaded.clear()
+        self._stale = True
+
+
+def _sha1(script: str) -> str:
+    return hashlib.sha1(script.encode()).hexdigest()  # how Redis names a script
+
+
+def _by_tag(op: RedisOp) -> list[tuple[str, RedisOp]]:
+    """`op` as writes of one hash tag each (a DEL of keys in several slots is split)."""
+    tags = [tag_of(key) for key in op.keys]
+    if op.command == "DEL":
+        by_tag: dict[str, list[Arg]] = {}
+        for tag, key in zip(tags, op.args, strict=True):
+            by_tag.setdefault(tag, []).append(key)
+        return [(tag, RedisOp("DEL", tuple(keys))) for tag, keys in by_tag.items()]
+    if len(set(tags)) != 1:
+        raise ValueError(f"{op.command} writes keys of different hash tags: {op.keys}")
+    return [(tags[0], op)]
+
+
+# KEYS: live checkpoint, blocked, parked, switching, alive, then the shadow's checkpoint,
+# blocked, parked. ARGV: the switch's fence value, the heartbeat's ms.
+# Starts a switch on a cluster: refuses (-1) a shadow behind the live read model, answers
+# the fence of a switch under way instead of starting one, else fences the live
+# projection (its commits are refused) and moves the shadow's position in.
+_FENCE = """
+local fence = redis.call('GET', KEYS[4])
+if fence then return fence end
+if tonumber(redis.call('GET', KEYS[6]) or '-1') < tonumber(redis.call('GET', KEYS[1]) or '0') then
+  return -1
+end
+redis.call('SET', KEYS[4], ARGV[1])
+redis.call('SET', KEYS[5], '1', 'PX', ARGV[2])
+for i = 1, 3 do
+  redis.call('DEL', KEYS[i])
+  if redis.call('EXISTS', KEYS[i + 5]) == 1 then redis.call('RENAME', KEYS[i + 5], KEYS[i]) end
+end
+return ARGV[1]
+"""
+
+# KEYS: the tag's `switched` marker, its live keys, its shadow keys (one slot).
+# ARGV: #live keys, live prefix, shadow prefix, the switch's fence value.
+_SWITCH_TAG = """
+local live = tonumber(ARGV[1])
+for i = 2, 1 + live do redis.call('DEL', KEYS[i]) end
+for i = 2 + live, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('RENAME', KEYS[i], ARGV[2] .. string.sub(KEYS[i], #ARGV[3] + 1))
+  end
+end
+redis.call('SET', KEYS[1], ARGV[4])
+return #KEYS - 1 - live
+"""
+
+SWITCH_CHUNK = 500  # tags per pipeline while switching
+SWITCH_ALIVE_MS = 15_000
+
+
+class SlotSwitch:
+    """Switches a rebuilt read model in on a Redis Cluster, slot by slot.
+
+    No script can rename keys of many slots, so the switch goes in steps, each
+    atomic in its slot: fence the live projection and take the shadow's position
+    (`_FENCE`); for each hash tag, delete the live keys and rename the shadow's in
+    (`_SWITCH_TAG`, marking the tag as switched); delete the live keys of tags the
+    shadow does not have; lift the fence. Readers see each tenant's keys old or new,
+    never a mix. The fenced projector commits nothing, and what its last batches
+    wrote to some tags is either replaced or guarded: once the fence is lifted it
+    goes on from the shadow's checkpoint and the guards count each event once.
+
+    A switch cut short (its process died: the heartbeat expired) is finished by the
+    next one to look, the projector included: every step can be run again, and the
+    markers tell a tag switched in by this switch from one the shadow never had.
+    """
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self.keys, self.projection = store._keys, store.projection
+
+    async def start(self, shadow: RedisStore) -> str:
+        """Fence the live read model and move the shadow's position in; the fence.
+
+        Raises:
+            StaleRebuild: the shadow is behind the live read model (nothing changed).
+            InvalidTransition: another switch is under way (its process is alive).
+        """
+        fence = f"{shadow._root} {uuid.uuid4().hex}"
+        keys = [*self.store._meta, self.keys.switching_alive(self.projection), *shadow._meta[:3]]
+        found = await self.store.redis.eval(_FENCE, len(keys), *keys, fence, SWITCH_ALIVE_MS)
+        if found == -1:
+            raise StaleRebuild("the rebuilt read model is behind the live one; nothing switched")
+        if as_text(found) != fence:
+            if await self.alive():
+                raise InvalidTransition(f"{self.projection}: another rebuild is being switched in")
+            return as_text(found)
+        return fence
+
+    async def alive(self) -> bool:
+        """Whether the process switching a rebuilt read model in is still at it."""
+        return bool(await self.store.redis.exists(self.keys.switching_alive(self.projection)))
+
+    async def fence(self) -> str | None:
+        """The fence of a switch under way, if there is one."""
+        found = await self.store.redis.get(self.keys.switching(self.projection))
+        return None if found is None else as_text(found)
+
+    async def finish(self, fence: str) -> int:
+        """Run (or run again) every step after the fence; returns the keys moved."""
+        redis, live_root = self.store.redis, self.store._root
+        shadow_root = fence.split(" ", 1)[0]
+        live, shadow = f"{live_root}:", f"{shadow_root}:"
+        owned = [*self.store._owns, self.store._guards]
+        incoming, present, switched = await self._by_tag(
+            [[f"{shadow_root}:*"], owned, [self.keys.switched_all(self.projection)]]
+        )
+        for tag, names in incoming.items():
+            for name in names:
+                if tag_of(live + name[len(shadow) :]) != tag:
+                    raise InvalidRequest(
+                        f"{name} has no hash tag, so it cannot be renamed into place on a "
+                        "Redis Cluster: name the keys of a projection with one (contracts/keys.py)"
+                    )
+        moved = 0
+        tags = list(incoming)
+        for start in range(0, len(tags), SWITCH_CHUNK):
+            async with redis.pipeline(transaction=False) as pipe:
+                for tag in tags[start : start + SWITCH_CHUNK]:
+                    old, new = present.get(tag, []), incoming[tag]
+                    marker = self.keys.switched(self.projection, tag)
+                    keys = [marker, *old, *new]
+                    pipe.eval(_SWITCH_TAG, len(keys), *keys, len(old), live, shadow, fence)
+                moved += sum(await pipe.execute())
+            await redis.set(self.keys.switching_alive(self.projection), "1", px=SWITCH_ALIVE_MS)
+        gone: list[list[str]] = []
+        for tag, names in present.items():
+            if tag in incoming:
+                continue
+            markers = switched.get(tag)
+            if markers and await redis.get(markers[0]) == fence.encode():
+                continue  # switched in by this switch before it was cut short
+            gone.append(names)  # the shadow has none of this tag
+        await _unlink_by_tag(redis, gone)
+        await redis.delete(
+            self.keys.switching(self.projection), self.keys.switching_alive(self.projection)
+        )
+        [left] = await self._by_tag([[self.keys.switched_all(self.projection)]])
+        await _unlink_by_tag(redis, list(left.values()))
+        return moved
+
+    async def _by_tag(self, groups: Sequence[Sequence[str]]) -> list[dict[str, list[str]]]:
+        """The keys matching each group of patterns, by hash tag, in one SCAN of the
+        keys under the patterns' common prefix (a SCAN reads every key of a node)."""
+        found: list[dict[str, list[str]]] = [{} for _ in groups]
+        patterns = [p for group in groups for p in group]
+        fixed = [re.split(r"[*?\[]", p, maxsplit=1)[0] for p in patterns]
+        prefix = os.path.commonprefix(fixed)  # noqa: RUF071 - of key names, not paths
+        async for key in self.store.redis.scan_iter(match=f"{prefix}*", count=1000):
+            name = as_text(key)
+            for index, group in enumerate(groups):
+                if any(fnmatch.fnmatchcase(name, p) for p in group):
+                    found[index].setdefault(tag_of(name), []).append(name)
+        return found
+
+
+async def _unlink_by_tag(redis: aioredis.Redis, groups: Sequence[Sequence[str]]) -> None:
+    """Unlink keys given as groups of one hash tag each, many groups per round trip."""
+    for start in range(0, len(groups), SWITCH_CHUNK):
+        async with redis.pipeline(transaction=False) as pipe:
+            for names in groups[start : start + SWITCH_CHUNK]:
+                pipe.execute_command("UNLINK", *names)  # one slot: no split needed
+            await pipe.execute()

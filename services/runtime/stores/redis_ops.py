@@ -1,0 +1,253 @@
+"""The writes a Redis projection asks for (`RedisOp` and its helpers), how a batch of
+them folds into fewer (`compact`), and the Lua that makes them. A single Redis commits
+with `_COMMIT`; a Redis Cluster runs the same interpreter of ops slot by slot
+(`redis_cluster.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+Arg = str | bytes | int | float
+
+# The ops of a commit, in ARGV from index i on, as (command, argc, args...); `apply_op(i)`
+# makes one and returns where the next starts.
+#
+# Besides plain commands, the TP.* ops keep a hash whose fields something else may hold
+# on top (a config rollout over a tenant's own values: `held` below). Their first two
+# arguments are the hash readers read and its "under" hash: for each held field, the
+# value underneath ('' when there is none). A hash with nothing held (no "under" hash)
+# takes plain HSET/HDEL, so the common case costs one EXISTS.
+_OPS = """
+local function pairs_of(a, argc, fn)
+  for j = a + 2, a + argc - 1, 2 do fn(ARGV[j], ARGV[j + 1]) end
+end
+local function fields_of(a, argc, fn)
+  for j = a + 2, a + argc - 1 do fn(ARGV[j]) end
+end
+local function tp(cmd, a, argc)
+  local hash, under = ARGV[a], ARGV[a + 1]
+  local plain = redis.call('EXISTS', under) == 0
+  if cmd == 'TP.OWNSET' then
+    if plain then return redis.call('HSET', hash, unpack(ARGV, a + 2, a + argc - 1)) end
+    pairs_of(a, argc, function(f, v)
+      redis.call('HSET', redis.call('HEXISTS', under, f) == 1 and under or hash, f, v)
+    end)
+  elseif cmd == 'TP.OWNDEL' then
+    if plain then return redis.call('HDEL', hash, unpack(ARGV, a + 2, a + argc - 1)) end
+    fields_of(a, argc, function(f)
+      if redis.call('HEXISTS', under, f) == 1 then redis.call('HSET', under, f, '')
+      else redis.call('HDEL', hash, f) end
+    end)
+  elseif cmd == 'TP.OWNCLEAR' then
+    if plain then return redis.call('DEL', hash) end
+    for _, f in ipairs(redis.call('HKEYS', hash)) do
+      if redis.call('HEXISTS', under, f) == 0 then redis.call('HDEL', hash, f) end
+    end
+    for _, f in ipairs(redis.call('HKEYS', under)) do redis.call('HSET', under, f, '') end
+  elseif cmd == 'TP.HOLD' then
+    pairs_of(a, argc, function(f, v)
+      if redis.call('HEXISTS', under, f) == 0 then
+        redis.call('HSET', under, f, redis.call('HGET', hash, f) or '')
+      end
+      redis.call('HSET', hash, f, v)
+    end)
+  elseif cmd == 'TP.RELEASE' then
+    fields_of(a, argc, function(f)
+      local value = redis.call('HGET', under, f)
+      if value == '' then redis.call('HDEL', hash, f)
+      elseif value then redis.call('HSET', hash, f, value) end
+      redis.call('HDEL', under, f)
+    end)
+  end
+end
+local function apply_op(i, skip)
+  local cmd, argc = ARGV[i], tonumber(ARGV[i + 1])
+  if skip then
+  elseif string.sub(cmd, 1, 3) == 'TP.' then tp(cmd, i + 2, argc)
+  else redis.call(cmd, unpack(ARGV, i + 2, i + 1 + argc)) end
+  return i + 2 + argc
+end
+"""
+
+# KEYS: checkpoint, blocked, parked, switching.
+# ARGV: expected, new, parked delta, #block pairs, #unblock, pairs..., unblocks..., then ops.
+# Nothing is written unless the checkpoint matches and no rebuilt read model is being
+# switched in (on a cluster, see `SlotSwitch`): {2, checkpoint} then.
+_COMMIT = (
+    _OPS
+    + """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if redis.call('EXISTS', KEYS[4]) == 1 then return {2, current} end
+if current ~= tonumber(ARGV[1]) then return {0, current} end
+local i = 6
+for _ = 1, tonumber(ARGV[4]) do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2
+end
+for _ = 1, tonumber(ARGV[5]) do
+  redis.call('HDEL', KEYS[2], ARGV[i]); i = i + 1
+end
+while i <= #ARGV do i = apply_op(i, false) end
+if tonumber(ARGV[3]) > 0 then redis.call('INCRBY', KEYS[3], ARGV[3]) end
+redis.call('SET', KEYS[1], ARGV[2])
+return {1, tonumber(ARGV[2])}
+"""
+)
+
+_HELD = frozenset({"TP.OWNSET", "TP.OWNDEL", "TP.OWNCLEAR", "TP.HOLD", "TP.RELEASE"})
+_ALLOWED = frozenset({"HSET", "HDEL", "DEL", "SET", "SADD", "SREM", "INCRBY", "HINCRBY", *_HELD})
+
+
+@dataclass(frozen=True)
+class RedisOp:
+    """One Redis write a projection asks for; built with the helpers below."""
+
+    command: str
+    args: tuple[Arg, ...]
+
+    def __post_init__(self) -> None:
+        if self.command not in _ALLOWED:
+            raise ValueError(f"Redis command {self.command} is not allowed in a projection")
+
+    @property
+    def keys(self) -> tuple[Arg, ...]:
+        """The keys this op writes."""
+        if self.command == "DEL":
+            return self.args
+        return self.args[:2] if self.command in _HELD else self.args[:1]
+
+
+def hset(key: str, mapping: Mapping[str, Arg]) -> RedisOp:
+    """Set fields of a hash."""
+    args: list[Arg] = [key]
+    for name, value in mapping.items():
+        args += [name, value]
+    return RedisOp("HSET", tuple(args))
+
+
+def hdel(key: str, *fields: str) -> RedisOp:
+    """Remove fields of a hash."""
+    return RedisOp("HDEL", (key, *fields))
+
+
+def hincrby(key: str, field: str, amount: int) -> RedisOp:
+    """Add `amount` to a field of a hash."""
+    return RedisOp("HINCRBY", (key, field, amount))
+
+
+def delete(*keys: str) -> RedisOp:
+    """Remove keys."""
+    return RedisOp("DEL", keys)
+
+
+def sadd(key: str, *members: Arg) -> RedisOp:
+    """Add members to a set."""
+    return RedisOp("SADD", (key, *members))
+
+
+def srem(key: str, *members: Arg) -> RedisOp:
+    """Remove members from a set."""
+    return RedisOp("SREM", (key, *members))
+
+
+def own_hset(hash_key: str, under: str, mapping: Mapping[str, Arg]) -> RedisOp:
+    """Set fields of a hash whose held fields keep their value: the new value of a
+    held field goes under it (see `hold`)."""
+    return RedisOp("TP.OWNSET", (hash_key, under, *(x for pair in mapping.items() for x in pair)))
+
+
+def own_hdel(hash_key: str, under: str, *fields: str) -> RedisOp:
+    """Remove fields of a hash; a held field keeps its value, with nothing under it."""
+    return RedisOp("TP.OWNDEL", (hash_key, under, *fields))
+
+
+def own_clear(hash_key: str, under: str) -> RedisOp:
+    """Remove every field of a hash but the held ones, which keep nothing under them."""
+    return RedisOp("TP.OWNCLEAR", (hash_key, under))
+
+
+def hold(hash_key: str, under: str, mapping: Mapping[str, Arg]) -> RedisOp:
+    """Show `mapping`'s values in a hash, keeping what they cover in `under`."""
+    return RedisOp("TP.HOLD", (hash_key, under, *(x for pair in mapping.items() for x in pair)))
+
+
+def release(hash_key: str, under: str, *fields: str) -> RedisOp:
+    """Stop holding fields: what was under them shows again (or they go)."""
+    return RedisOp("TP.RELEASE", (hash_key, under, *fields))
+
+
+_MERGEABLE = frozenset({"HSET", "SADD", "HINCRBY"})
+_Merged = tuple[str, tuple[Arg, ...], dict[Arg, Arg] | None]
+
+
+def compact(ops: Sequence[RedisOp]) -> list[RedisOp]:
+    """The same writes in fewer arguments: an HSET, SADD or HINCRBY folds into the
+    previous op on its key when that op is the same command (later HSET fields win,
+    HINCRBY amounts of a field add up).
+
+    Order per key is kept, and keys are independent inside the atomic commit, so the
+    result leaves Redis exactly as the original sequence would. A replay, where one
+    batch holds many events of each tenant, sends a fraction of the arguments.
+    """
+    merged: list[_Merged] = []
+    last: dict[Arg, int] = {}  # key -> index in `merged` of the last op on it
+    for op in ops:
+        index = last.get(op.args[0]) if op.args else None
+        if index is not None and _folds_into(merged[index], op):
+            continue
+        fields: dict[Arg, Arg] = {}
+        foldable = op.command in _MERGEABLE and _fold(op, fields)
+        merged.append((op.command, op.args, fields if foldable else None))
+        for k in op.keys:
+            last[k] = len(merged) - 1
+    return [op for entry in merged for op in _unfold(*entry)]
+
+
+def _folds_into(entry: _Merged, op: RedisOp) -> bool:
+    command, _, fields = entry
+    return command == op.command and fields is not None and _fold(op, fields)
+
+
+def _fold(op: RedisOp, fields: dict[Arg, Arg]) -> bool:
+    """Add `op`'s fields to `fields`; False (nothing added) when it cannot be folded."""
+    rest = op.args[1:]
+    if op.command == "HSET":
+        fields.update(zip(rest[::2], rest[1::2], strict=True))
+    elif op.command == "SADD":
+        fields.update((member, b"") for member in rest)
+    else:  # HINCRBY key field amount: only whole-number amounts add up here
+        field, amount = rest
+        total = fields.get(field, 0)
+        if not _is_int(amount) or not _is_int(total):
+            return False
+        fields[field] = int(total) + int(amount)
+    return True
+
+
+def _is_int(value: Arg) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _unfold(command: str, args: tuple[Arg, ...], fields: dict[Arg, Arg] | None) -> list[RedisOp]:
+    if fields is None:
+        return [RedisOp(command, args)]
+    key = args[0]
+    if command == "HINCRBY":  # one field per command
+        return [RedisOp(command, (key, field, amount)) for field, amount in fields.items()]
+    if command == "HSET":
+        return [RedisOp(command, (key, *(item for pair in fields.items() for item in pair)))]
+    return [RedisOp(command, (key, *fields))]
+
+
+def tag_of(key: Arg) -> str:
+    """The Redis Cluster hash tag of `key`: the text inside its first {...}, or the
+    whole key when there is none (the slot is then the whole key's)."""
+    text = key.decode() if isinstance(key, bytes) else str(key)
+    left = text.find("{")
+    right = text.find("}", left + 1) if left >= 0 else -1
+    return text[left + 1 : right] if right > left + 1 else text
+
+
+def as_text(value: bytes | str) -> str:
+    """A Redis reply item as text (clients may be set to decode or not)."""
+    return value.decode() if isinstance(value, bytes) else value
