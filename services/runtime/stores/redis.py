@@ -15,7 +15,7 @@ from tenantplane.services.runtime.errors import InvalidRequest, StaleRebuild, St
 from tenantplane.services.runtime.stores.base import CommitResult, Position
 from tenantplane.services.runtime.stores.redis_cluster import SlotCommits, SlotSwitch
 from tenantplane.services.runtime.stores.redis_ops import (
-    _COMMIT,
+    COMMIT_LUA,
     Arg,
     RedisOp,
     as_text,
@@ -90,7 +90,7 @@ class RedisStore:
         self._slots = (
             SlotCommits(redis, keys, projection) if isinstance(redis, RedisCluster) else None
         )
-        self._commit = redis.register_script(_COMMIT)
+        self._commit = redis.register_script(COMMIT_LUA)
         self._load = redis.register_script(_LOAD)
 
     async def load(self) -> Position:

@@ -28,8 +28,8 @@ from tenantplane.services.runtime.errors import (
     StoreUnavailable,
 )
 from tenantplane.services.runtime.stores.redis_ops import (
-    _COMMIT,
-    _OPS,
+    COMMIT_LUA,
+    OPS_LUA,
     Arg,
     RedisOp,
     as_text,
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 # guard has seen is skipped, so a batch retried after a crash (cut differently) applies
 # each event once; the guard then holds the batch's last sequence.
 _SLOT_COMMIT = (
-    _OPS
+    OPS_LUA
     + """
 local seen = tonumber(redis.call('GET', KEYS[1]) or '0')
 local i = 2
@@ -86,7 +86,7 @@ class SlotCommits:
     ) -> None:
         self.cluster, self.keys, self.projection = cluster, keys, projection
         self.wait_timeout_ms = wait_timeout_ms
-        self._scripts = (_sha1(_SLOT_COMMIT), _sha1(_COMMIT))
+        self._scripts = (_sha1(_SLOT_COMMIT), _sha1(COMMIT_LUA))
         self._loaded: set[str] = set()  # masters that have the scripts
         self._stale = False  # the cluster's layout must be learned again
 
@@ -115,7 +115,7 @@ class SlotCommits:
         await asyncio.gather(*(self._run(node, calls) for node, calls in by_master.items()))
 
     async def commit_position(self, meta: Sequence[str], argv: list[Arg]) -> Any:
-        """The conditional checkpoint move of `_COMMIT` (no ops), replicated."""
+        """The conditional checkpoint move of `COMMIT_LUA` (no ops), replicated."""
         return (await self._run(await self._master_of(meta[0]), [(1, list(meta), argv)]))[0]
 
     async def _master_of(self, key: str) -> ClusterNode:
@@ -133,7 +133,7 @@ class SlotCommits:
         """Run scripts (0: slot commit, 1: position) on one master over one connection,
         then WAIT for its replica; on any error, learn the cluster's layout anew."""
         if node.name not in self._loaded:
-            await self._pipeline(node, [("SCRIPT", "LOAD", s) for s in (_SLOT_COMMIT, _COMMIT)])
+            await self._pipeline(node, [("SCRIPT", "LOAD", s) for s in (_SLOT_COMMIT, COMMIT_LUA)])
             self._loaded.add(node.name)
         commands: list[tuple[Arg, ...]] = [
             ("EVALSHA", self._scripts[script], len(keys), *keys, *argv)

@@ -1,6 +1,6 @@
 """The writes a Redis projection asks for (`RedisOp` and its helpers), how a batch of
 them folds into fewer (`compact`), and the Lua that makes them. A single Redis commits
-with `_COMMIT`; a Redis Cluster runs the same interpreter of ops slot by slot
+with `COMMIT_LUA`; a Redis Cluster runs the same interpreter of ops slot by slot
 (`redis_cluster.py`)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ Arg = str | bytes | int | float
 # arguments are the hash readers read and its "under" hash: for each held field, the
 # value underneath ('' when there is none). A hash with nothing held (no "under" hash)
 # takes plain HSET/HDEL, so the common case costs one EXISTS.
-_OPS = """
+OPS_LUA = """
 local function pairs_of(a, argc, fn)
   for j = a + 2, a + argc - 1, 2 do fn(ARGV[j], ARGV[j + 1]) end
 end
@@ -74,8 +74,8 @@ end
 # ARGV: expected, new, parked delta, #block pairs, #unblock, pairs..., unblocks..., then ops.
 # Nothing is written unless the checkpoint matches and no rebuilt read model is being
 # switched in (on a cluster, see `SlotSwitch`): {2, checkpoint} then.
-_COMMIT = (
-    _OPS
+COMMIT_LUA = (
+    OPS_LUA
     + """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if redis.call('EXISTS', KEYS[4]) == 1 then return {2, current} end
