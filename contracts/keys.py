@@ -99,8 +99,13 @@ class Keys:
         tag `tag` (in their slot, so the guard commits with what it guards)."""
         return f"{self.root}:proj:{validate_name(projection, 'projection')}:applied:{{{tag}}}"
 
+    def redriven(self, projection: str, tag: str) -> str:
+        """On a Redis Cluster, the sequences of dead letters a re-drive of `projection`
+        applied to hash tag `tag` while it runs (beside the tag's `applied` guard)."""
+        return f"{self.applied(projection, tag)}:redriven"
+
     def applied_all(self, projection: str) -> str:
-        """Pattern of every `applied` guard of a projection."""
+        """Pattern of every `applied` guard of a projection (and its `redriven` set)."""
         return f"{self.root}:proj:{validate_name(projection, 'projection')}:applied:*"
 
     def switching(self, projection: str) -> str:
@@ -112,9 +117,5 @@ class Keys:
         return f"{self.root}:proj:{{{validate_name(projection, 'projection')}}}:switching:alive"
 
     def switched(self, projection: str, tag: str) -> str:
-        """Which switch swapped the keys of hash tag `tag` in (while one runs)."""
+        """Which switch swapped the keys of hash tag `tag` in (kept a day after)."""
         return f"{self.root}:proj:{validate_name(projection, 'projection')}:switched:{{{tag}}}"
-
-    def switched_all(self, projection: str) -> str:
-        """Pattern of every `switched` marker of a projection."""
-        return f"{self.root}:proj:{validate_name(projection, 'projection')}:switched:*"

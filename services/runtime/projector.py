@@ -531,7 +531,7 @@ class Projector(Generic[OpT]):
         # stopped before deleting them.
         live = [d for d in letters if first is not None and d.seq >= first]
         ops: list[OpT] = []
-        applied = 0
+        events: list[tuple[int, int]] = []  # re-driven: negative sequences (see `commit`)
         for letter in live:
             outcome = await self.gate.attempt(
                 self.gate.dead_letters.as_raw(letter), self.projection.apply
@@ -540,10 +540,11 @@ class Projector(Generic[OpT]):
                 return f"event {letter.seq}: {outcome}"
             if isinstance(outcome, Applied):
                 ops.extend(outcome.result)
-                applied += 1
+                events.append((-letter.seq, len(outcome.result)))
+        applied = len(events)
         if live:
             cp = self.position.checkpoint
-            result = await self.store.commit(cp, cp, ops, unblock=[subject])
+            result = await self.store.commit(cp, cp, ops, unblock=[subject], events=events)
             if not result.ok:
                 raise _Restart("checkpoint moved during re-drive")
             blocked = {k: v for k, v in self.position.blocked.items() if k != subject}

@@ -7,6 +7,7 @@ with the read models on the shared 3-master cluster instead of the single Redis.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -23,17 +24,18 @@ from examples.billing.service import balances_projector
 from tenantplane.contracts import EVENTS, Keys
 from tenantplane.services.config.sdk import AsyncConfigClient
 from tenantplane.services.router.sdk import Resolver
+from tenantplane.services.runtime.errors import InvalidTransition, StoreUnavailable
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.projector import Projector
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores import redis_cluster
 from tenantplane.services.runtime.stores.redis import RedisStore
-from tenantplane.services.runtime.stores.redis_cluster import SlotSwitch
+from tenantplane.services.runtime.stores.redis_cluster import SWITCHED_MS, SlotSwitch
 from tests.support.cli import tenantctl
 from tests.support.counting import CountingProjection
 from tests.support.events import config_set
 from tests.support.running import running
-from tests.support.stores import redis_harness
+from tests.support.stores import Harness, redis_harness
 
 pytestmark = pytest.mark.integration
 
@@ -79,23 +81,19 @@ async def test_config_and_routes_are_served_from_a_cluster(
         await resolver.close()
 
 
-async def test_a_switch_cut_short_is_finished_by_the_next_projector(
-    settings: Settings,
-    nc: NATS,
-    redis: aioredis.Redis,
-    event_log: EventLog,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Given a live counting read model, one tenant's count gone wrong and a stray key
+async def rebuilt_beside(
+    settings: Settings, nc: NATS, redis: aioredis.Redis, event_log: EventLog
+) -> tuple[Harness, RedisStore, RedisStore]:
+    """A live counting read model of 600 events over 30 tenants, with t0's count gone
+    wrong and a stray tenant, and the same read model rebuilt beside it: the harness,
+    the live store and the rebuilt one."""
     harness = redis_harness(nc, redis, settings)
-    tenants = [f"t{i}" for i in range(30)]
-    first = await event_log.append_many([config_set(tenants[i % 30], n=i) for i in range(600)])
+    first = await event_log.append_many([config_set(f"t{i % 30}", n=i) for i in range(600)])
     async with running(harness.projector()) as live:
         await live.wait_for(first[-1].seq)
     root = settings.namespace
     await redis.hset(f"{root}:count:{{t0}}", "events", 999)
     await redis.hset(f"{root}:count:{{ghost}}", "events", 1)
-    # ... and a read model rebuilt beside it
     shadow_root = f"{root}~rebuild"
     shadow = RedisStore(redis, Keys(shadow_root), "counting", [f"{shadow_root}:count:*"])
     replay = Projector(
@@ -104,40 +102,135 @@ async def test_a_switch_cut_short_is_finished_by_the_next_projector(
     )  # fmt: skip
     async with running(replay):
         await replay.wait_for(first[-1].seq)
-    # When its switch dies after some tenants were switched in (its heartbeat stops)
-    store = RedisStore(redis, settings.keys, "counting", [f"{root}:count:*"])
-    switch = SlotSwitch(store)
-    monkeypatch.setattr(redis_cluster, "SWITCH_CHUNK", 1)
-    beats = 0
-    beat = redis.set
+    return harness, RedisStore(redis, settings.keys, "counting", [f"{root}:count:*"]), shadow
 
-    async def dies_on_the_fifth_beat(*args: Any, **kwargs: Any) -> Any:
-        nonlocal beats
-        beats += 1
-        if beats == 5:
-            raise RedisConnectionError("the switching process died")
-        return await beat(*args, **kwargs)
 
-    fence = await switch.start(shadow)
-    monkeypatch.setattr(redis, "set", dies_on_the_fifth_beat)
-    with pytest.raises(RedisConnectionError):
-        await switch.finish(fence)
-    monkeypatch.undo()
-    assert await switch.fence() is not None
-    assert [k async for k in redis.scan_iter(match=f"{shadow_root}:count:*")] != []  # midway
-    await redis.delete(settings.keys.switching_alive("counting"))
-    more = await event_log.append_many([config_set(tenants[i % 30], n=i) for i in range(300)])
-    # Then the next projector finishes the switch and goes on, counting each event once
+async def goes_on_counting_once(
+    settings: Settings, redis: aioredis.Redis, event_log: EventLog, harness: Harness
+) -> None:
+    """After a switch of `rebuilt_beside`, 300 more events: the projector counts each
+    of the 900 once, the stray is gone and so is the rebuilt copy."""
+    more = await event_log.append_many([config_set(f"t{i % 30}", n=i) for i in range(300)])
     async with running(harness.projector()) as live:
         await live.wait_for(more[-1].seq, timeout=30)
-    assert await switch.fence() is None
+    assert await SlotSwitch(RedisStore(redis, settings.keys, "counting")).fence() is None
     _, state = await harness.digest()
     assert "ghost" not in state
     assert sum(int(v["events"]) for v in state.values()) == 900
     assert state["t0"]["events"] == "30"
-    assert [k async for k in redis.scan_iter(match=f"{shadow_root}*")] == []
-    markers = settings.keys.switched_all("counting")
-    assert [k async for k in redis.scan_iter(match=markers)] == []
+    assert [k async for k in redis.scan_iter(match=f"{settings.namespace}~rebuild*")] == []
+    # (each tag's marker outlives the switch, for a late process finishing it)
+    assert 0 < await redis.pttl(settings.keys.switched("counting", "t0")) <= SWITCHED_MS
+
+
+async def test_a_switch_cut_short_is_finished_by_the_next_projector(
+    settings: Settings,
+    nc: NATS,
+    redis: aioredis.Redis,
+    event_log: EventLog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a read model rebuilt beside the live one
+    harness, store, shadow = await rebuilt_beside(settings, nc, redis, event_log)
+    # When its switch dies after some tenants were switched in (its heartbeat stops)
+    switch = SlotSwitch(store)
+    monkeypatch.setattr(redis_cluster, "SWITCH_CHUNK", 1)
+    beats = 0
+    beat = switch._beat
+
+    async def dies_on_the_fifth_beat(fence: str) -> None:
+        nonlocal beats
+        beats += 1
+        if beats == 5:
+            raise RedisConnectionError("the switching process died")
+        await beat(fence)
+
+    fence = await switch.start(shadow)
+    monkeypatch.setattr(switch, "_beat", dies_on_the_fifth_beat)
+    with pytest.raises(RedisConnectionError):
+        await switch.finish(fence)
+    assert await switch.fence() is not None
+    assert [k async for k in redis.scan_iter(match=f"{shadow._root}:count:*")] != []  # midway
+    # ... and a projector that starts while it is alive waits for it
+    with pytest.raises(StoreUnavailable, match="being switched in"):
+        await store.load()
+    await redis.delete(settings.keys.switching_alive("counting"))
+    # Then the next projector finishes the switch and goes on, counting each event once
+    await goes_on_counting_once(settings, redis, event_log, harness)
+
+
+async def test_a_switch_taken_over_from_a_stalled_process_loses_no_tenant(
+    settings: Settings,
+    nc: NATS,
+    redis: aioredis.Redis,
+    event_log: EventLog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a read model rebuilt beside the live one, switched in four tags a round
+    harness, store, shadow = await rebuilt_beside(settings, nc, redis, event_log)
+    monkeypatch.setattr(redis_cluster, "SWITCH_CHUNK", 4)
+    stalled, other = SlotSwitch(store), SlotSwitch(store)
+    fence = await stalled.start(shadow)
+    beats = 0
+    beat = stalled._beat
+
+    async def stalls_after_the_first_round(fence: str) -> None:
+        nonlocal beats
+        beats += 1
+        await beat(fence)
+        if beats == 2:
+            # When its process stalls past its heartbeat, another finishes the switch
+            # before the stalled one runs its next round
+            await redis.delete(settings.keys.switching_alive("counting"))
+            assert await other.finish(fence) > 0
+
+    monkeypatch.setattr(stalled, "_beat", stalls_after_the_first_round)
+    # Then the stalled process swaps nothing again and stops at its next heartbeat
+    with pytest.raises(InvalidTransition, match="finished by another process"):
+        await stalled.finish(fence)
+    await goes_on_counting_once(settings, redis, event_log, harness)
+
+
+async def test_a_redrive_cut_short_before_its_checkpoint_applies_each_event_once(
+    settings: Settings,
+    nc: NATS,
+    redis: aioredis.Redis,
+    event_log: EventLog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a tenant whose events were parked behind one that failed
+    harness = redis_harness(nc, redis, settings)
+    await event_log.append(config_set("acme", reason="fail me", n=1))
+    last = await event_log.append(config_set("acme", n=2))
+    async with running(harness.projector(poison="fail me")) as failing:
+        await failing.wait_for(last.seq)
+    async with running(harness.projector()) as fixed:
+        await fixed.wait_for(last.seq)
+        # When a re-drive dies after its writes, before it unblocks the subject
+        assert isinstance(fixed.store, RedisStore)
+        slots = fixed.store._slots
+        assert slots is not None
+        monkeypatch.setattr(
+            slots, "commit_position", fails_with(RedisConnectionError("the re-drive died"))
+        )
+        with pytest.raises(StoreUnavailable):
+            await fixed.redrive("acme")
+        monkeypatch.undo()
+        # Then the re-drive run again counts each parked event once
+        done = await fixed.redrive("acme")
+        after = await event_log.append(config_set("acme", n=3))
+        await fixed.wait_for(after.seq)
+    assert (done.applied, done.still_parked) == (2, 0)
+    _, state = await harness.digest()
+    assert state["acme"] == {"events": "3", "last_seq": "3", "seq_sum": "6"}
+    assert await redis.exists(settings.keys.redriven("counting", "acme")) == 0
+
+
+def fails_with(error: Exception) -> Callable[..., Awaitable[Any]]:
+    async def fails(*args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    return fails
 
 
 async def test_a_domain_projection_is_kept_and_rebuilt_on_a_cluster(

@@ -112,9 +112,20 @@ async def test_a_master_killed_during_projection_loses_and_doubles_nothing(
             await projector.wait_for(first[-1].seq // 2, timeout=30)
             # When the master of the projection's checkpoint dies mid-stream
             victim = cluster.port_of(settings.keys.checkpoint("counting"))
-            next(n for n in cluster.nodes if n.port == victim).kill()
+            node = next(n for n in cluster.nodes if n.port == victim)
+            node.kill()
             rest = await event_log.append_many(events[total // 2 :])
-            # Then its replica takes over and the projector goes on by itself
+            # Then its replica takes over, but with no replica of its own it takes no
+            # commit (a write only it holds would be one crash from loss) ...
+            await eventually(
+                lambda: asyncio.to_thread(lambda: len(cluster.master_ports()) == 3),
+                timeout=20,
+                interval=0.2,
+            )
+            await asyncio.sleep(3)
+            assert projector.position.checkpoint < rest[-1].seq
+            # ... until the dead node is back, as its replica: the projector goes on
+            await asyncio.to_thread(node.start)
             await projector.wait_for(rest[-1].seq, timeout=60)
         assert victim not in cluster.master_ports()
         # ... with every event counted once, as a fresh replay counts them

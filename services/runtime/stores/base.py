@@ -58,8 +58,9 @@ class ProjectionStore(Protocol[OpT]):
         """Apply `ops`, set the checkpoint to `new`, block/unblock subjects, count parked.
 
         `events`, when given, says which events `ops` came from: (sequence, number of
-        ops) for each, in order. A store that cannot commit everything in one atomic
-        step (a Redis Cluster) uses them to apply each event once.
+        ops) for each, in order; a negative sequence marks a dead letter re-driven
+        (older than the checkpoint). A store that cannot commit everything in one
+        atomic step (a Redis Cluster) uses them to apply each event once.
         """
         ...
 

@@ -11,7 +11,12 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from tenantplane.contracts.keys import Keys
-from tenantplane.services.runtime.errors import InvalidRequest, StaleRebuild, StoreUnavailable
+from tenantplane.services.runtime.errors import (
+    InvalidRequest,
+    InvalidTransition,
+    StaleRebuild,
+    StoreUnavailable,
+)
 from tenantplane.services.runtime.stores.base import CommitResult, Position
 from tenantplane.services.runtime.stores.redis_cluster import SlotCommits, SlotSwitch
 from tenantplane.services.runtime.stores.redis_ops import (
@@ -117,12 +122,14 @@ class RedisStore:
         fence = await switch.fence()
         if fence is None:
             return
-        if await switch.alive():
+        try:
+            moved = await switch.finish(fence)
+        except InvalidTransition as e:
             raise StoreUnavailable(
-                f"a rebuilt {self.projection} read model is being switched in", server="redis"
-            )
-        log.warning("projection.switch_resumed", projection=self.projection, fence=fence)
-        await switch.finish(fence)
+                f"a rebuilt {self.projection} read model is being switched in ({e})",
+                server="redis",
+            ) from e
+        log.warning("projection.switch_finished", projection=self.projection, keys=moved)
 
     async def commit(
         self,
@@ -142,8 +149,10 @@ class RedisStore:
         argv += unblock
         try:
             if self._slots is not None:
-                await self._slots.write(new, ops, events)
+                redriven = await self._slots.write(new, ops, events)
                 ok, checkpoint = await self._slots.commit_position(self._meta, argv)
+                if ok == 1 and redriven:
+                    await self._slots.redriven(redriven)
             else:
                 for op in compact(ops):
                     argv += [op.command, len(op.args), *op.args]

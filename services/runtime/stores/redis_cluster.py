@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, PipelineCommand, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -40,10 +39,13 @@ if TYPE_CHECKING:
     from tenantplane.services.runtime.stores.redis import RedisStore
 
 # On a Redis Cluster, the writes of one hash tag (one slot), guarded by its `applied`
-# sequence. KEYS: the guard. ARGV: the batch's last sequence, then per event: its
-# sequence (0: unguarded, always applied), its number of ops, its ops. An event the
-# guard has seen is skipped, so a batch retried after a crash (cut differently) applies
-# each event once; the guard then holds the batch's last sequence.
+# sequence. KEYS: the guard, the tag's `redriven` set. ARGV: the batch's last sequence,
+# then per event: its sequence (0: unguarded, always applied; negative: a dead letter
+# re-driven, applied once per re-drive), its number of ops, its ops. An event the guard
+# has seen is skipped, so a batch retried after a crash (cut differently) applies each
+# event once; the guard then holds the batch's last sequence. A re-driven event is
+# older than the guard, so its own record is the `redriven` set (emptied once the
+# re-drive has unblocked its subject).
 _SLOT_COMMIT = (
     OPS_LUA
     + """
@@ -51,7 +53,9 @@ local seen = tonumber(redis.call('GET', KEYS[1]) or '0')
 local i = 2
 while i <= #ARGV do
   local seq, count = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-  local skip = seq ~= 0 and seq <= seen
+  local skip
+  if seq < 0 then skip = redis.call('SADD', KEYS[2], -seq) == 0
+  else skip = seq ~= 0 and seq <= seen end
   i = i + 2
   for _ = 1, count do i = apply_op(i, skip) end
 end
@@ -89,12 +93,15 @@ class SlotCommits:
         self._scripts = (_sha1(_SLOT_COMMIT), _sha1(COMMIT_LUA))
         self._loaded: set[str] = set()  # masters that have the scripts
         self._stale = False  # the cluster's layout must be learned again
+        self._replicated: set[str] | None = None  # the masters that have a live replica
 
     async def write(
         self, new: int, ops: Sequence[RedisOp], events: Sequence[tuple[int, int]]
-    ) -> None:
-        """Apply each group of `ops` in its slot, skipping events a slot has seen."""
+    ) -> dict[str, list[int]]:
+        """Apply each group of `ops` in its slot, skipping events a slot has seen;
+        returns the sequences of re-driven events by hash tag (for `redriven`)."""
         groups: dict[str, list[Arg]] = {}  # hash tag -> the script's ARGV after `new`
+        redriven: dict[str, list[int]] = {}
         start = 0
         for seq, count in events or [(0, len(ops))]:
             per_tag: dict[str, list[RedisOp]] = {}
@@ -103,16 +110,27 @@ class SlotCommits:
                     per_tag.setdefault(tag, []).append(part)
             start += count
             for tag, tagged in per_tag.items():
+                if seq < 0:
+                    redriven.setdefault(tag, []).append(-seq)
                 argv = groups.setdefault(tag, [])
                 argv += [seq, len(tagged)]
                 for op in tagged:
                     argv += [op.command, len(op.args), *op.args]
         by_master: dict[ClusterNode, list[tuple[int, list[str], list[Arg]]]] = {}
         for tag, argv in groups.items():
-            guard = self.keys.applied(self.projection, tag)
-            calls = by_master.setdefault(await self._master_of(guard), [])
-            calls.append((0, [guard], [new, *argv]))
+            keys = [
+                self.keys.applied(self.projection, tag),
+                self.keys.redriven(self.projection, tag),
+            ]
+            calls = by_master.setdefault(await self._master_of(keys[0]), [])
+            calls.append((0, keys, [new, *argv]))
         await asyncio.gather(*(self._run(node, calls) for node, calls in by_master.items()))
+        return redriven
+
+    async def redriven(self, applied: dict[str, list[int]]) -> None:
+        """Forget the re-driven sequences of a re-drive whose subject is unblocked."""
+        for tag, seqs in applied.items():
+            await self.cluster.srem(self.keys.redriven(self.projection, tag), *seqs)
 
     async def commit_position(self, meta: Sequence[str], argv: list[Arg]) -> Any:
         """The conditional checkpoint move of `COMMIT_LUA` (no ops), replicated."""
@@ -122,9 +140,13 @@ class SlotCommits:
         """The master serving `key`'s slot."""
         await self.cluster.initialize()  # once: the client learns the layout
         manager = self.cluster.nodes_manager
-        if self._stale:
-            await manager.initialize()
+        if self._stale or self._replicated is None:
+            if self._stale:
+                await manager.initialize()
             self._stale = False
+            self._replicated = {
+                nodes[0].name for nodes in manager.slots_cache.values() if len(nodes) > 1
+            }
         return manager.get_node_from_slot(self.cluster.keyslot(key))
 
     async def _run(
@@ -169,8 +191,20 @@ class SlotCommits:
         return [c.result for c in sent]
 
     def _has_replica(self, node: ClusterNode) -> bool:
-        slots = self.cluster.nodes_manager.slots_cache
-        return any(nodes[0].name == node.name and len(nodes) > 1 for nodes in slots.values())
+        """Whether a commit on `node` waits for a replica: whenever the cluster has
+        replicas. A master left without one (its replica failed, or it is a replica
+        promoted when its master failed) refuses commits until it has one again."""
+        if not self._replicated:
+            return False  # a cluster without replicas: nothing to wait for
+        if node.name not in self._replicated:
+            self.forget()
+            raise StoreUnavailable(
+                f"Redis node {node.name} has no live replica: the {self.projection} commits "
+                "wait until it has one again (a write only its master holds is one crash "
+                "from loss)",
+                server="redis",
+            )
+        return True
 
     def forget(self) -> None:
         """Learn the layout again on the next use (after an error: a failover or a
@@ -197,10 +231,11 @@ def _by_tag(op: RedisOp) -> list[tuple[str, RedisOp]]:
 
 
 # KEYS: live checkpoint, blocked, parked, switching, alive, then the shadow's checkpoint,
-# blocked, parked. ARGV: the switch's fence value, the heartbeat's ms.
+# blocked, parked. ARGV: the switch's fence value, its owner, the heartbeat's ms.
 # Starts a switch on a cluster: refuses (-1) a shadow behind the live read model, answers
 # the fence of a switch under way instead of starting one, else fences the live
-# projection (its commits are refused) and moves the shadow's position in.
+# projection (its commits are refused), takes the heartbeat and moves the shadow's
+# position in.
 _FENCE = """
 local fence = redis.call('GET', KEYS[4])
 if fence then return fence end
@@ -208,7 +243,7 @@ if tonumber(redis.call('GET', KEYS[6]) or '-1') < tonumber(redis.call('GET', KEY
   return -1
 end
 redis.call('SET', KEYS[4], ARGV[1])
-redis.call('SET', KEYS[5], '1', 'PX', ARGV[2])
+redis.call('SET', KEYS[5], ARGV[2], 'PX', ARGV[3])
 for i = 1, 3 do
   redis.call('DEL', KEYS[i])
   if redis.call('EXISTS', KEYS[i + 5]) == 1 then redis.call('RENAME', KEYS[i + 5], KEYS[i]) end
@@ -216,9 +251,33 @@ end
 return ARGV[1]
 """
 
+# KEYS: switching, alive (one slot). ARGV: the fence, the owner, the heartbeat's ms.
+# Takes (or keeps) the heartbeat of the switch behind `fence`: 1 when the owner holds it,
+# -1 when another process does, 0 when that switch is over.
+_CLAIM = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return 1 end
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return -1 end
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+# KEYS: switching, alive. ARGV: the fence, the owner. Lifts the fence, if the owner
+# still holds the heartbeat (1); else changes nothing (0).
+_LIFT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
+  return 0
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+"""
+
 # KEYS: the tag's `switched` marker, its live keys, its shadow keys (one slot).
-# ARGV: #live keys, live prefix, shadow prefix, the switch's fence value.
+# ARGV: #live keys, live prefix, shadow prefix, the switch's fence, the marker's ms.
+# A tag this switch has already swapped (its marker holds the fence) is left alone, so
+# two processes finishing one switch cannot delete what the first swapped in.
 _SWITCH_TAG = """
+if redis.call('GET', KEYS[1]) == ARGV[4] then return 0 end
 local live = tonumber(ARGV[1])
 for i = 2, 1 + live do redis.call('DEL', KEYS[i]) end
 for i = 2 + live, #KEYS do
@@ -226,12 +285,26 @@ for i = 2 + live, #KEYS do
     redis.call('RENAME', KEYS[i], ARGV[2] .. string.sub(KEYS[i], #ARGV[3] + 1))
   end
 end
-redis.call('SET', KEYS[1], ARGV[4])
+redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
 return #KEYS - 1 - live
+"""
+
+# KEYS: the tag's `switched` marker, its `applied` guard, its live keys (one slot).
+# ARGV: the switch's fence, the rebuilt position. Deletes the keys of a tag the rebuild
+# does not have, unless this switch swapped the tag in or the projector has written it
+# since the rebuilt position (after the fence was lifted).
+_STRAY = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 0 end
+if tonumber(redis.call('GET', KEYS[2]) or '0') > tonumber(ARGV[2]) then return 0 end
+return redis.call('UNLINK', unpack(KEYS, 3))
 """
 
 SWITCH_CHUNK = 500  # tags per pipeline while switching
 SWITCH_ALIVE_MS = 15_000
+# How long a tag's `switched` marker outlives its swap: longer than any switch runs, so
+# a late process finishing the same switch still finds it. Markers are never deleted
+# by a switch (a process finishing it late would then take a swapped tag for a stray).
+SWITCHED_MS = 24 * 3600 * 1000
 
 
 class SlotSwitch:
@@ -241,56 +314,62 @@ class SlotSwitch:
     atomic in its slot: fence the live projection and take the shadow's position
     (`_FENCE`); for each hash tag, delete the live keys and rename the shadow's in
     (`_SWITCH_TAG`, marking the tag as switched); delete the live keys of tags the
-    shadow does not have; lift the fence. Readers see each tenant's keys old or new,
-    never a mix. The fenced projector commits nothing, and what its last batches
-    wrote to some tags is either replaced or guarded: once the fence is lifted it
-    goes on from the shadow's checkpoint and the guards count each event once.
+    shadow does not have (`_STRAY`); lift the fence (`_LIFT`). Readers see each
+    tenant's keys old or new, never a mix. The fenced projector commits nothing, and
+    what its last batches wrote to some tags is either replaced or guarded: once the
+    fence is lifted it goes on from the shadow's checkpoint and the guards count each
+    event once.
 
-    A switch cut short (its process died: the heartbeat expired) is finished by the
-    next one to look, the projector included: every step can be run again, and the
-    markers tell a tag switched in by this switch from one the shadow never had.
+    One process at a time holds a switch's heartbeat (`_CLAIM`, renewed every round
+    of tags). A switch cut short (its process died: the heartbeat expired) is
+    finished by the next one to look, the projector included: every step can be run
+    again, and the markers tell a tag swapped in by this switch from one the shadow
+    never had, even to a process that lost the heartbeat while it stalled.
     """
 
     def __init__(self, store: RedisStore) -> None:
         self.store = store
         self.keys, self.projection = store._keys, store.projection
+        self.owner = uuid.uuid4().hex
+        self._heartbeat = (
+            self.keys.switching(self.projection),
+            self.keys.switching_alive(self.projection),
+        )
 
     async def start(self, shadow: RedisStore) -> str:
         """Fence the live read model and move the shadow's position in; the fence.
 
         Raises:
             StaleRebuild: the shadow is behind the live read model (nothing changed).
-            InvalidTransition: another switch is under way (its process is alive).
         """
         fence = f"{shadow._root} {uuid.uuid4().hex}"
-        keys = [*self.store._meta, self.keys.switching_alive(self.projection), *shadow._meta[:3]]
-        found = await self.store.redis.eval(_FENCE, len(keys), *keys, fence, SWITCH_ALIVE_MS)
+        keys = [*self.store._meta, self._heartbeat[1], *shadow._meta[:3]]
+        found = await self.store.redis.eval(
+            _FENCE, len(keys), *keys, fence, self.owner, SWITCH_ALIVE_MS
+        )
         if found == -1:
             raise StaleRebuild("the rebuilt read model is behind the live one; nothing switched")
-        if as_text(found) != fence:
-            if await self.alive():
-                raise InvalidTransition(f"{self.projection}: another rebuild is being switched in")
-            return as_text(found)
-        return fence
-
-    async def alive(self) -> bool:
-        """Whether the process switching a rebuilt read model in is still at it."""
-        return bool(await self.store.redis.exists(self.keys.switching_alive(self.projection)))
+        return as_text(found)  # another switch's fence: `finish` takes it over, if it can
 
     async def fence(self) -> str | None:
         """The fence of a switch under way, if there is one."""
-        found = await self.store.redis.get(self.keys.switching(self.projection))
+        found = await self.store.redis.get(self._heartbeat[0])
         return None if found is None else as_text(found)
 
     async def finish(self, fence: str) -> int:
-        """Run (or run again) every step after the fence; returns the keys moved."""
+        """Run (or run again) every step after the fence; returns the keys moved.
+
+        Raises:
+            InvalidTransition: another process is switching this read model in (it
+                holds the heartbeat), or took the switch over while this one stalled.
+        """
+        await self._beat(fence)
         redis, live_root = self.store.redis, self.store._root
         shadow_root = fence.split(" ", 1)[0]
         live, shadow = f"{live_root}:", f"{shadow_root}:"
+        rebuilt = int(await redis.get(self.store._meta[0]) or 0)  # fenced: it stays put
         owned = [*self.store._owns, self.store._guards]
-        incoming, present, switched = await self._by_tag(
-            [[f"{shadow_root}:*"], owned, [self.keys.switched_all(self.projection)]]
-        )
+        incoming, present = await self._by_tag([[f"{shadow_root}:*"], owned])
         for tag, names in incoming.items():
             for name in names:
                 if tag_of(live + name[len(shadow) :]) != tag:
@@ -304,26 +383,36 @@ class SlotSwitch:
             async with redis.pipeline(transaction=False) as pipe:
                 for tag in tags[start : start + SWITCH_CHUNK]:
                     old, new = present.get(tag, []), incoming[tag]
-                    marker = self.keys.switched(self.projection, tag)
-                    keys = [marker, *old, *new]
-                    pipe.eval(_SWITCH_TAG, len(keys), *keys, len(old), live, shadow, fence)
+                    keys = [self.keys.switched(self.projection, tag), *old, *new]
+                    pipe.eval(
+                        _SWITCH_TAG, len(keys), *keys, len(old), live, shadow, fence, SWITCHED_MS
+                    )
                 moved += sum(await pipe.execute())
-            await redis.set(self.keys.switching_alive(self.projection), "1", px=SWITCH_ALIVE_MS)
-        gone: list[list[str]] = []
-        for tag, names in present.items():
-            if tag in incoming:
-                continue
-            markers = switched.get(tag)
-            if markers and await redis.get(markers[0]) == fence.encode():
-                continue  # switched in by this switch before it was cut short
-            gone.append(names)  # the shadow has none of this tag
-        await _unlink_by_tag(redis, gone)
-        await redis.delete(
-            self.keys.switching(self.projection), self.keys.switching_alive(self.projection)
-        )
-        [left] = await self._by_tag([[self.keys.switched_all(self.projection)]])
-        await _unlink_by_tag(redis, list(left.values()))
+            await self._beat(fence)
+        strays = [(tag, names) for tag, names in present.items() if tag not in incoming]
+        for start in range(0, len(strays), SWITCH_CHUNK):
+            async with redis.pipeline(transaction=False) as pipe:
+                for tag, names in strays[start : start + SWITCH_CHUNK]:
+                    marker = self.keys.switched(self.projection, tag)
+                    guard = self.keys.applied(self.projection, tag)
+                    pipe.eval(_STRAY, 2 + len(names), marker, guard, *names, fence, rebuilt)
+                await pipe.execute()
+            await self._beat(fence)
+        if not await redis.eval(_LIFT, 2, *self._heartbeat, fence, self.owner):
+            raise InvalidTransition(f"{self.projection}: another process took this switch over")
         return moved
+
+    async def _beat(self, fence: str) -> None:
+        """Take or renew the switch's heartbeat, or stop: another process holds it."""
+        held = await self.store.redis.eval(
+            _CLAIM, 2, *self._heartbeat, fence, self.owner, SWITCH_ALIVE_MS
+        )
+        if held == -1:
+            raise InvalidTransition(f"{self.projection}: another rebuild is being switched in")
+        if held == 0:
+            raise InvalidTransition(
+                f"{self.projection}: the switch was finished by another process"
+            )
 
     async def _by_tag(self, groups: Sequence[Sequence[str]]) -> list[dict[str, list[str]]]:
         """The keys matching each group of patterns, by hash tag, in one SCAN of the
@@ -338,12 +427,3 @@ class SlotSwitch:
                 if any(fnmatch.fnmatchcase(name, p) for p in group):
                     found[index].setdefault(tag_of(name), []).append(name)
         return found
-
-
-async def _unlink_by_tag(redis: aioredis.Redis, groups: Sequence[Sequence[str]]) -> None:
-    """Unlink keys given as groups of one hash tag each, many groups per round trip."""
-    for start in range(0, len(groups), SWITCH_CHUNK):
-        async with redis.pipeline(transaction=False) as pipe:
-            for names in groups[start : start + SWITCH_CHUNK]:
-                pipe.execute_command("UNLINK", *names)  # one slot: no split needed
-            await pipe.execute()
