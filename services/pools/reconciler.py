@@ -95,6 +95,7 @@ class PoolReconciler:
 
         sub = await nc.subscribe(subjects.all_changes(CONFIG_PROJECTION), cb=changed)
         try:
+            await nc.flush()  # a change after the first pass's reads wakes the next
             while not loop.stopping:
                 self._wakeup.clear()
                 await loop.retrying(self.reconcile, "reconciling pools")

@@ -83,6 +83,7 @@ class PushCache(Generic[V]):
         self._reconnects = self.nc.stats["reconnects"]
         subject = self.subjects.all_changes(self.projection)
         self._sub = await self.nc.subscribe(subject, cb=self._changed)
+        await self.nc.flush()  # the server has it before the first read is cached
 
     async def close(self) -> None:
         """Stop listening."""

@@ -29,7 +29,7 @@ async def wait_applied(
     """Return once `projection` has applied `seq`.
 
     Listens to the projection's change notifications, checking the stored
-    checkpoint once after subscribing so no notification can slip past.
+    checkpoint once the server has the subscription, so none can slip past.
 
     Raises:
         ProjectionTimeout: not applied within `timeout` seconds.
@@ -42,6 +42,9 @@ async def wait_applied(
 
     sub = await nc.subscribe(subjects.all_changes(projection), cb=on_change)
     try:
+        # The server holds the subscription before the checkpoint is read: a
+        # notification sent after that read cannot slip past.
+        await nc.flush()
         if await checkpoint(redis, keys, projection) >= seq:
             return
         await asyncio.wait_for(reached.wait(), timeout)
