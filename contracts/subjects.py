@@ -430,9 +430,10 @@ def matches(filter_subject: str, subject: str) -> bool:
 
 
 @functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=65_536)
 def _aggregates(root: str, domain: str, tenant_id: str, aggregate_type: str) -> str:
-    """The subject prefix of one aggregate type of a tenant, its names validated once:
-    every event read back is checked against its subject (see `Subjects.check`)."""
+    """The subject prefix of one aggregate type of a tenant, its names validated once
+    (cached: every event read back is checked against its subject, `Subjects.check`)."""
     tenant = validate_tenant_id(tenant_id)
     return (
         f"{root}.dom.{validate_domain_name(domain)}.{tenant}.{validate_domain_name(aggregate_type)}"
