@@ -46,7 +46,7 @@ from tenantplane.services.runtime.leadership import TTL_S, Lease
 from tenantplane.services.runtime.metrics import APPLY_LATENCY, Sample
 from tenantplane.services.runtime.ops import Check
 from tenantplane.services.runtime.partitions import Partition
-from tenantplane.services.runtime.stores.base import Position, ProjectionStore
+from tenantplane.services.runtime.stores.base import CLEARED, Position, ProjectionStore
 from tenantplane.services.runtime.supervisor import LoopHandle
 from tenantplane.services.runtime.transient import describe_error, is_transient
 
@@ -164,6 +164,9 @@ class Projector(Generic[OpT]):
         # Among replicas, only the holder of `lease` projects (see leadership.py).
         self.lease = lease
         self._lease_lost = False
+        # The store's position moved under this projector (a rebuild was switched in):
+        # it reloads its position and gate before anything else.
+        self._reload = False
         # A replay of one tenant partition's events (the others' only move the position),
         # up to sequence `until` and no further: one part of a partitioned rebuild.
         self.partition, self.until = partition, until
@@ -331,6 +334,9 @@ class Projector(Generic[OpT]):
             while not self._stopping.is_set():
                 if self._lease_lost:
                     raise _Restart("another replica holds the lease")
+                if self._reload:
+                    self._reload = False
+                    raise _Restart("the read model was switched under this projector")
                 # Replaying, a reader waits for full batches (see `Follower.wait`).
                 enough = 1 if follower.caught_up else self.max_batch
                 if not await follower.wait(self.idle_check_s, enough):
@@ -350,13 +356,30 @@ class Projector(Generic[OpT]):
         if self.nc.is_connected and not await follower.alive():
             raise _Restart("consumer lost")
         if await self.gate.discarded_blocks():
-            await self.redrive()
+            try:
+                await self.redrive()
+            except InvalidTransition as e:
+                raise _Restart(str(e)) from e
         now = time.monotonic()
         if now - self._store_checked >= self.store_check_s:
             self._store_checked = now
             stored = await self.store.load()
             if stored.checkpoint < self.position.checkpoint:
                 await self._lost(stored.checkpoint)
+            if self._moved_under(stored):
+                raise _Restart("the stored position moved (a rebuild was switched in)")
+
+    def _moved_under(self, stored: Position) -> bool:
+        """Whether the store's position is not the one this projector holds (another
+        process changed it: a rebuild switched in)."""
+        held = self.position
+        return (stored.checkpoint, stored.blocked) != (held.checkpoint, held.blocked)
+
+    def _reload_soon(self) -> None:
+        """Make the running loop reload its position and gate before its next batch."""
+        self._reload = True
+        if self._follower is not None:
+            self._follower.wake()
 
     async def _lost(self, stored: int) -> None:
         """The store holds less than this projector applied: its read model was lost.
@@ -506,8 +529,19 @@ class Projector(Generic[OpT]):
         Discarded events are dropped. A subject is unblocked only when every other
         event parked on it now applies; otherwise it stays blocked and its dead
         letters stay where they are, with their reasons.
+
+        Raises:
+            InvalidTransition: the store's position is not the one this projector
+                holds (a rebuild was switched in); it reloads, and a re-drive run
+                again then works on the new position.
         """
         async with self._lock:
+            if self._moved_under(await self.store.load()):
+                self._reload_soon()
+                raise InvalidTransition(
+                    f"{self.name}: its read model was switched (a rebuild) since it last "
+                    "read its position; it reloads it now: run the re-drive again"
+                )
             await self.log.discards.refresh(self._stream)
             by_subject: dict[str, list[DeadLetter]] = {}
             async for letter in self.gate.dead_letters.list(self.name):
@@ -586,6 +620,7 @@ class Projector(Generic[OpT]):
         """
         if tenant is None and self.heal is not None:
             healed = await self.heal()
+            self._reload_soon()
             checkpoint = (await self.store.load()).checkpoint
             # A `RedisRebuild` says how far it replayed and how many keys it switched.
             events, keys = getattr(healed, "events", checkpoint), getattr(healed, "keys", None)
@@ -595,7 +630,9 @@ class Projector(Generic[OpT]):
             checkpoint = self.position.checkpoint
             ops = list(await self.store.clearing(tenant))
             events = await self._replay(tenant, checkpoint, ops)
-            result = await self.store.commit(checkpoint, checkpoint, ops)
+            # All of it rewrites what it touches as of the checkpoint (see `commit`)
+            cleared = [(CLEARED, len(ops))]
+            result = await self.store.commit(checkpoint, checkpoint, ops, events=cleared)
             if not result.ok:
                 raise InvalidTransition(
                     f"{self.name} moved from {checkpoint} to {result.checkpoint} during the "

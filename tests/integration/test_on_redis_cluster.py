@@ -106,21 +106,27 @@ async def rebuilt_beside(
 
 
 async def goes_on_counting_once(
-    settings: Settings, redis: aioredis.Redis, event_log: EventLog, harness: Harness
-) -> None:
-    """After a switch of `rebuilt_beside`, 300 more events: the projector counts each
-    of the 900 once, the stray is gone and so is the rebuilt copy."""
+    settings: Settings,
+    redis: aioredis.Redis,
+    event_log: EventLog,
+    harness: Harness,
+    before: int = 600,
+) -> dict[str, dict[str, str]]:
+    """After a switch of `rebuilt_beside` (and `before` events in all), 300 more
+    events: the projector counts each once, the stray is gone and so is the rebuilt
+    copy; the counts."""
     more = await event_log.append_many([config_set(f"t{i % 30}", n=i) for i in range(300)])
     async with running(harness.projector()) as live:
         await live.wait_for(more[-1].seq, timeout=30)
     assert await SlotSwitch(RedisStore(redis, settings.keys, "counting")).fence() is None
     _, state = await harness.digest()
     assert "ghost" not in state
-    assert sum(int(v["events"]) for v in state.values()) == 900
+    assert sum(int(v["events"]) for v in state.values()) == before + 300
     assert state["t0"]["events"] == "30"
     assert [k async for k in redis.scan_iter(match=f"{settings.namespace}~rebuild*")] == []
     # (each tag's marker outlives the switch, for a late process finishing it)
     assert 0 < await redis.pttl(settings.keys.switched("counting", "t0")) <= SWITCHED_MS
+    return state
 
 
 async def test_a_switch_cut_short_is_finished_by_the_next_projector(
@@ -159,12 +165,14 @@ async def test_a_switch_cut_short_is_finished_by_the_next_projector(
     await goes_on_counting_once(settings, redis, event_log, harness)
 
 
+@pytest.mark.parametrize("stalls_at", [1, 2], ids=["before-its-scan", "after-a-round"])
 async def test_a_switch_taken_over_from_a_stalled_process_loses_no_tenant(
     settings: Settings,
     nc: NATS,
     redis: aioredis.Redis,
     event_log: EventLog,
     monkeypatch: pytest.MonkeyPatch,
+    stalls_at: int,
 ) -> None:
     # Given a read model rebuilt beside the live one, switched in four tags a round
     harness, store, shadow = await rebuilt_beside(settings, nc, redis, event_log)
@@ -174,21 +182,60 @@ async def test_a_switch_taken_over_from_a_stalled_process_loses_no_tenant(
     beats = 0
     beat = stalled._beat
 
-    async def stalls_after_the_first_round(fence: str) -> None:
+    async def stalls(fence: str) -> None:
         nonlocal beats
         beats += 1
         await beat(fence)
-        if beats == 2:
+        if beats == stalls_at:
             # When its process stalls past its heartbeat, another finishes the switch
-            # before the stalled one runs its next round
+            # and the projector goes on (a new tenant appears) before it wakes
             await redis.delete(settings.keys.switching_alive("counting"))
             assert await other.finish(fence) > 0
+            new = await event_log.append_many([config_set("newbie", n=i) for i in range(5)])
+            async with running(harness.projector()) as live:
+                await live.wait_for(new[-1].seq, timeout=30)
 
-    monkeypatch.setattr(stalled, "_beat", stalls_after_the_first_round)
-    # Then the stalled process swaps nothing again and stops at its next heartbeat
+    monkeypatch.setattr(stalled, "_beat", stalls)
+    # Then the stalled process swaps nothing again, takes no tenant for a stray, and
+    # stops at its next heartbeat
     with pytest.raises(InvalidTransition, match="finished by another process"):
         await stalled.finish(fence)
-    await goes_on_counting_once(settings, redis, event_log, harness)
+    state = await goes_on_counting_once(settings, redis, event_log, harness, before=605)
+    assert state["newbie"]["events"] == "5"
+
+
+async def test_a_redrive_after_a_rebuild_was_switched_in_counts_nothing_twice(
+    settings: Settings, nc: NATS, redis: aioredis.Redis, event_log: EventLog
+) -> None:
+    # Given acme's events parked behind one that failed, and a fixed projector idle
+    harness = redis_harness(nc, redis, settings)
+    await event_log.append(config_set("acme", reason="fail me", n=1))
+    last = await event_log.append(config_set("acme", n=2))
+    async with running(harness.projector(poison="fail me")) as failing:
+        await failing.wait_for(last.seq)
+    async with running(harness.projector()) as fixed:
+        await fixed.wait_for(last.seq)
+        assert fixed.position.blocked  # it holds acme as blocked
+        # When a rebuilt read model (which applied acme's events) is switched in
+        shadow_root = f"{settings.namespace}~rebuild"
+        shadow = RedisStore(redis, Keys(shadow_root), "counting", [f"{shadow_root}:count:*"])
+        replay = Projector(
+            CountingProjection(settings.subjects, shadow_root), shadow, nc,
+            subjects=settings.subjects, registry=EVENTS,
+        )  # fmt: skip
+        async with running(replay):
+            await replay.wait_for(last.seq)
+        live = RedisStore(redis, settings.keys, "counting", [f"{settings.namespace}:count:*"])
+        await live.replace_with(shadow)
+        # Then a re-drive through the idle projector is refused, and it reloads: its
+        # next events apply on the switched position, each counted once
+        with pytest.raises(InvalidTransition, match="run the re-drive again"):
+            await fixed.redrive("acme")
+        after = await event_log.append(config_set("acme", n=3))
+        await fixed.wait_for(after.seq, timeout=30)
+        assert fixed.position.blocked == {}
+    _, state = await harness.digest()
+    assert state["acme"]["events"] == "3"
 
 
 async def test_a_redrive_cut_short_before_its_checkpoint_applies_each_event_once(

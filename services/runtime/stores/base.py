@@ -13,6 +13,10 @@ from tenantplane.services.runtime.errors import (
 OpT = TypeVar("OpT")
 
 
+# In a commit's `events`: the ops of a rebuild in place (clearing, then the replay).
+CLEARED = -(1 << 62)
+
+
 @dataclass(frozen=True)
 class Position:
     """How far a projection got: its checkpoint and the subjects waiting on parked events."""
@@ -59,8 +63,10 @@ class ProjectionStore(Protocol[OpT]):
 
         `events`, when given, says which events `ops` came from: (sequence, number of
         ops) for each, in order; a negative sequence marks a dead letter re-driven
-        (older than the checkpoint). A store that cannot commit everything in one
-        atomic step (a Redis Cluster) uses them to apply each event once.
+        (older than the checkpoint), and `CLEARED` the ops of a rebuild in place
+        (what they write is then exactly the log up to `new`). A store that cannot
+        commit everything in one atomic step (a Redis Cluster) uses them to apply
+        each event once.
         """
         ...
 

@@ -11,6 +11,7 @@ import fnmatch
 import hashlib
 import os
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from tenantplane.services.runtime.errors import (
     StaleRebuild,
     StoreUnavailable,
 )
+from tenantplane.services.runtime.stores.base import CLEARED
 from tenantplane.services.runtime.stores.redis_ops import (
     COMMIT_LUA,
     OPS_LUA,
@@ -41,25 +43,35 @@ if TYPE_CHECKING:
 # On a Redis Cluster, the writes of one hash tag (one slot), guarded by its `applied`
 # sequence. KEYS: the guard, the tag's `redriven` set. ARGV: the batch's last sequence,
 # then per event: its sequence (0: unguarded, always applied; negative: a dead letter
-# re-driven, applied once per re-drive), its number of ops, its ops. An event the guard
-# has seen is skipped, so a batch retried after a crash (cut differently) applies each
-# event once; the guard then holds the batch's last sequence. A re-driven event is
-# older than the guard, so its own record is the `redriven` set (emptied once the
-# re-drive has unblocked its subject).
+# re-driven, applied once per re-drive; 'cleared': a rebuild's clearing), its number of
+# ops, its ops. An event the guard has seen is skipped, so a batch retried after a
+# crash (cut differently) applies each event once; the guard then holds the batch's
+# last sequence. A re-driven event is older than the guard, so its own record is the
+# `redriven` set (emptied once the re-drive has unblocked its subject). A rebuild in
+# place rewrites the tag as of the rebuilt position: its guard and `redriven` set are
+# forgotten and the guard ends there (writes a failed batch left above it are gone, so
+# the projector applies those events again).
 _SLOT_COMMIT = (
     OPS_LUA
     + """
 local seen = tonumber(redis.call('GET', KEYS[1]) or '0')
+local cleared = false
 local i = 2
 while i <= #ARGV do
-  local seq, count = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-  local skip
-  if seq < 0 then skip = redis.call('SADD', KEYS[2], -seq) == 0
-  else skip = seq ~= 0 and seq <= seen end
+  local head, count = ARGV[i], tonumber(ARGV[i + 1])
+  local skip = false
+  if head == 'cleared' then
+    seen, cleared = 0, true
+    redis.call('DEL', KEYS[2])
+  else
+    local seq = tonumber(head)
+    if seq < 0 then skip = redis.call('SADD', KEYS[2], -seq) == 0
+    else skip = seq ~= 0 and seq <= seen end
+  end
   i = i + 2
   for _ = 1, count do i = apply_op(i, skip) end
 end
-if tonumber(ARGV[1]) > seen then redis.call('SET', KEYS[1], ARGV[1]) end
+if cleared or tonumber(ARGV[1]) > seen then redis.call('SET', KEYS[1], ARGV[1]) end
 return 1
 """
 )
@@ -94,6 +106,7 @@ class SlotCommits:
         self._loaded: set[str] = set()  # masters that have the scripts
         self._stale = False  # the cluster's layout must be learned again
         self._replicated: set[str] | None = None  # the masters that have a live replica
+        self._learned = 0.0  # when the layout was last learned (time.monotonic)
 
     async def write(
         self, new: int, ops: Sequence[RedisOp], events: Sequence[tuple[int, int]]
@@ -110,10 +123,10 @@ class SlotCommits:
                     per_tag.setdefault(tag, []).append(part)
             start += count
             for tag, tagged in per_tag.items():
-                if seq < 0:
+                if CLEARED < seq < 0:
                     redriven.setdefault(tag, []).append(-seq)
                 argv = groups.setdefault(tag, [])
-                argv += [seq, len(tagged)]
+                argv += ["cleared" if seq == CLEARED else seq, len(tagged)]
                 for op in tagged:
                     argv += [op.command, len(op.args), *op.args]
         by_master: dict[ClusterNode, list[tuple[int, list[str], list[Arg]]]] = {}
@@ -140,10 +153,13 @@ class SlotCommits:
         """The master serving `key`'s slot."""
         await self.cluster.initialize()  # once: the client learns the layout
         manager = self.cluster.nodes_manager
-        if self._stale or self._replicated is None:
-            if self._stale:
+        # A cluster seen without replicas is looked at again now and then: its
+        # replicas may still have been joining when the layout was first learned.
+        unreplicated = not self._replicated and time.monotonic() - self._learned > 5.0
+        if self._stale or self._replicated is None or unreplicated:
+            if self._stale or unreplicated:
                 await manager.initialize()
-            self._stale = False
+            self._stale, self._learned = False, time.monotonic()
             self._replicated = {
                 nodes[0].name for nodes in manager.slots_cache.values() if len(nodes) > 1
             }
@@ -235,20 +251,23 @@ def _by_tag(op: RedisOp) -> list[tuple[str, RedisOp]]:
 # Starts a switch on a cluster: refuses (-1) a shadow behind the live read model, answers
 # the fence of a switch under way instead of starting one, else fences the live
 # projection (its commits are refused), takes the heartbeat and moves the shadow's
-# position in.
+# position in. The fence ends with the rebuilt position (`finish` needs it even once
+# the fence is lifted and the projector has moved on).
 _FENCE = """
 local fence = redis.call('GET', KEYS[4])
 if fence then return fence end
-if tonumber(redis.call('GET', KEYS[6]) or '-1') < tonumber(redis.call('GET', KEYS[1]) or '0') then
+local rebuilt = tonumber(redis.call('GET', KEYS[6]) or '-1')
+if rebuilt < tonumber(redis.call('GET', KEYS[1]) or '0') then
   return -1
 end
-redis.call('SET', KEYS[4], ARGV[1])
+fence = ARGV[1] .. ' ' .. rebuilt
+redis.call('SET', KEYS[4], fence)
 redis.call('SET', KEYS[5], ARGV[2], 'PX', ARGV[3])
 for i = 1, 3 do
   redis.call('DEL', KEYS[i])
   if redis.call('EXISTS', KEYS[i + 5]) == 1 then redis.call('RENAME', KEYS[i + 5], KEYS[i]) end
 end
-return ARGV[1]
+return fence
 """
 
 # KEYS: switching, alive (one slot). ARGV: the fence, the owner, the heartbeat's ms.
@@ -349,7 +368,7 @@ class SlotSwitch:
         )
         if found == -1:
             raise StaleRebuild("the rebuilt read model is behind the live one; nothing switched")
-        return as_text(found)  # another switch's fence: `finish` takes it over, if it can
+        return as_text(found)  # or another switch's: `finish` takes it over, if it can
 
     async def fence(self) -> str | None:
         """The fence of a switch under way, if there is one."""
@@ -365,9 +384,8 @@ class SlotSwitch:
         """
         await self._beat(fence)
         redis, live_root = self.store.redis, self.store._root
-        shadow_root = fence.split(" ", 1)[0]
+        shadow_root, *_, rebuilt = fence.split(" ")  # see `_FENCE`
         live, shadow = f"{live_root}:", f"{shadow_root}:"
-        rebuilt = int(await redis.get(self.store._meta[0]) or 0)  # fenced: it stays put
         owned = [*self.store._owns, self.store._guards]
         incoming, present = await self._by_tag([[f"{shadow_root}:*"], owned])
         for tag, names in incoming.items():
