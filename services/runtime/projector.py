@@ -80,6 +80,11 @@ class _Restart(Exception):
     """The subscription must be made again from the store's checkpoint."""
 
 
+class _Reload(Exception):
+    """The store's position moved under this projector (a rebuild was switched in):
+    it follows again from there, still answering its control requests."""
+
+
 @dataclass
 class ProjectorStats:
     """Counters a projector keeps for metrics and status."""
@@ -320,6 +325,14 @@ class Projector(Generic[OpT]):
             keeping.cancel()
 
     async def _project(self, loop: LoopHandle) -> None:
+        while True:
+            try:
+                await self._follow(loop)
+                return
+            except _Reload as e:
+                log.info("projector.reload", projection=self.name, reason=str(e))
+
+    async def _follow(self, loop: LoopHandle) -> None:
         await self._moved(await self.store.load())
         self.stats.healing = ""
         await self.log.discards.refresh(self._stream)
@@ -336,7 +349,7 @@ class Projector(Generic[OpT]):
                     raise _Restart("another replica holds the lease")
                 if self._reload:
                     self._reload = False
-                    raise _Restart("the read model was switched under this projector")
+                    raise _Reload("the read model was switched under this projector")
                 # Replaying, a reader waits for full batches (see `Follower.wait`).
                 enough = 1 if follower.caught_up else self.max_batch
                 if not await follower.wait(self.idle_check_s, enough):
@@ -367,7 +380,7 @@ class Projector(Generic[OpT]):
             if stored.checkpoint < self.position.checkpoint:
                 await self._lost(stored.checkpoint)
             if self._moved_under(stored):
-                raise _Restart("the stored position moved (a rebuild was switched in)")
+                raise _Reload("the stored position moved (a rebuild was switched in)")
 
     def _moved_under(self, stored: Position) -> bool:
         """Whether the store's position is not the one this projector holds (another
