@@ -429,7 +429,6 @@ def matches(filter_subject: str, subject: str) -> bool:
     return len(tokens) == len(wanted)
 
 
-@functools.lru_cache(maxsize=4096)
 @functools.lru_cache(maxsize=65_536)
 def _aggregates(root: str, domain: str, tenant_id: str, aggregate_type: str) -> str:
     """The subject prefix of one aggregate type of a tenant, its names validated once
