@@ -371,8 +371,8 @@ class Projector(Generic[OpT]):
         if await self.gate.discarded_blocks():
             try:
                 await self.redrive()
-            except InvalidTransition as e:
-                raise _Restart(str(e)) from e
+            except InvalidTransition as e:  # the position moved under it
+                raise _Reload(str(e)) from e
         now = time.monotonic()
         if now - self._store_checked >= self.store_check_s:
             self._store_checked = now

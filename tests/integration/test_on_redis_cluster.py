@@ -209,12 +209,9 @@ async def test_a_redrive_after_a_rebuild_was_switched_in_counts_nothing_twice(
 ) -> None:
     # Given acme's events parked behind one that failed, and a fixed projector idle
     harness = redis_harness(nc, redis, settings)
-    await event_log.append(config_set("acme", reason="fail me", n=1))
-    last = await event_log.append(config_set("acme", n=2))
-    async with running(harness.projector(poison="fail me")) as failing:
-        await failing.wait_for(last.seq)
+    last = await harness.parked(event_log)
     async with running(harness.projector()) as fixed:
-        await fixed.wait_for(last.seq)
+        await fixed.wait_for(last)
         assert fixed.position.blocked  # it holds acme as blocked
         # When a rebuilt read model (which applied acme's events) is switched in
         shadow_root = f"{settings.namespace}~rebuild"
@@ -224,7 +221,7 @@ async def test_a_redrive_after_a_rebuild_was_switched_in_counts_nothing_twice(
             subjects=settings.subjects, registry=EVENTS,
         )  # fmt: skip
         async with running(replay):
-            await replay.wait_for(last.seq)
+            await replay.wait_for(last)
         live = RedisStore(redis, settings.keys, "counting", [f"{settings.namespace}:count:*"])
         await live.replace_with(shadow)
         # Then a re-drive through the idle projector is refused, and it reloads: its
@@ -247,12 +244,9 @@ async def test_a_redrive_cut_short_before_its_checkpoint_applies_each_event_once
 ) -> None:
     # Given a tenant whose events were parked behind one that failed
     harness = redis_harness(nc, redis, settings)
-    await event_log.append(config_set("acme", reason="fail me", n=1))
-    last = await event_log.append(config_set("acme", n=2))
-    async with running(harness.projector(poison="fail me")) as failing:
-        await failing.wait_for(last.seq)
+    last = await harness.parked(event_log)
     async with running(harness.projector()) as fixed:
-        await fixed.wait_for(last.seq)
+        await fixed.wait_for(last)
         # When a re-drive dies after its writes, before it unblocks the subject
         assert isinstance(fixed.store, RedisStore)
         slots = fixed.store._slots

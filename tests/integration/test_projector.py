@@ -158,12 +158,9 @@ async def test_live_projection_matches_a_fresh_replay(
 async def test_a_running_projector_redrives_on_request(
     harness: Harness, nc: NATS, event_log: EventLog, settings: Settings
 ) -> None:
-    await event_log.append(config_set("acme", reason="fail me", n=1))
-    last = await event_log.append(config_set("acme", n=2))
-    async with running(harness.projector(poison="fail me")) as failing:
-        await failing.wait_for(last.seq)
+    last = await harness.parked(event_log)
     async with running(harness.projector()) as fixed:
-        await fixed.wait_for(last.seq)
+        await fixed.wait_for(last)
         subject = settings.subjects.control("counting", "redrive")
         reply = orjson.loads((await nc.request(subject, b'{"tenant": "acme"}', timeout=10)).data)
     assert reply == {"ok": True, "applied": 2, "still_parked": 0,

@@ -11,6 +11,7 @@ from nats.aio.client import Client as NATS
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenantplane.contracts import EVENTS, Keys
+from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.leadership import Lease
 from tenantplane.services.runtime.projector import Projector
 from tenantplane.services.runtime.settings import Settings
@@ -27,6 +28,8 @@ from tests.support.counting import (
     memory_digest,
     sql_digest,
 )
+from tests.support.events import config_set
+from tests.support.running import running
 
 Digest = tuple[str, dict[str, dict[str, str]]]
 
@@ -68,6 +71,15 @@ class Harness:
 
     async def digest(self, variant: str = "live") -> Digest:
         return await self.read(variant)
+
+    async def parked(self, event_log: EventLog, tenant: str = "acme") -> int:
+        """`tenant`'s events parked: its first one fails (the handler asks it to), the
+        second waits behind it; projected until both are in. The second's sequence."""
+        await event_log.append(config_set(tenant, reason="fail me", n=1))
+        last = await event_log.append(config_set(tenant, n=2))
+        async with running(self.projector(poison="fail me")) as failing:
+            await failing.wait_for(last.seq)
+        return last.seq
 
 
 def _name(variant: str) -> str:

@@ -319,6 +319,7 @@ return redis.call('UNLINK', unpack(KEYS, 3))
 """
 
 SWITCH_CHUNK = 500  # tags per pipeline while switching
+_Call = tuple[str, list[str], list[Arg]]  # a script of one hash tag: script, KEYS, ARGV
 SWITCH_ALIVE_MS = 15_000
 # How long a tag's `switched` marker outlives its swap: longer than any switch runs, so
 # a late process finishing the same switch still finds it. Markers are never deleted
@@ -395,30 +396,34 @@ class SlotSwitch:
                         f"{name} has no hash tag, so it cannot be renamed into place on a "
                         "Redis Cluster: name the keys of a projection with one (contracts/keys.py)"
                     )
-        moved = 0
-        tags = list(incoming)
-        for start in range(0, len(tags), SWITCH_CHUNK):
-            async with redis.pipeline(transaction=False) as pipe:
-                for tag in tags[start : start + SWITCH_CHUNK]:
-                    old, new = present.get(tag, []), incoming[tag]
-                    keys = [self.keys.switched(self.projection, tag), *old, *new]
-                    pipe.eval(
-                        _SWITCH_TAG, len(keys), *keys, len(old), live, shadow, fence, SWITCHED_MS
-                    )
-                moved += sum(await pipe.execute())
-            await self._beat(fence)
-        strays = [(tag, names) for tag, names in present.items() if tag not in incoming]
-        for start in range(0, len(strays), SWITCH_CHUNK):
-            async with redis.pipeline(transaction=False) as pipe:
-                for tag, names in strays[start : start + SWITCH_CHUNK]:
-                    marker = self.keys.switched(self.projection, tag)
-                    guard = self.keys.applied(self.projection, tag)
-                    pipe.eval(_STRAY, 2 + len(names), marker, guard, *names, fence, rebuilt)
-                await pipe.execute()
-            await self._beat(fence)
+        swaps: list[_Call] = []
+        for tag, new in incoming.items():
+            old = present.get(tag, [])
+            keys = [self.keys.switched(self.projection, tag), *old, *new]
+            swaps.append((_SWITCH_TAG, keys, [len(old), live, shadow, fence, SWITCHED_MS]))
+        moved = int(sum(await self._in_rounds(fence, swaps)))
+        strays: list[_Call] = []
+        for tag, old in present.items():
+            if tag not in incoming:  # the rebuild has none of this tag
+                marker = self.keys.switched(self.projection, tag)
+                guard = self.keys.applied(self.projection, tag)
+                strays.append((_STRAY, [marker, guard, *old], [fence, rebuilt]))
+        await self._in_rounds(fence, strays)
         if not await redis.eval(_LIFT, 2, *self._heartbeat, fence, self.owner):
             raise InvalidTransition(f"{self.projection}: another process took this switch over")
         return moved
+
+    async def _in_rounds(self, fence: str, calls: Sequence[_Call]) -> list[Any]:
+        """Run scripts, each `(script, keys, argv)` of one hash tag, `SWITCH_CHUNK` per
+        pipeline, renewing the heartbeat after each round; their replies."""
+        replies: list[Any] = []
+        for start in range(0, len(calls), SWITCH_CHUNK):
+            async with self.store.redis.pipeline(transaction=False) as pipe:
+                for script, keys, argv in calls[start : start + SWITCH_CHUNK]:
+                    pipe.eval(script, len(keys), *keys, *argv)
+                replies += await pipe.execute()
+            await self._beat(fence)
+        return replies
 
     async def _beat(self, fence: str) -> None:
         """Take or renew the switch's heartbeat, or stop: another process holds it."""
