@@ -58,6 +58,10 @@ class EventRegistry:
                 raise ValueError(f"upcaster {name}@v{version} is not older than the current type")
         return cls(types=types, upcasters=chains)
 
+    @functools.cached_property
+    def _current(self) -> TypeAdapter[Envelope]:
+        return _current_versions(tuple(self.types.values()))
+
     def event_class(self, event_type: str) -> type[Event]:
         """The class of `event_type`, or `UnknownEventType`."""
         try:
@@ -90,7 +94,7 @@ class EventRegistry:
             try:
                 # The common case, a current-version event of a known type: parsed and
                 # validated in one pass over the bytes.
-                current: Envelope = _current_versions(tuple(self.types.values())).validate_json(raw)
+                current: Envelope = self._current.validate_json(raw)
                 return current
             except ValidationError:
                 pass  # an older version, or not valid: the path below upcasts or says why

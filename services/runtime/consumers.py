@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -25,9 +25,12 @@ from tenantplane.services.runtime.transient import NATS_UNAVAILABLE
 _V1_TOKENS = 9  # reply subject tokens of a JetStream delivery without a domain
 
 
-@dataclass(frozen=True)
-class RawMessage:
-    """A message read back from a stream, before decoding."""
+class RawMessage(NamedTuple):
+    """A message read back from a stream, before decoding.
+
+    A named tuple: one is made per message of every replay, and a tuple is built
+    in a third of a frozen dataclass's time.
+    """
 
     seq: int
     subject: str

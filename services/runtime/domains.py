@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
@@ -202,7 +202,7 @@ class DomainStore:
         if self.keys is None or not isinstance(data, DomainEvent) or not data.sealed_fields():
             return stored
         opened = await self.keys.open_event(stored.envelope.tenant_id, data)
-        return replace(stored, envelope=stored.envelope.model_copy(update={"data": opened}))
+        return stored._replace(envelope=stored.envelope.model_copy(update={"data": opened}))
 
     def _subject_of(self, tenant_id: str, events: Sequence[DomainEvent]) -> str:
         if not events:

@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from nats.js import JetStreamContext
 from nats.js.api import PubAck, RawStreamMsg, StorageType, StreamConfig
@@ -67,9 +68,9 @@ class Appended:
     type: str = ""
 
 
-@dataclass(frozen=True)
-class StoredEvent:
-    """An event read back from the log, with its place in it."""
+class StoredEvent(NamedTuple):
+    """An event read back from the log, with its place in it (a named tuple: one is
+    made per event of every replay)."""
 
     seq: int
     subject: str

@@ -24,7 +24,7 @@ import contextlib
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -35,6 +35,7 @@ from tenantplane.contracts.subjects import matches
 from tenantplane.services.runtime.consumers import RawMessage, follow, nothing_to_replay, to_raw
 from tenantplane.services.runtime.deadletters import DeadLetters
 from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
+from tenantplane.services.runtime.replaying import Replay
 
 T = TypeVar("T")
 
@@ -55,6 +56,7 @@ class Follower:
         self._arrived = asyncio.Event()
         self._enough = 1  # messages in the inbox that wake a waiting reader
         self._sub: JetStreamContext.PushSubscription | None = None
+        self._replay = Replay()
 
     async def start(self, after: int = 0) -> None:
         """Subscribe to everything after sequence `after`, then live."""
@@ -63,6 +65,8 @@ class Follower:
         # Caught up only when a message says nothing is pending, or nothing came at all.
         if await nothing_to_replay(self._sub):
             self.caught_up = True
+        else:
+            self._replay.start()
 
     async def _on_msg(self, msg: Msg) -> None:
         raw = to_raw(msg, headers=False)
@@ -81,6 +85,8 @@ class Follower:
         if batch:
             self.pending = batch[-1].num_pending + len(self._inbox)
             self.caught_up = self.caught_up or self.pending == 0
+            if self.caught_up:
+                self._replay.end()
         return batch
 
     async def wait(self, timeout: float, enough: int = 1) -> bool:
@@ -117,6 +123,7 @@ class Follower:
 
     async def close(self) -> None:
         """Unsubscribe; undelivered messages are dropped (a reader starts from its position)."""
+        self._replay.end()
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
@@ -147,12 +154,15 @@ class Gate:
         self,
         batch: Sequence[RawMessage],
         apply: Callable[[StoredEvent], T],
-        wants: Callable[[str], bool] = lambda _: True,
+        wants: Callable[[str], bool] | None = None,
     ) -> Sifted[T]:
-        """Apply the readable events of `batch` in order; park and block the rest."""
+        """Apply the readable events of `batch` in order; park and block the rest.
+
+        `wants` says which subjects are the reader's (None: all of them).
+        """
         sifted: Sifted[T] = Sifted()
         for raw in batch:
-            if not wants(raw.subject):
+            if wants is not None and not wants(raw.subject):
                 continue  # outside the reader's filters, delivered by a covering one
             behind = self.blocked.get(raw.subject)
             if behind is not None:
@@ -228,9 +238,9 @@ class Gate:
         return results
 
 
-@dataclass(frozen=True)
-class Applied(Generic[T]):
-    """An event that applied, with what its apply returned."""
+class Applied(NamedTuple, Generic[T]):
+    """An event that applied, with what its apply returned (a named tuple: one is made
+    per event of every replay)."""
 
     result: T
 

@@ -432,11 +432,12 @@ class Projector(Generic[OpT]):
         await self._committed(new, fresh, sifted, follower)
         self._reached(follower, batch)
 
-    def _wants(self, follower: Follower) -> Callable[[str], bool]:
-        """Which subjects of a batch to apply: the reader's, of its partition if it has one."""
+    def _wants(self, follower: Follower) -> Callable[[str], bool] | None:
+        """Which subjects of a batch to apply: the reader's, of its partition if it has one
+        (None: every subject delivered)."""
         partition = self.partition
         if partition is None:
-            return follower.wants
+            return follower.wants if follower.wanted else None
 
         def wants(subject: str) -> bool:
             tenant = self.subjects.tenant_of(subject)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from datetime import UTC, datetime
 
 import pytest
 
 from tenantplane.services.runtime.errors import ConcurrencyConflict
 from tenantplane.services.runtime.eventlog import EventLog, Expected
+from tenantplane.services.runtime.follower import Follower
+from tenantplane.services.runtime.replaying import REPLAY_GEN0
 from tests.support.events import config_set, registered
 
 pytestmark = pytest.mark.integration
@@ -91,3 +94,23 @@ async def test_read_subject_walks_one_subject_without_a_consumer(event_log: Even
     assert [e.seq async for e in event_log.read_subject(subject, start_seq=2)] == [3]
     info = await event_log.js.stream_info(event_log.subjects.control_stream)
     assert info.state.consumer_count == 0
+
+
+async def test_a_follower_collects_garbage_less_often_only_while_it_replays(
+    event_log: EventLog,
+) -> None:
+    await event_log.append_many([config_set("acme", n=i) for i in range(50)])
+    before = gc.get_threshold()
+    follower = Follower(event_log, [event_log.subjects.all_events()])
+    await follower.start()
+    try:
+        assert gc.get_threshold()[0] == max(REPLAY_GEN0, before[0])
+        taken: list[int] = []
+        while len(taken) < 50:
+            await follower.wait(5.0)
+            taken += [raw.seq for raw in follower.take()]
+        assert follower.caught_up
+        assert gc.get_threshold() == before
+    finally:
+        await follower.close()
+    assert gc.get_threshold() == before

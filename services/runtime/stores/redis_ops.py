@@ -6,7 +6,7 @@ with `COMMIT_LUA`; a Redis Cluster runs the same interpreter of ops slot by slot
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 Arg = str | bytes | int | float
 
@@ -98,16 +98,24 @@ _HELD = frozenset({"TP.OWNSET", "TP.OWNDEL", "TP.OWNCLEAR", "TP.HOLD", "TP.RELEA
 _ALLOWED = frozenset({"HSET", "HDEL", "DEL", "SET", "SADD", "SREM", "INCRBY", "HINCRBY", *_HELD})
 
 
-@dataclass(frozen=True)
-class RedisOp:
-    """One Redis write a projection asks for; built with the helpers below."""
-
+class _Op(NamedTuple):
     command: str
     args: tuple[Arg, ...]
 
-    def __post_init__(self) -> None:
-        if self.command not in _ALLOWED:
-            raise ValueError(f"Redis command {self.command} is not allowed in a projection")
+
+class RedisOp(_Op):
+    """One Redis write a projection asks for; built with the helpers below.
+
+    A tuple (command, args): a replay makes one or more per event, and a tuple is
+    built in a third of a frozen dataclass's time.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, command: str, args: tuple[Arg, ...]) -> RedisOp:
+        if command not in _ALLOWED:
+            raise ValueError(f"Redis command {command} is not allowed in a projection")
+        return _op(command, args)
 
     @property
     def keys(self) -> tuple[Arg, ...]:
@@ -117,66 +125,72 @@ class RedisOp:
         return self.args[:2] if self.command in _HELD else self.args[:1]
 
 
+def _op(command: str, args: tuple[Arg, ...]) -> RedisOp:
+    """An op of a command known to be allowed (the helpers below), unchecked."""
+    return tuple.__new__(RedisOp, (command, args))
+
+
 def hset(key: str, mapping: Mapping[str, Arg]) -> RedisOp:
     """Set fields of a hash."""
     args: list[Arg] = [key]
     for name, value in mapping.items():
         args += [name, value]
-    return RedisOp("HSET", tuple(args))
+    return _op("HSET", tuple(args))
 
 
 def hdel(key: str, *fields: str) -> RedisOp:
     """Remove fields of a hash."""
-    return RedisOp("HDEL", (key, *fields))
+    return _op("HDEL", (key, *fields))
 
 
 def hincrby(key: str, field: str, amount: int) -> RedisOp:
     """Add `amount` to a field of a hash."""
-    return RedisOp("HINCRBY", (key, field, amount))
+    return _op("HINCRBY", (key, field, amount))
 
 
 def delete(*keys: str) -> RedisOp:
     """Remove keys."""
-    return RedisOp("DEL", keys)
+    return _op("DEL", keys)
 
 
 def sadd(key: str, *members: Arg) -> RedisOp:
     """Add members to a set."""
-    return RedisOp("SADD", (key, *members))
+    return _op("SADD", (key, *members))
 
 
 def srem(key: str, *members: Arg) -> RedisOp:
     """Remove members from a set."""
-    return RedisOp("SREM", (key, *members))
+    return _op("SREM", (key, *members))
 
 
 def own_hset(hash_key: str, under: str, mapping: Mapping[str, Arg]) -> RedisOp:
     """Set fields of a hash whose held fields keep their value: the new value of a
     held field goes under it (see `hold`)."""
-    return RedisOp("TP.OWNSET", (hash_key, under, *(x for pair in mapping.items() for x in pair)))
+    return _op("TP.OWNSET", (hash_key, under, *(x for pair in mapping.items() for x in pair)))
 
 
 def own_hdel(hash_key: str, under: str, *fields: str) -> RedisOp:
     """Remove fields of a hash; a held field keeps its value, with nothing under it."""
-    return RedisOp("TP.OWNDEL", (hash_key, under, *fields))
+    return _op("TP.OWNDEL", (hash_key, under, *fields))
 
 
 def own_clear(hash_key: str, under: str) -> RedisOp:
     """Remove every field of a hash but the held ones, which keep nothing under them."""
-    return RedisOp("TP.OWNCLEAR", (hash_key, under))
+    return _op("TP.OWNCLEAR", (hash_key, under))
 
 
 def hold(hash_key: str, under: str, mapping: Mapping[str, Arg]) -> RedisOp:
     """Show `mapping`'s values in a hash, keeping what they cover in `under`."""
-    return RedisOp("TP.HOLD", (hash_key, under, *(x for pair in mapping.items() for x in pair)))
+    return _op("TP.HOLD", (hash_key, under, *(x for pair in mapping.items() for x in pair)))
 
 
 def release(hash_key: str, under: str, *fields: str) -> RedisOp:
     """Stop holding fields: what was under them shows again (or they go)."""
-    return RedisOp("TP.RELEASE", (hash_key, under, *fields))
+    return _op("TP.RELEASE", (hash_key, under, *fields))
 
 
 _MERGEABLE = frozenset({"HSET", "SADD", "HINCRBY"})
+_MULTIKEY = frozenset({"DEL", *_HELD})  # ops whose `keys` are more than their first arg
 _Merged = tuple[str, tuple[Arg, ...], dict[Arg, Arg] | None]
 
 
@@ -192,51 +206,51 @@ def compact(ops: Sequence[RedisOp]) -> list[RedisOp]:
     merged: list[_Merged] = []
     last: dict[Arg, int] = {}  # key -> index in `merged` of the last op on it
     for op in ops:
-        index = last.get(op.args[0]) if op.args else None
-        if index is not None and _folds_into(merged[index], op):
+        command, args = op
+        if not args:
+            merged.append((command, args, None))
             continue
-        fields: dict[Arg, Arg] = {}
-        foldable = op.command in _MERGEABLE and _fold(op, fields)
-        merged.append((op.command, op.args, fields if foldable else None))
-        for k in op.keys:
-            last[k] = len(merged) - 1
+        index = last.get(args[0])
+        if index is not None:
+            into = merged[index]
+            if into[0] == command and into[2] is not None and _fold(command, args, into[2]):
+                continue
+        fields: dict[Arg, Arg] | None = {} if command in _MERGEABLE else None
+        if fields is not None and not _fold(command, args, fields):
+            fields = None
+        merged.append((command, args, fields))
+        if command in _MULTIKEY:
+            for key in op.keys:
+                last[key] = len(merged) - 1
+        else:
+            last[args[0]] = len(merged) - 1
     return [op for entry in merged for op in _unfold(*entry)]
 
 
-def _folds_into(entry: _Merged, op: RedisOp) -> bool:
-    command, _, fields = entry
-    return command == op.command and fields is not None and _fold(op, fields)
-
-
-def _fold(op: RedisOp, fields: dict[Arg, Arg]) -> bool:
-    """Add `op`'s fields to `fields`; False (nothing added) when it cannot be folded."""
-    rest = op.args[1:]
-    if op.command == "HSET":
-        fields.update(zip(rest[::2], rest[1::2], strict=True))
-    elif op.command == "SADD":
-        fields.update((member, b"") for member in rest)
-    else:  # HINCRBY key field amount: only whole-number amounts add up here
-        field, amount = rest
+def _fold(command: str, args: tuple[Arg, ...], fields: dict[Arg, Arg]) -> bool:
+    """Add the op's fields to `fields`; False (nothing added) when it cannot be folded."""
+    if command == "HINCRBY":  # key field amount: only whole-number amounts add up here
+        _, field, amount = args
         total = fields.get(field, 0)
-        if not _is_int(amount) or not _is_int(total):
+        if type(amount) is not int or type(total) is not int:
             return False
-        fields[field] = int(total) + int(amount)
+        fields[field] = total + amount
+    elif command == "HSET":
+        fields.update(zip(args[1::2], args[2::2], strict=True))
+    else:  # SADD
+        fields.update((member, b"") for member in args[1:])
     return True
-
-
-def _is_int(value: Arg) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _unfold(command: str, args: tuple[Arg, ...], fields: dict[Arg, Arg] | None) -> list[RedisOp]:
     if fields is None:
-        return [RedisOp(command, args)]
+        return [_op(command, args)]
     key = args[0]
     if command == "HINCRBY":  # one field per command
-        return [RedisOp(command, (key, field, amount)) for field, amount in fields.items()]
+        return [_op(command, (key, field, amount)) for field, amount in fields.items()]
     if command == "HSET":
-        return [RedisOp(command, (key, *(item for pair in fields.items() for item in pair)))]
-    return [RedisOp(command, (key, *fields))]
+        return [_op(command, (key, *(item for pair in fields.items() for item in pair)))]
+    return [_op(command, (key, *fields))]
 
 
 def tag_of(key: Arg) -> str:
