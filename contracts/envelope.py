@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from tenantplane.contracts.ids import PLATFORM, Scope, TenantId, new_event_id
+from tenantplane.contracts.ids import PLATFORM, LoggedTenantId, Scope, new_event_id
 
 
 class Message(BaseModel):
@@ -155,7 +155,7 @@ def typed_envelope(event_cls: type[Event]) -> type[Envelope]:
     validates the whole envelope in one pass and its JSON Schema states every rule.
     Its instances are `Envelope`s, and equal to an `Envelope` with the same fields.
     """
-    scope: Any = Scope if event_cls.platform_scoped else TenantId
+    scope: Any = Scope if event_cls.platform_scoped else LoggedTenantId
     event_type: Any = Literal[event_cls.event_type]
     version: Any = Literal[event_cls.schema_version]
     typed: type[Envelope] = create_model(

@@ -77,6 +77,14 @@ TenantId = Annotated[
     AfterValidator(validate_tenant_id),
     _pattern_schema(TENANT_ID_PATTERN, "1-63 lowercase letters, digits and inner hyphens"),
 ]
+# The same rule checked inside pydantic-core, without a Python call: for envelopes
+# decoded from the log (`typed_envelope`), where a refusal parks the event with its
+# reason; what people type is checked with `TenantId` and its plain-words error.
+LoggedTenantId = Annotated[
+    str,
+    StringConstraints(pattern=TENANT_ID_PATTERN),
+    _pattern_schema(TENANT_ID_PATTERN, "1-63 lowercase letters, digits and inner hyphens"),
+]
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 JobId = Annotated[str, StringConstraints(pattern=JOB_ID_PATTERN)]
 AggregateId = Annotated[str, StringConstraints(pattern=AGGREGATE_ID_PATTERN)]

@@ -80,8 +80,12 @@ class Follower:
 
     def take(self, limit: int = 1000) -> list[RawMessage]:
         """Up to `limit` messages that arrived, oldest first."""
-        count = min(len(self._inbox), limit)
-        batch = [self._inbox.popleft() for _ in range(count)]
+        inbox = self._inbox
+        batch = list(inbox)  # in one copy, not message by message
+        inbox.clear()
+        if len(batch) > limit:
+            inbox.extend(batch[limit:])
+            del batch[limit:]
         if batch:
             self.pending = batch[-1].num_pending + len(self._inbox)
             self.caught_up = self.caught_up or self.pending == 0
@@ -161,50 +165,55 @@ class Gate:
         `wants` says which subjects are the reader's (None: all of them).
         """
         sifted: Sifted[T] = Sifted()
+        blocked, discards, stream = self.blocked, self.log.discards, self.stream
         for raw in batch:
             if wants is not None and not wants(raw.subject):
                 continue  # outside the reader's filters, delivered by a covering one
-            behind = self.blocked.get(raw.subject)
+            behind = blocked.get(raw.subject)
             if behind is not None:
                 await self._park(raw, f"waits behind parked event {behind}", behind)
                 sifted.parked += 1
                 continue
-            # Not `attempt`: one coroutine less per event on the path of every replay.
-            outcome = self._attempt_here(raw, apply)
-            if isinstance(outcome, str):
-                outcome = await self._unless_discarded(raw, outcome)
-            if isinstance(outcome, Applied):
-                sifted.applied.append(outcome.result)
-                sifted.seqs.append(raw.seq)
-            elif outcome is None:
+            if (stream, raw.seq) in discards:
                 sifted.skipped += 1
-            else:
-                await self._park(raw, outcome)
-                self.blocked[raw.subject] = sifted.block[raw.subject] = raw.seq
-                sifted.parked += 1
+                continue
+            try:
+                # Not `attempt`: no coroutine and no wrapper per event on every replay's path.
+                result = self._apply(raw, apply)
+            except _Refused as refused:
+                reason = await self._unless_discarded(raw, str(refused))
+                if reason is None:
+                    sifted.skipped += 1
+                else:
+                    await self._park(raw, reason)
+                    blocked[raw.subject] = sifted.block[raw.subject] = raw.seq
+                    sifted.parked += 1
+                continue
+            sifted.applied.append(result)
+            sifted.seqs.append(raw.seq)
         return sifted
 
     async def attempt(
         self, raw: RawMessage, apply: Callable[[StoredEvent], T]
     ) -> Applied[T] | str | None:
         """Apply one event: `Applied`, None when it was discarded, or why it must be parked."""
-        outcome = self._attempt_here(raw, apply)
-        return await self._unless_discarded(raw, outcome) if isinstance(outcome, str) else outcome
-
-    def _attempt_here(
-        self, raw: RawMessage, apply: Callable[[StoredEvent], T]
-    ) -> Applied[T] | str | None:
-        """`attempt` with the discards already read: no I/O, for the events that apply."""
         if (self.stream, raw.seq) in self.log.discards:
             return None
         try:
+            return Applied(self._apply(raw, apply))
+        except _Refused as refused:
+            return await self._unless_discarded(raw, str(refused))
+
+    def _apply(self, raw: RawMessage, apply: Callable[[StoredEvent], T]) -> T:
+        """Decode and apply one event; `_Refused` says why it must be parked."""
+        try:
             stored = self.log.decode(raw)
         except DecodeError as e:
-            return f"{type(e).__name__}: {e}"
+            raise _Refused(f"{type(e).__name__}: {e}") from e
         try:
-            return Applied(apply(stored))
+            return apply(stored)
         except Exception as e:
-            return f"apply failed: {type(e).__name__}: {e}"
+            raise _Refused(f"apply failed: {type(e).__name__}: {e}") from e
 
     async def _unless_discarded(self, raw: RawMessage, reason: str) -> str | None:
         """`reason`, or None when the event was discarded since the discards were read."""
@@ -236,6 +245,10 @@ class Gate:
             if letter.subject == subject:
                 await self.dead_letters.remove(letter)
         return results
+
+
+class _Refused(Exception):
+    """An event that cannot be applied; its message is the reason it is parked with."""
 
 
 class Applied(NamedTuple, Generic[T]):

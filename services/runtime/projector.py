@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -417,7 +418,7 @@ class Projector(Generic[OpT]):
             self._reached(follower, batch)
             return
         sifted = await self.gate.sift(fresh, self.projection.apply, self._wants(follower))
-        ops = [op for event_ops in sifted.applied for op in event_ops]
+        ops = list(itertools.chain.from_iterable(sifted.applied))
         events = list(zip(sifted.seqs, map(len, sifted.applied), strict=True))
         new = fresh[-1].seq
         result = await self.store.commit(
