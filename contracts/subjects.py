@@ -290,16 +290,18 @@ class Subjects:
             SubjectMismatch: they disagree.
         """
         data = envelope.data
-        if isinstance(data, DomainEvent):  # the common case on a domain's replay, inline
+        shape = _domain_shape(type(data))
+        if shape is not None:  # a domain's event: the common case of its replay, inline
+            domain, family, id_field, id_checked = shape
             head, _, aggregate_id = subject.rpartition(".")
             try:
-                prefix = _aggregates(self.root, data.domain, envelope.tenant_id, data.family)
+                prefix = _aggregates(self.root, domain, envelope.tenant_id, family)
             except ValueError:
                 prefix = None  # a bad name: said below
             if (
                 head == prefix
-                and aggregate_id == data.aggregate_id
-                and _AGGREGATE_ID.fullmatch(aggregate_id) is not None
+                and aggregate_id == getattr(data, id_field)
+                and (id_checked or _AGGREGATE_ID.fullmatch(aggregate_id) is not None)
             ):
                 return
         try:
@@ -440,6 +442,28 @@ def matches(filter_subject: str, subject: str) -> bool:
         if i >= len(tokens) or (token != "*" and token != tokens[i]):
             return False
     return len(tokens) == len(wanted)
+
+
+# Per event class: None, or a domain event's (domain, aggregate type, id field, whether
+# the model's own validation already holds the id to the subject token's rule).
+_DomainShape = tuple[str, str, str, bool]
+_SHAPES: dict[type, _DomainShape | None] = {}
+
+
+def _domain_shape(cls: type) -> _DomainShape | None:
+    try:
+        return _SHAPES[cls]
+    except KeyError:
+        pass
+    shape: _DomainShape | None = None
+    if issubclass(cls, DomainEvent):
+        field = cls.model_fields[cls.aggregate_id_field]
+        checked = field.annotation is str and any(
+            getattr(rule, "pattern", None) == AGGREGATE_ID_PATTERN for rule in field.metadata
+        )
+        shape = (cls.domain, cls.family, cls.aggregate_id_field, checked)
+    _SHAPES[cls] = shape
+    return shape
 
 
 @functools.lru_cache(maxsize=65_536)

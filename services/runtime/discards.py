@@ -8,6 +8,7 @@ cannot read (the marker may be newer than its last look).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Container
 
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -35,6 +36,12 @@ class Discards:
         self._discarded: set[tuple[str, int]] = set()
         self._read_up_to = 0
         self._lock = asyncio.Lock()
+
+    @property
+    def places(self) -> Container[tuple[str, int]]:
+        """The (stream, sequence) of each discarded event as of the last refresh, and
+        after later ones (the same set, for a reader's tight loop)."""
+        return self._discarded
 
     def __contains__(self, place: tuple[str, int]) -> bool:
         """Whether the event at (stream, seq) is discarded, as of the last refresh."""

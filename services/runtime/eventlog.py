@@ -77,6 +77,12 @@ class StoredEvent(NamedTuple):
     envelope: Envelope
 
 
+def _stored(fields: tuple[int, str, Envelope]) -> StoredEvent:
+    """`StoredEvent(*fields)` without the named tuple's Python-level `__new__` (once per
+    event of every replay)."""
+    return tuple.__new__(StoredEvent, fields)
+
+
 class EventLog:
     """Appends to and reads from the control-plane stream."""
 
@@ -454,9 +460,9 @@ class EventLog:
             DecodeError: the message is not a valid event (see `EventRegistry.decode`),
                 or it is stored on a subject other than its aggregate's.
         """
-        envelope = self.registry.decode(raw.data)
+        envelope = (self._registry or self.registry).decode(raw.data)
         self.subjects.check(raw.subject, envelope)
-        return StoredEvent(raw.seq, raw.subject, envelope)
+        return _stored((raw.seq, raw.subject, envelope))
 
 
 class _Refused(CommandFailed):

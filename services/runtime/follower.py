@@ -165,7 +165,7 @@ class Gate:
         `wants` says which subjects are the reader's (None: all of them).
         """
         sifted: Sifted[T] = Sifted()
-        blocked, discards, stream = self.blocked, self.log.discards, self.stream
+        blocked, discarded, stream = self.blocked, self.log.discards.places, self.stream
         for raw in batch:
             if wants is not None and not wants(raw.subject):
                 continue  # outside the reader's filters, delivered by a covering one
@@ -174,7 +174,7 @@ class Gate:
                 await self._park(raw, f"waits behind parked event {behind}", behind)
                 sifted.parked += 1
                 continue
-            if (stream, raw.seq) in discards:
+            if (stream, raw.seq) in discarded:
                 sifted.skipped += 1
                 continue
             try:

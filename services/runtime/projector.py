@@ -413,7 +413,10 @@ class Projector(Generic[OpT]):
 
     async def _apply_batch(self, follower: Follower, batch: list[RawMessage]) -> None:
         start, until = self.position.checkpoint, self.until
-        fresh = [raw for raw in batch if start < raw.seq and (until is None or raw.seq <= until)]
+        if batch and start < batch[0].seq and (until is None or batch[-1].seq <= until):
+            fresh = batch  # the common case: sequences rise, so every one of them is new
+        else:
+            fresh = [r for r in batch if start < r.seq and (until is None or r.seq <= until)]
         if not fresh:
             self._reached(follower, batch)
             return

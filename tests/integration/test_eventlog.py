@@ -11,7 +11,7 @@ import pytest
 from tenantplane.services.runtime.errors import ConcurrencyConflict
 from tenantplane.services.runtime.eventlog import EventLog, Expected
 from tenantplane.services.runtime.follower import Follower
-from tenantplane.services.runtime.replaying import REPLAY_GEN0
+from tenantplane.services.runtime.replaying import REPLAY_THRESHOLDS
 from tests.support.events import config_set, registered
 
 pytestmark = pytest.mark.integration
@@ -104,7 +104,7 @@ async def test_a_follower_collects_garbage_less_often_only_while_it_replays(
     follower = Follower(event_log, [event_log.subjects.all_events()])
     await follower.start()
     try:
-        assert gc.get_threshold()[0] == max(REPLAY_GEN0, before[0])
+        assert gc.get_threshold()[0] == max(REPLAY_THRESHOLDS[0], before[0])
         taken: list[int] = []
         while len(taken) < 50:
             await follower.wait(5.0)

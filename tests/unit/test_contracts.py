@@ -27,6 +27,8 @@ from tenantplane.contracts import (
     Upcaster,
     validate_tenant_id,
 )
+from tenantplane.contracts.domains import DomainEvent
+from tenantplane.contracts.errors import SubjectMismatch
 from tenantplane.contracts.tenants import TenantRegistered
 from tests.support.domains import LEDGER, Credited
 from tests.support.events import config_set, registered
@@ -127,6 +129,37 @@ def test_subjects_put_the_tenant_second() -> None:
     assert subjects.tenant_of("tp.evt.acme.config") == "acme"
     with pytest.raises(InvalidTenantId):
         subjects.config("a.>")
+
+
+class _LooseRef(DomainEvent):
+    """A domain event whose id field is a plain string: the subject check holds it to
+    the aggregate id rule itself."""
+
+    domain: ClassVar[str] = "ledger"
+    family: ClassVar[str] = "account"
+    event_type: ClassVar[str] = "ledger.loose"
+    aggregate_id_field: ClassVar[str] = "ref"
+    ref: str
+
+
+@pytest.mark.parametrize(
+    ("data", "subject", "fits"),
+    [
+        (Credited(account_id="a-1", cents=5), "tp.dom.ledger.acme.account.a-1", True),
+        (Credited(account_id="a-1", cents=5), "tp.dom.ledger.beta.account.a-1", False),
+        (Credited(account_id="a-1", cents=5), "tp.dom.ledger.acme.account.a-2", False),
+        (Credited(account_id="a-1", cents=5), "tp.dom.ledger.acme.other.a-1", False),
+        (Credited(account_id="a-1", cents=5), "tp.dom.ledger.acme.account.x.a-1", False),
+        (_LooseRef(ref="a-1"), "tp.dom.ledger.acme.account.a-1", True),
+        (_LooseRef(ref="a+1"), "tp.dom.ledger.acme.account.a+1", False),
+    ],
+)
+def test_a_domain_event_fits_only_its_own_aggregates_subject(
+    data: DomainEvent, subject: str, fits: bool
+) -> None:
+    envelope = Envelope.wrap(data, tenant_id="acme", actor="test")
+    with contextlib.nullcontext() if fits else pytest.raises(SubjectMismatch):
+        Subjects("tp").check(subject, envelope)
 
 
 def test_a_filter_narrows_to_one_tenant_at_its_fixed_position() -> None:

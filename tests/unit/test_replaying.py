@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tenantplane.services.runtime.replaying import REPLAY_GEN0, Replay
+from tenantplane.services.runtime.replaying import REPLAY_THRESHOLDS, Replay
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +21,7 @@ def threshold() -> Iterator[tuple[int, int, int]]:
 def test_a_replay_raises_the_first_threshold_and_its_end_restores_it() -> None:
     replay = Replay()
     replay.start()
-    assert gc.get_threshold() == (REPLAY_GEN0, 10, 10)
+    assert gc.get_threshold() == REPLAY_THRESHOLDS
     replay.end()
     assert gc.get_threshold() == (700, 10, 10)
 
@@ -31,7 +31,7 @@ def test_the_threshold_is_restored_when_the_last_of_overlapping_replays_ends() -
     first.start()
     second.start()
     first.end()
-    assert gc.get_threshold()[0] == REPLAY_GEN0
+    assert gc.get_threshold()[0] == REPLAY_THRESHOLDS[0]
     second.end()
     assert gc.get_threshold()[0] == 700
 
@@ -43,15 +43,15 @@ def test_starting_or_ending_twice_counts_once() -> None:
     second.start()
     second.end()
     second.end()  # must not end `first`'s replay too
-    assert gc.get_threshold()[0] == REPLAY_GEN0
+    assert gc.get_threshold()[0] == REPLAY_THRESHOLDS[0]
     first.end()
     assert gc.get_threshold()[0] == 700
 
 
 def test_a_process_that_collects_less_often_already_keeps_its_threshold() -> None:
-    gc.set_threshold(50_000, 10, 10)
+    gc.set_threshold(50_000, 10, 1_000)
     replay = Replay()
     replay.start()
-    assert gc.get_threshold()[0] == 50_000
+    assert gc.get_threshold() == (50_000, REPLAY_THRESHOLDS[1], 1_000)
     replay.end()
-    assert gc.get_threshold()[0] == 50_000
+    assert gc.get_threshold() == (50_000, 10, 1_000)
