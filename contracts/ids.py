@@ -29,6 +29,8 @@ AGGREGATE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
 _TENANT_ID = re.compile(TENANT_ID_PATTERN)
 _NAME = re.compile(NAME_PATTERN)
 _JOB_ID = re.compile(JOB_ID_PATTERN)
+_VALID_TENANT_IDS: set[str] = set()
+_REMEMBERED = 131_072
 _EVENT_ID_NAMESPACE = uuid.UUID("6c1a3f5e-8a4f-4f0b-9a59-6f7e2d1c0b3a")
 
 
@@ -39,6 +41,10 @@ def validate_tenant_id(value: str) -> str:
     hyphens. It appears verbatim in subjects and Redis keys, so anything that
     could act as a wildcard or separator ('.', '*', '>', ':', spaces) is refused.
     """
+    # Every subject and key built for an event checks its tenant: ids seen valid are
+    # remembered (a set lookup instead of a regular expression).
+    if type(value) is str and value in _VALID_TENANT_IDS:
+        return value
     if not isinstance(value, str):
         raise InvalidTenantId(f"tenant id must be a string, got {type(value).__name__}")
     if _TENANT_ID.fullmatch(value) is None:
@@ -47,6 +53,10 @@ def validate_tenant_id(value: str) -> str:
             f"invalid tenant id {shown!r}: use 1-{TENANT_ID_MAX} lowercase letters, digits "
             "and hyphens, starting and ending with a letter or digit"
         )
+    if type(value) is str:
+        if len(_VALID_TENANT_IDS) >= _REMEMBERED:
+            _VALID_TENANT_IDS.clear()
+        _VALID_TENANT_IDS.add(value)
     return value
 
 

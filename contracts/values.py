@@ -35,6 +35,9 @@ _SHAPE: TypeAdapter[Any] = TypeAdapter(_Shape)  # type: ignore[arg-type]
 
 def _exact(value: JsonValue) -> JsonValue:
     """Refuse NaN, the infinities and numbers beyond 64 bits anywhere inside `value`."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:  # most values: nothing to look into
+        return value
     stack: list[JsonValue] = [value]
     while stack:
         item = stack.pop()

@@ -39,6 +39,8 @@ from tenantplane.services.runtime.replaying import Replay
 
 T = TypeVar("T")
 
+_REMEMBERED_SUBJECTS = 65_536  # whether each wanted, per follower
+
 
 class Follower:
     """Follows the events matching `filters` from a position: raw, in order, in batches."""
@@ -50,6 +52,7 @@ class Follower:
         # One covering filter and a check here is far cheaper than a multi-filter
         # consumer on the server (see Subjects.covering).
         self.wanted: tuple[str, ...] = tuple(filters) if len(filters) > 1 else ()
+        self._wanted_subjects: dict[str, bool] = {}
         self.caught_up = False
         self.pending = 0
         self._inbox: deque[RawMessage] = deque()
@@ -76,7 +79,15 @@ class Follower:
 
     def wants(self, subject: str) -> bool:
         """Whether `subject` is one this follower's reader asked for."""
-        return not self.wanted or any(matches(f, subject) for f in self.wanted)
+        if not self.wanted:
+            return True
+        known = self._wanted_subjects.get(subject)
+        if known is None:  # subjects repeat per tenant: each is matched once
+            if len(self._wanted_subjects) >= _REMEMBERED_SUBJECTS:
+                self._wanted_subjects.clear()
+            known = any(matches(f, subject) for f in self.wanted)
+            self._wanted_subjects[subject] = known
+        return known
 
     def take(self, limit: int = 1000) -> list[RawMessage]:
         """Up to `limit` messages that arrived, oldest first."""

@@ -13,12 +13,18 @@ from nats.aio.client import Client as NATS
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.redis_ops import (
+    OPS_LUA,
     RedisOp,
     compact,
     delete,
     hdel,
     hincrby,
+    hold,
     hset,
+    own_clear,
+    own_hdel,
+    own_hset,
+    release,
     sadd,
     srem,
 )
@@ -53,51 +59,56 @@ async def test_checkpoint_lost_with_redis_data_rebuilds_from_the_log(
     assert state["acme"]["events"] == "21"
 
 
-KEYS_UNDER_TEST = ["h1", "h2", "s1"]
+KEYS_UNDER_TEST = ["h1", "h2", "s1", "u1", "u2"]
+_hashes, _unders = st.sampled_from(["h1", "h2"]), st.sampled_from(["u1", "u2"])
+_fields = st.dictionaries(st.sampled_from("abcd"), st.integers(0, 9), min_size=1, max_size=3)
+_names = st.lists(st.sampled_from("abcd"), min_size=1, max_size=2)
 _ops = st.one_of(
-    st.builds(
-        lambda k, f: hset(k, f),
-        st.sampled_from(["h1", "h2"]),
-        st.dictionaries(st.sampled_from("abcd"), st.integers(0, 9), min_size=1, max_size=3),
-    ),
-    st.builds(
-        lambda k, f: hdel(k, *f),
-        st.sampled_from(["h1", "h2"]),
-        st.lists(st.sampled_from("abcd"), min_size=1, max_size=2),
-    ),
-    st.builds(
-        hincrby,
-        st.sampled_from(["h1", "h2"]),
-        st.sampled_from("abcd"),
-        st.integers(-(2**40), 2**40),
-    ),
+    st.builds(hset, _hashes, _fields),
+    st.builds(lambda k, f: hdel(k, *f), _hashes, _names),
+    st.builds(hincrby, _hashes, st.sampled_from("abcd"), st.integers(-(2**40), 2**40)),
     st.builds(lambda m: sadd("s1", *m), st.lists(st.sampled_from("xyz"), min_size=1, max_size=2)),
     st.builds(lambda m: srem("s1", *m), st.lists(st.sampled_from("xyz"), min_size=1, max_size=2)),
     st.builds(lambda ks: delete(*ks), st.lists(st.sampled_from(KEYS_UNDER_TEST), min_size=1)),
+    # The config projection's ops: a hash whose held fields keep their value in "under".
+    st.builds(own_hset, _hashes, _unders, _fields),
+    st.builds(lambda k, u, f: own_hdel(k, u, *f), _hashes, _unders, _names),
+    st.builds(own_clear, _hashes, _unders),
+    st.builds(hold, _hashes, _unders, _fields),
+    st.builds(lambda k, u, f: release(k, u, *f), _hashes, _unders, _names),
+    st.builds(lambda u, f: hset(u, f), _unders, _fields),
 )
+_RUN_OPS = OPS_LUA + "\nlocal i = 1\nwhile i <= #ARGV do i = apply_op(i, false) end\n"
 
 
 @given(ops=st.lists(_ops, max_size=25))
 @example(ops=[hset("h2", {"a": 1}), delete("h1", "h2"), hset("h2", {"b": 2})])
+@example(
+    ops=[
+        own_hset("h1", "u1", {"a": 1}),
+        hold("h1", "u1", {"a": 5}),
+        own_hset("h1", "u1", {"a": 2}),
+    ]
+)
+@example(ops=[own_hset("h1", "u1", {"a": 1}), hset("u1", {"a": 0}), own_hset("h1", "u1", {"a": 2})])
 @hypothesis_settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 def test_compacted_writes_leave_redis_exactly_as_the_originals(
     ops: list[RedisOp], servers: test_servers.Servers, namespace: str
 ) -> None:
-    """A batch's writes, folded per key, against the writes one by one, on real Redis."""
+    """A batch's writes, folded per key, against the writes one by one, on real Redis,
+    through the interpreter of ops that commits them."""
     client = redis.Redis.from_url(servers.redis_url)
 
     def run(prefix: str, batch: list[RedisOp]) -> dict[str, object]:
         keys = {k: f"{namespace}:{prefix}:{k}" for k in KEYS_UNDER_TEST}
         for op in batch:
-            touched = op.args if op.command == "DEL" else op.args[:1]
-            renamed = [keys[str(k)] for k in touched]
-            client.execute_command(op.command, *renamed, *op.args[len(touched) :])  # type: ignore[no-untyped-call]
+            args = [keys[str(a)] if i < len(op.keys) else a for i, a in enumerate(op.args)]
+            client.eval(_RUN_OPS, 0, op.command, len(args), *args)
         return {
-            "h1": client.hgetall(keys["h1"]),
-            "h2": client.hgetall(keys["h2"]),
-            "s1": client.smembers(keys["s1"]),
+            k: client.smembers(keys[k]) if k == "s1" else client.hgetall(keys[k])
+            for k in KEYS_UNDER_TEST
         }
 
     try:

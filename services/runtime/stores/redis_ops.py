@@ -5,6 +5,7 @@ with `COMMIT_LUA`; a Redis Cluster runs the same interpreter of ops slot by slot
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -132,10 +133,7 @@ def _op(command: str, args: tuple[Arg, ...]) -> RedisOp:
 
 def hset(key: str, mapping: Mapping[str, Arg]) -> RedisOp:
     """Set fields of a hash."""
-    args: list[Arg] = [key]
-    for name, value in mapping.items():
-        args += [name, value]
-    return _op("HSET", tuple(args))
+    return _op("HSET", (key, *itertools.chain.from_iterable(mapping.items())))
 
 
 def hdel(key: str, *fields: str) -> RedisOp:
@@ -166,7 +164,7 @@ def srem(key: str, *members: Arg) -> RedisOp:
 def own_hset(hash_key: str, under: str, mapping: Mapping[str, Arg]) -> RedisOp:
     """Set fields of a hash whose held fields keep their value: the new value of a
     held field goes under it (see `hold`)."""
-    return _op("TP.OWNSET", (hash_key, under, *(x for pair in mapping.items() for x in pair)))
+    return _op("TP.OWNSET", (hash_key, under, *itertools.chain.from_iterable(mapping.items())))
 
 
 def own_hdel(hash_key: str, under: str, *fields: str) -> RedisOp:
@@ -181,7 +179,7 @@ def own_clear(hash_key: str, under: str) -> RedisOp:
 
 def hold(hash_key: str, under: str, mapping: Mapping[str, Arg]) -> RedisOp:
     """Show `mapping`'s values in a hash, keeping what they cover in `under`."""
-    return _op("TP.HOLD", (hash_key, under, *(x for pair in mapping.items() for x in pair)))
+    return _op("TP.HOLD", (hash_key, under, *itertools.chain.from_iterable(mapping.items())))
 
 
 def release(hash_key: str, under: str, *fields: str) -> RedisOp:
@@ -189,15 +187,17 @@ def release(hash_key: str, under: str, *fields: str) -> RedisOp:
     return _op("TP.RELEASE", (hash_key, under, *fields))
 
 
-_MERGEABLE = frozenset({"HSET", "SADD", "HINCRBY"})
+_MERGEABLE = frozenset({"HSET", "SADD", "HINCRBY", "TP.OWNSET"})
 _MULTIKEY = frozenset({"DEL", *_HELD})  # ops whose `keys` are more than their first arg
 _Merged = tuple[str, tuple[Arg, ...], dict[Arg, Arg] | None]
 
 
 def compact(ops: Sequence[RedisOp]) -> list[RedisOp]:
-    """The same writes in fewer arguments: an HSET, SADD or HINCRBY folds into the
-    previous op on its key when that op is the same command (later HSET fields win,
-    HINCRBY amounts of a field add up).
+    """The same writes in fewer arguments: an HSET, SADD, HINCRBY or TP.OWNSET folds
+    into the previous op on its key when that op is the same command (later HSET and
+    TP.OWNSET fields win, HINCRBY amounts of a field add up). A TP.OWNSET folds only
+    into one on the same "under" hash that nothing wrote since: which of the two
+    hashes a field goes to depends on it, and TP.OWNSET itself never changes that.
 
     Order per key is kept, and keys are independent inside the atomic commit, so the
     result leaves Redis exactly as the original sequence would. A replay, where one
@@ -213,7 +213,12 @@ def compact(ops: Sequence[RedisOp]) -> list[RedisOp]:
         index = last.get(args[0])
         if index is not None:
             into = merged[index]
-            if into[0] == command and into[2] is not None and _fold(command, args, into[2]):
+            if (
+                into[0] == command
+                and into[2] is not None
+                and (command not in _HELD or (into[1][1] == args[1] and last[args[1]] == index))
+                and _fold(command, args, into[2])
+            ):
                 continue
         fields: dict[Arg, Arg] | None = {} if command in _MERGEABLE else None
         if fields is not None and not _fold(command, args, fields):
@@ -237,6 +242,8 @@ def _fold(command: str, args: tuple[Arg, ...], fields: dict[Arg, Arg]) -> bool:
         fields[field] = total + amount
     elif command == "HSET":
         fields.update(zip(args[1::2], args[2::2], strict=True))
+    elif command == "TP.OWNSET":  # hash under field value ...
+        fields.update(zip(args[2::2], args[3::2], strict=True))
     else:  # SADD
         fields.update((member, b"") for member in args[1:])
     return True
@@ -248,8 +255,11 @@ def _unfold(command: str, args: tuple[Arg, ...], fields: dict[Arg, Arg] | None) 
     key = args[0]
     if command == "HINCRBY":  # one field per command
         return [_op(command, (key, field, amount)) for field, amount in fields.items()]
+    pairs = (item for pair in fields.items() for item in pair)
     if command == "HSET":
-        return [_op(command, (key, *(item for pair in fields.items() for item in pair)))]
+        return [_op(command, (key, *pairs))]
+    if command == "TP.OWNSET":
+        return [_op(command, (key, args[1], *pairs))]
     return [_op(command, (key, *fields))]
 
 
