@@ -9,7 +9,10 @@ from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from nats.aio.client import Client as NATS
+from redis.asyncio.connection import Connection
+from redis.exceptions import DataError
 
+from tenantplane.services.runtime.connections import packed_in_c
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.redis_ops import (
@@ -118,3 +121,34 @@ def test_compacted_writes_leave_redis_exactly_as_the_originals(
         for key in client.scan_iter(match=f"{namespace}:*"):
             client.delete(key)
         client.close()
+
+
+async def test_commands_are_packed_in_c_and_stored_as_redis_py_would_store_them(
+    redis: aioredis.Redis, settings: Settings
+) -> None:
+    pool = redis.connection_pool
+    assert pool.connection_class is packed_in_c(Connection)
+    key = f"{settings.namespace}:packed"
+    values: dict[str, str | bytes | int | float] = {
+        "text": "été",
+        "bytes": b"\x00\xff",
+        "int": 2**63 - 1,
+        "neg": -5,
+        "float": 0.1,
+    }
+    await redis.hset(key, mapping=values)  # type: ignore[arg-type]
+    fields = [x for pair in values.items() for x in pair]
+    python_packed = Connection().pack_command("HSET", key, *fields)
+    c_packed = pool.make_connection().pack_command("HSET", key, *fields)  # type: ignore[no-untyped-call]
+    assert b"".join(c_packed) == b"".join(python_packed)
+    assert await redis.hgetall(key) == {
+        b"text": "été".encode(),
+        b"bytes": b"\x00\xff",
+        b"int": b"9223372036854775807",
+        b"neg": b"-5",
+        b"float": b"0.1",
+    }
+    two_words = await redis.execute_command("CONFIG GET", "maxmemory")  # type: ignore[no-untyped-call]
+    assert two_words == {"maxmemory": "0"}
+    with pytest.raises(DataError, match="bool"):  # what hiredis does not take, redis-py refuses
+        await redis.set(key, True)
