@@ -38,6 +38,8 @@ def _exact(value: JsonValue) -> JsonValue:
     kind = type(value)
     if kind is str or kind is bool or value is None:  # most values: nothing to look into
         return value
+    if kind is int and INT_MIN <= value <= INT_MAX:  # type: ignore[operator]
+        return value
     stack: list[JsonValue] = [value]
     while stack:
         item = stack.pop()
