@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 Arg = str | bytes | int | float
 
@@ -189,7 +189,7 @@ def release(hash_key: str, under: str, *fields: str) -> RedisOp:
 
 _MERGEABLE = frozenset({"HSET", "SADD", "HINCRBY", "TP.OWNSET"})
 _MULTIKEY = frozenset({"DEL", *_HELD})  # ops whose `keys` are more than their first arg
-_Merged = tuple[str, tuple[Arg, ...], dict[Arg, Arg] | None]
+_Merged = list[Any]  # [op, folded fields or None, foldable]
 
 
 def compact(ops: Sequence[RedisOp]) -> list[RedisOp]:
@@ -203,33 +203,39 @@ def compact(ops: Sequence[RedisOp]) -> list[RedisOp]:
     result leaves Redis exactly as the original sequence would. A replay, where one
     batch holds many events of each tenant, sends a fraction of the arguments.
     """
+    # Per op kept: the op, the fields folded into it (made when a second op folds in;
+    # an op nothing folded into is sent as it is), and whether it may take folds.
     merged: list[_Merged] = []
     last: dict[Arg, int] = {}  # key -> index in `merged` of the last op on it
     for op in ops:
         command, args = op
         if not args:
-            merged.append((command, args, None))
+            merged.append([op, None, False])
             continue
         index = last.get(args[0])
-        if index is not None:
-            into = merged[index]
-            if (
-                into[0] == command
-                and into[2] is not None
-                and (command not in _HELD or (into[1][1] == args[1] and last[args[1]] == index))
-                and _fold(command, args, into[2])
+        if index is not None and (into := merged[index])[2]:
+            first_command, first_args = into[0]
+            if first_command == command and (
+                command not in _HELD or (first_args[1] == args[1] and last[args[1]] == index)
             ):
-                continue
-        fields: dict[Arg, Arg] | None = {} if command in _MERGEABLE else None
-        if fields is not None and not _fold(command, args, fields):
-            fields = None
-        merged.append((command, args, fields))
+                fields = into[1]
+                if fields is None:
+                    fields = into[1] = {}
+                    _fold(command, first_args, fields)
+                if _fold(command, args, fields):
+                    continue
+        foldable = command in _MERGEABLE and (command != "HINCRBY" or type(args[2]) is int)
+        merged.append([op, None, foldable])
         if command in _MULTIKEY:
             for key in op.keys:
                 last[key] = len(merged) - 1
         else:
             last[args[0]] = len(merged) - 1
-    return [op for entry in merged for op in _unfold(*entry)]
+    return [
+        unfolded
+        for op, fields, _ in merged
+        for unfolded in ([op] if fields is None else _unfold(op.command, op.args, fields))
+    ]
 
 
 def _fold(command: str, args: tuple[Arg, ...], fields: dict[Arg, Arg]) -> bool:
@@ -249,9 +255,7 @@ def _fold(command: str, args: tuple[Arg, ...], fields: dict[Arg, Arg]) -> bool:
     return True
 
 
-def _unfold(command: str, args: tuple[Arg, ...], fields: dict[Arg, Arg] | None) -> list[RedisOp]:
-    if fields is None:
-        return [_op(command, args)]
+def _unfold(command: str, args: tuple[Arg, ...], fields: dict[Arg, Arg]) -> list[RedisOp]:
     key = args[0]
     if command == "HINCRBY":  # one field per command
         return [_op(command, (key, field, amount)) for field, amount in fields.items()]
