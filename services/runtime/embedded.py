@@ -344,6 +344,16 @@ class RedisClusterProcesses:
             ),
             timeout,
         )
+        # Ready once every node lists every master's replicas in its slot map (what a
+        # client learns the layout from; a replica shows there once it has synced).
+        _wait(
+            lambda: all(
+                len(slots) >= 3 + self.replicas
+                for c in clients
+                for slots in c.execute_command("CLUSTER", "SLOTS")
+            ),
+            timeout,
+        )
 
     def master_ports(self) -> list[int]:
         """The ports of the nodes that are masters now."""
