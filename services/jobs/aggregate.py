@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -85,6 +85,23 @@ class Job:
         """Nothing more will happen to this job."""
         return self.status in FINISHED
 
+    def updated(self, **changes: Any) -> Job:
+        """A copy with `changes`, as `dataclasses.replace` makes it, without running the
+        frozen `__init__` field by field (the scheduler folds every job event through
+        this: 1 µs instead of 12)."""
+        if not changes.keys() <= _JOB_FIELDS:
+            unknown = ", ".join(sorted(changes.keys() - _JOB_FIELDS))
+            raise TypeError(f"Job has no field {unknown}")
+        new = object.__new__(Job)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
+
+
+_JOB_FIELDS = frozenset(f.name for f in fields(Job))
+# What a job starts from (its own `args` and `result` dicts are given to each copy).
+_BLANK = Job("", "")
+
 
 def job_id_for(tenant_id: str, idempotency_key: str) -> str:
     """The id of the job a tenant's idempotency key names: the same key, the same job."""
@@ -139,8 +156,12 @@ def evolve(job: Job | None, stored: StoredEvent) -> Job:
     """The job after one of its events."""
     if job is None:
         envelope = stored.envelope
-        job = Job(envelope.tenant_id, getattr(envelope.data, "job_id", ""))
-    return replace(job, version=stored.seq, **changes(stored))
+        # A copy of the blank job, with dicts of its own.
+        first: dict[str, Any] = {"args": {}, "result": {}, "tenant_id": envelope.tenant_id}
+        first.update(job_id=getattr(envelope.data, "job_id", ""), version=stored.seq)
+        first.update(changes(stored))
+        return _BLANK.updated(**first)
+    return job.updated(version=stored.seq, **changes(stored))
 
 
 def describe(data: object) -> str:

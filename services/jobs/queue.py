@@ -13,7 +13,6 @@ one lookup in that hash.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from dramatiq import Middleware
@@ -67,4 +66,4 @@ def job_of(message: QueuedAttempt) -> Job:
     """The job as the message that queued its attempt describes it."""
     fields: dict[str, Any] = message.model_dump(exclude={"tenant_id", "job_id"})
     job = Job(message.tenant_id, message.job_id, status=JobStatus.SCHEDULED)
-    return replace(job, **fields)
+    return job.updated(**fields)

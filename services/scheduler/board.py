@@ -12,7 +12,6 @@ from __future__ import annotations
 import heapq
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from tenantplane.contracts.jobs import JobCancelRequested, JobRequested
@@ -88,7 +87,7 @@ class Board:
 
     def admit(self, job: Job, pool: str) -> None:
         """`job`, taken from `to_admit`, goes to `pool`."""
-        self.place(replace(job, pool=pool))
+        self.place(job.updated(pool=pool))
 
     def to_admit(self) -> Iterator[Job]:
         """Jobs waiting for admission, oldest first; each is taken off the line only
@@ -113,7 +112,7 @@ class Board:
             job = self.jobs.get(job_id)
             waiting = job is not None and job.status is JobStatus.REQUESTED
             if job is not None and waiting and job_id not in self._waiting:
-                self.place(replace(job, not_before=None))
+                self.place(job.updated(not_before=None))
 
     def take(
         self, pool: str, can_start: Callable[[str], bool], weight: Callable[[str], float]

@@ -20,7 +20,6 @@ import functools
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
 
 import structlog
 
@@ -255,7 +254,7 @@ class Scheduler:
             failed, dead = self.retry.failed(job, WORKER_LOST)
             ended = await self._append(job, failed)
             if ended is not None and dead is not None:
-                await self._append(replace(job, version=ended.seq), dead)
+                await self._append(job.updated(version=ended.seq), dead)
         if ended is not None:
             LEASES_EXPIRED.labels(job.pool).inc()
             log.warning(
