@@ -12,6 +12,7 @@ import nats
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import Connection
 
 from tenantplane.services.runtime.errors import EventLogUnavailable, InvalidRequest
 from tenantplane.services.runtime.localstate import resolve_nats_url, resolve_redis_url
@@ -146,10 +147,14 @@ def cluster_client(url: str) -> RedisCluster:
         if not host or not port.isdigit():
             raise InvalidRequest(f"{url!r}: name the cluster's nodes as host:port,host:port")
         nodes.append(ClusterNode(host, int(port)))
-    return RedisCluster(
+    client = RedisCluster(
         startup_nodes=nodes,
         username=urllib.parse.unquote(parsed.username) if parsed.username else None,
         password=urllib.parse.unquote(parsed.password) if parsed.password else None,
         decode_responses=False,
         health_check_interval=10,
     )
+    # The nodes it discovers make their connections from these (see `packed_in_c`).
+    made = client.nodes_manager.connection_kwargs
+    made["connection_class"] = packed_in_c(made.get("connection_class", Connection))
+    return client

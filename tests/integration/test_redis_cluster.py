@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client as NATS
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import Connection
 from redis.exceptions import CrossSlotTransactionError, RedisError
 
 from tenantplane.services.runtime import embedded
-from tenantplane.services.runtime.connections import connect_redis
+from tenantplane.services.runtime.connections import connect_redis, packed_in_c
 from tenantplane.services.runtime.errors import InvalidRequest
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.localstate import resolve_jobs_redis_url
@@ -53,6 +54,14 @@ async def test_the_cluster_serves_every_slot_with_a_replica_per_master(
         for i in range(200):
             await client.set(f"k{i}", i)
         assert sum([int(await client.get(f"k{i}") or 0) for i in range(200)]) == sum(range(200))
+        # Every node the client found packs commands in C, and values read back as sent
+        assert {node.connection_class for node in client.get_nodes()} == {packed_in_c(Connection)}
+        await client.hset("h", mapping={"text": "été", "int": 2**63 - 1, "float": 0.1})
+        assert await client.hgetall("h") == {
+            b"text": "été".encode(),
+            b"int": b"9223372036854775807",
+            b"float": b"0.1",
+        }
         # A transaction over keys of two slots is refused by the cluster itself
         async with client.pipeline(transaction=True) as pipe:
             pipe.set("a", 1)
