@@ -94,15 +94,28 @@ async def rebuilt_beside(
     root = settings.namespace
     await redis.hset(f"{root}:count:{{t0}}", "events", 999)
     await redis.hset(f"{root}:count:{{ghost}}", "events", 1)
-    shadow_root = f"{root}~rebuild"
+    shadow = await replayed_beside(settings, nc, redis, first[-1].seq)
+    return harness, counting_store(settings, redis), shadow
+
+
+async def replayed_beside(
+    settings: Settings, nc: NATS, redis: aioredis.Redis, upto: int
+) -> RedisStore:
+    """The counting read model replayed up to `upto` under a shadow root: its store."""
+    shadow_root = f"{settings.namespace}~rebuild"
     shadow = RedisStore(redis, Keys(shadow_root), "counting", [f"{shadow_root}:count:*"])
     replay = Projector(
         CountingProjection(settings.subjects, shadow_root), shadow, nc,
         subjects=settings.subjects, registry=EVENTS,
     )  # fmt: skip
     async with running(replay):
-        await replay.wait_for(first[-1].seq)
-    return harness, RedisStore(redis, settings.keys, "counting", [f"{root}:count:*"]), shadow
+        await replay.wait_for(upto)
+    return shadow
+
+
+def counting_store(settings: Settings, redis: aioredis.Redis) -> RedisStore:
+    """The live counting read model's store."""
+    return RedisStore(redis, settings.keys, "counting", [f"{settings.namespace}:count:*"])
 
 
 async def goes_on_counting_once(
@@ -214,16 +227,8 @@ async def test_a_redrive_after_a_rebuild_was_switched_in_counts_nothing_twice(
         await fixed.wait_for(last)
         assert fixed.position.blocked  # it holds acme as blocked
         # When a rebuilt read model (which applied acme's events) is switched in
-        shadow_root = f"{settings.namespace}~rebuild"
-        shadow = RedisStore(redis, Keys(shadow_root), "counting", [f"{shadow_root}:count:*"])
-        replay = Projector(
-            CountingProjection(settings.subjects, shadow_root), shadow, nc,
-            subjects=settings.subjects, registry=EVENTS,
-        )  # fmt: skip
-        async with running(replay):
-            await replay.wait_for(last)
-        live = RedisStore(redis, settings.keys, "counting", [f"{settings.namespace}:count:*"])
-        await live.replace_with(shadow)
+        shadow = await replayed_beside(settings, nc, redis, last)
+        await counting_store(settings, redis).replace_with(shadow)
         # Then a re-drive through the idle projector is refused, and it reloads: its
         # next events apply on the switched position, each counted once
         with pytest.raises(InvalidTransition, match="run the re-drive again"):
