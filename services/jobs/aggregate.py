@@ -156,11 +156,12 @@ def evolve(job: Job | None, stored: StoredEvent) -> Job:
     """The job after one of its events."""
     if job is None:
         envelope = stored.envelope
-        # A copy of the blank job, with dicts of its own.
-        first: dict[str, Any] = {"args": {}, "result": {}, "tenant_id": envelope.tenant_id}
-        first.update(job_id=getattr(envelope.data, "job_id", ""), version=stored.seq)
-        first.update(changes(stored))
-        return _BLANK.updated(**first)
+        first: dict[str, Any] = {
+            "tenant_id": envelope.tenant_id, "job_id": getattr(envelope.data, "job_id", ""),
+            "args": {}, "result": {},  # its own dicts, not the blank job's
+            "version": stored.seq,
+        }  # fmt: skip
+        return _BLANK.updated(**{**first, **changes(stored)})
     return job.updated(version=stored.seq, **changes(stored))
 
 
