@@ -104,11 +104,20 @@ async def test_losing_a_node_during_writes_loses_no_acknowledged_event(
             # Every command was acknowledged, and each one's event is in the log once.
             assert len(acked) == total
             log = EventLog(nc.jetstream(), settings.subjects, EVENTS)
-            registered = [
-                e.envelope.tenant_id
-                async for e in log.read(settings.subjects.all_events())
-                if e.envelope.type == "tenant.registered"
-            ]
+            registered: list[str] = []
+
+            async def read_back() -> bool:  # the stream may still be settling its new leader
+                try:
+                    registered[:] = [
+                        e.envelope.tenant_id
+                        async for e in log.read(settings.subjects.all_events())
+                        if e.envelope.type == "tenant.registered"
+                    ]
+                except Unavailable:
+                    return False
+                return True
+
+            await eventually(read_back, timeout=30, interval=0.5)
             seen = Counter(registered)
             lost = acked - set(seen)
             doubled = [t for t, n in seen.items() if n > 1]
