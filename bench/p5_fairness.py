@@ -1,6 +1,10 @@
 """P5: fairness. One tenant floods jobs; 9 quiet tenants send one job a second each.
 
-Measures the quiet tenants' wait (requested -> started) through tenantplane with
+The config service and the scheduler run in one process (`tenantctl serve config
+scheduler`), one worker pool in another (`tenantctl worker run`, 8 threads), as
+they are deployed; this process appends the flood and submits the quiet jobs.
+
+Measures the quiet tenants' wait (submit sent -> job started) through tenantplane with
 the flood, without it (the baseline), and through one shared FIFO dramatiq
 queue with the same load, workers and job duration.
 
@@ -19,6 +23,7 @@ from collections.abc import Awaitable, Callable
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
+from nats.aio.client import Client as NATS
 
 from bench.common import (
     Row,
@@ -29,26 +34,28 @@ from bench.common import (
     percentiles,
     progress,
     table,
+    tenantctl_process,
+    wait_serving,
 )
 from tenantplane.contracts import EVENTS
 from tenantplane.contracts.config import SetConfig
 from tenantplane.contracts.envelope import Envelope
 from tenantplane.contracts.jobs import JobRequested, JobStarted
 from tenantplane.contracts.tenants import RegisterTenant
-from tenantplane.services.config import service as config_service
+from tenantplane.services.cli.context import run_loop
 from tenantplane.services.jobs.aggregate import job_id_for
-from tenantplane.services.jobs.log import JobLog
+from tenantplane.services.jobs.client import JobClient
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.connections import connect_nats
+from tenantplane.services.runtime.errors import UnknownJobKind
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.localstate import resolve_redis_url
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.scheduler import service as scheduler_service
 from tenantplane.services.worker.context import JobContext
 from tenantplane.services.worker.kinds import JobKinds
-from tenantplane.services.worker.pool import run_pool
 
 THREADS = 8
+WORKER = ["--pool", "default", "--threads", str(THREADS), "--kinds", "bench.p5_fairness:KINDS"]
 JOB_MS = 4.0
 QUIET = [f"quiet-{i}" for i in range(9)]
 KINDS = JobKinds()
@@ -60,31 +67,34 @@ def work(ctx: JobContext) -> None:
     time.sleep(JOB_MS / 1000)
 
 
-async def tenantplane(settings: Settings, flood: int, seconds: float) -> list[float]:
+def tenantplane(settings: Settings, flood: int, seconds: float) -> list[float]:
     """Quiet tenants' waits (ms) through scheduler and pool, with `flood` noisy jobs."""
     settings = settings.model_copy(update={"pools": {"default": THREADS * 2}})
-    stop = asyncio.Event()
-    services = [asyncio.create_task(run(settings, stop)) for run in SERVICES]
-    nc = await connect_nats(settings, "bench")
+    with (
+        tenantctl_process(settings, "serve", "config", "scheduler"),
+        tenantctl_process(settings, "worker", "run", *WORKER),
+    ):
+        return run_loop(_load(settings, flood, seconds))
+
+
+async def _load(settings: Settings, flood: int, seconds: float) -> list[float]:
+    nc = await connect_nats(settings, "bench-p5")
     try:
-        await asyncio.sleep(1.0)
         log = EventLog(nc.jetstream(), settings.subjects, EVENTS)
-        await _onboard(CommandClient(nc, settings.subjects), ["noisy", *QUIET])
-        services.append(asyncio.create_task(run_pool(settings, stop, "default", KINDS, THREADS)))
+        await _onboard(nc, settings, ["noisy", *QUIET])
+        jobs = JobClient(nc, settings.subjects, actor="bench")
+        # Warm-up, not measured: every path the quiet jobs take has run once.
+        await asyncio.gather(*(jobs.wait(t, j, 30) for j, t in (await _warm_up(jobs)).items()))
         await _flood(log, flood)
-        jobs = JobLog(log)
-        quiet = await _every_second(seconds, lambda: _submit_quiet(jobs))
-        return await _waits(log, set(quiet))
+        sent = await _every_second(seconds, lambda: _submit_quiet(jobs))
+        return await _waits(log, sent)
     finally:
-        stop.set()
-        await asyncio.gather(*services)
         await nc.close()
 
 
-SERVICES = (config_service.run, scheduler_service.run)
-
-
-async def _onboard(client: CommandClient, tenants: list[str]) -> None:
+async def _onboard(nc: NATS, settings: Settings, tenants: list[str]) -> None:
+    client = CommandClient(nc, settings.subjects)
+    await wait_serving(nc, settings.subjects.command("config", RegisterTenant.name))
     limits = {"jobs.rate_per_minute": 10_000_000, "jobs.max_concurrency": THREADS * 2}
     for tenant in tenants:
         await client.send(RegisterTenant(tenant_id=tenant, display_name=tenant, actor="bench"))
@@ -100,33 +110,48 @@ async def _flood(log: EventLog, count: int) -> None:
         ])  # fmt: skip
 
 
-async def _submit_quiet(jobs: JobLog) -> list[str]:
-    return [(await jobs.submit(t, "work")).job_id for t in QUIET]
+async def _submit_quiet(jobs: JobClient) -> dict[str, float]:
+    """One job per quiet tenant, submitted as a service does (a command to the
+    scheduler), all at once; when each was sent."""
+
+    async def submit(tenant: str) -> tuple[str, float]:
+        sent = time.time()
+        return (await jobs.submit(tenant, "work")).job_id, sent
+
+    return dict(await asyncio.gather(*(submit(t) for t in QUIET)))
 
 
-async def _every_second(seconds: float, tick: Callable[[], Awaitable[list[str]]]) -> list[str]:
-    ids: list[str] = []
+async def _warm_up(jobs: JobClient) -> dict[str, str]:
+    """A first job of each quiet tenant, once the scheduler has heard the pool's kinds;
+    its tenant by job id."""
+    for _ in range(100):
+        try:
+            return {(await jobs.submit(t, "work")).job_id: t for t in QUIET}
+        except UnknownJobKind:
+            await asyncio.sleep(0.1)  # the pool's first heartbeat is on its way
+    raise RuntimeError("no worker announced the bench's job kind")
+
+
+async def _every_second(
+    seconds: float, tick: Callable[[], Awaitable[dict[str, float]]]
+) -> dict[str, float]:
+    sent: dict[str, float] = {}
     start = time.monotonic()
     while time.monotonic() - start < seconds:
-        ids += await tick()
+        sent |= await tick()
         await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - start) % 1.0))
     await asyncio.sleep(3.0)  # let the last quiet jobs start
-    return ids
+    return sent
 
 
-async def _waits(log: EventLog, quiet: set[str]) -> list[float]:
-    requested: dict[str, float] = {}
+async def _waits(log: EventLog, sent: dict[str, float]) -> list[float]:
+    """ms from each quiet job's submit being sent to its start."""
     started: dict[str, float] = {}
     async for stored in log.read(log.subjects.all_jobs()):
-        data, at = stored.envelope.data, stored.envelope.occurred_at.timestamp()
-        job_id = getattr(data, "job_id", "")
-        if job_id not in quiet:
-            continue
-        if isinstance(data, JobRequested):
-            requested[job_id] = at
-        elif isinstance(data, JobStarted):
-            started.setdefault(job_id, at)
-    return [(started[j] - requested[j]) * 1000 for j in requested if j in started]
+        data = stored.envelope.data
+        if isinstance(data, JobStarted) and data.job_id in sent:
+            started.setdefault(data.job_id, stored.envelope.occurred_at.timestamp())
+    return [(started[j] - at) * 1000 for j, at in sent.items() if j in started]
 
 
 def shared_fifo(settings: Settings, flood: int, seconds: float) -> list[float]:
@@ -169,9 +194,9 @@ def main() -> None:
     flood, seconds = (3_000, 6.0) if options.quick else (20_000, 20.0)
     with local_servers() as settings:
         progress("tenantplane without the flood (baseline)")
-        calm = asyncio.run(tenantplane(_renamed(settings, "a"), 0, seconds))
+        calm = tenantplane(_renamed(settings, "a"), 0, seconds)
         progress(f"tenantplane with a {flood:,}-job flood")
-        fair = asyncio.run(tenantplane(_renamed(settings, "b"), flood, seconds))
+        fair = tenantplane(_renamed(settings, "b"), flood, seconds)
         progress("one shared FIFO queue with the same flood")
         fifo = shared_fifo(settings, flood, seconds)
     calm_p, fair_p, fifo_p = percentiles(calm), percentiles(fair), percentiles(fifo)

@@ -176,8 +176,8 @@ class RunningAttempt(Message):
 
 
 class LeaseRenewal(Message):
-    """A worker's heartbeat: it still runs these attempts, so their leases hold, and it
-    runs these kinds of job.
+    """A worker's heartbeat: it still runs these attempts, so their leases hold, it runs
+    these kinds of job, and it has just ended these attempts.
 
     Sent every third of a lease, on core NATS: an event per heartbeat would add
     to the jobs stream, per running job, several times the events of its whole
@@ -189,6 +189,9 @@ class LeaseRenewal(Message):
     # The kinds the worker runs: a submit of a kind no live worker of the tenant's
     # pool runs is refused.
     kinds: tuple[Kind, ...] = Field(default=(), max_length=4096)
+    # Attempts the worker has just ended, their last event appended: sent at once, so
+    # the scheduler frees their slots before its intake has read that far in the log.
+    ended: tuple[RunningAttempt, ...] = Field(default=(), max_length=4096)
 
 
 EVENTS: tuple[type[Event], ...] = (

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -100,9 +100,16 @@ class JobLog(Submits):
         return StoredEvent(appended.seq, appended.subject, envelope)
 
     async def request(
-        self, tenant_id: str, spec: JobSpec, key: str, reason: str = "", actor: str | None = None
+        self,
+        tenant_id: str,
+        spec: JobSpec,
+        key: str,
+        reason: str = "",
+        actor: str | None = None,
+        on_appended: Callable[[StoredEvent], object] | None = None,
     ) -> Submitted:
-        """Append the request of job `spec` under idempotency key `key`, once."""
+        """Append the request of job `spec` under idempotency key `key`, once; `on_appended`
+        is called with the stored request when this call is the one that appended it."""
         job_id = job_id_for(validate_tenant_id(tenant_id), key)
         data = JobRequested(job_id=job_id, **dict(spec))
         envelope = Envelope.wrap(
@@ -114,6 +121,8 @@ class JobLog(Submits):
         except ConcurrencyConflict:
             job = await self.get(tenant_id, job_id)
             return Submitted(tenant_id, job_id, job.requested_seq, duplicate=True)
+        if on_appended is not None and not appended.duplicate:
+            on_appended(StoredEvent(appended.seq, appended.subject, envelope))
         return Submitted(tenant_id, job_id, appended.seq, duplicate=appended.duplicate)
 
     async def submit_spec(

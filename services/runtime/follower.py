@@ -300,10 +300,11 @@ class Intake:
         """Wait until events arrive, or `timeout` passes."""
         await self.follower.wait(timeout)
 
-    async def fold(self) -> None:
-        """Fold the events that arrived; a batch is let go only once it is sifted, so a
-        step retried after NATS failed loses nothing (folding is idempotent by sequence)."""
-        self._batch = self._batch or self.follower.take(10_000)
+    async def fold(self, limit: int = 10_000) -> None:
+        """Fold up to `limit` of the events that arrived; a batch is let go only once it is
+        sifted, so a step retried after NATS failed loses nothing (folding is idempotent
+        by sequence)."""
+        self._batch = self._batch or self.follower.take(limit)
         if self._batch:
             await self.gate.sift(self._batch, self.apply)
             self._batch = []

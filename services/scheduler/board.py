@@ -5,6 +5,10 @@ admission, delayed until its `not_before`, waiting in its pool's fair queue, in
 flight (queued in the broker or running), or, when a cancel request found it
 waiting, in line to be cancelled. `apply` moves a job as its events arrive; the
 loop only reads and takes.
+
+An attempt in flight that its worker reports ended (`release`) stops counting
+against its pool and tenant at once; the job keeps its place until its end is
+read from the log, which may be behind a flood of requests.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from tenantplane.contracts.jobs import JobCancelRequested, JobRequested
 from tenantplane.services.jobs.aggregate import Job, JobStatus, evolve
 from tenantplane.services.runtime.eventlog import StoredEvent
 from tenantplane.services.scheduler.fairness import FairQueue
+
+
+IN_FLIGHT = (JobStatus.SCHEDULED, JobStatus.RUNNING)
 
 
 class Board:
@@ -36,6 +43,7 @@ class Board:
         self._delayed: list[tuple[float, str]] = []
         self._admit: deque[str] = deque()
         self._cancel: deque[str] = deque()
+        self._ended: dict[str, int] = {}  # job id -> its released attempt
 
     def apply(self, stored: StoredEvent) -> Job | None:
         """Fold one job event in (idempotent by sequence); the job after it, or None when
@@ -49,6 +57,8 @@ class Board:
             return None  # an event of a job that finished before this replay's window
         new = evolve(old, stored)  # keeps the pool chosen at admission
         self._unplace(old)
+        if job_id in self._ended and not self._released(new):
+            del self._ended[job_id]  # the log has caught up with the release
         if new.finished:
             self.jobs.pop(job_id, None)
             return new
@@ -61,7 +71,9 @@ class Board:
     def place(self, job: Job) -> None:
         """Put `job` where its state says (after admission, or back after a failed step)."""
         self.jobs[job.job_id] = job
-        if job.status in (JobStatus.SCHEDULED, JobStatus.RUNNING):
+        if job.status in IN_FLIGHT:
+            if self._released(job):
+                return
             self.inflight[job.pool].add(job.job_id)
             self.active[job.tenant_id] += 1
         elif job.status is JobStatus.REQUESTED and not job.cancel_requested:
@@ -78,12 +90,29 @@ class Board:
     def _unplace(self, job: Job | None) -> None:
         if job is None:
             return
-        if job.status in (JobStatus.SCHEDULED, JobStatus.RUNNING):
+        if job.status in IN_FLIGHT:
+            if self._released(job):
+                return
             self.inflight[job.pool].discard(job.job_id)
             self.active[job.tenant_id] -= 1
         elif job.job_id in self._waiting:
             self._waiting.discard(job.job_id)
             self.queues[job.pool].remove(job.tenant_id, job.job_id)
+
+    def release(self, pool: str, job_id: str, attempt: int) -> bool:
+        """A worker of `pool` ended `attempt` of `job_id`: its slot is free now. False
+        when the board knows no such attempt in flight (the log said so already)."""
+        job = self.jobs.get(job_id)
+        if job is None or (job.pool, job.attempt) != (pool, attempt):
+            return False
+        if job.status not in IN_FLIGHT or self._released(job):
+            return False
+        self._unplace(job)
+        self._ended[job_id] = attempt
+        return True
+
+    def _released(self, job: Job) -> bool:
+        return job.status in IN_FLIGHT and self._ended.get(job.job_id) == job.attempt
 
     def admit(self, job: Job, pool: str) -> None:
         """`job`, taken from `to_admit`, goes to `pool`."""

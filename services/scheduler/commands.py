@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tenantplane.contracts.commands import TenantCommand
 from tenantplane.contracts.jobs import CancelJob, JobSpec, RetryJob, SubmitJob
 from tenantplane.services.config.sdk import AsyncConfigClient
@@ -15,17 +17,29 @@ from tenantplane.services.runtime.errors import (
     TenantNotFound,
     UnknownJobKind,
 )
+from tenantplane.services.runtime.eventlog import StoredEvent
 from tenantplane.services.scheduler.admission import kind_refusal
 from tenantplane.services.scheduler.kinds import PoolKinds
 
 
 class JobCommands:
-    """Serves job commands by appending through the scheduler's `JobLog`."""
+    """Serves job commands by appending through the scheduler's `JobLog`.
+
+    A request this serves is handed to `on_requested` (the scheduler's board) as soon
+    as it is appended, so a submitted job need not wait until the scheduler's intake
+    has read everything appended before it, such as another tenant's flood.
+    """
 
     def __init__(
-        self, jobs: JobLog, config: AsyncConfigClient, kinds: PoolKinds, default_pool: str
+        self,
+        jobs: JobLog,
+        config: AsyncConfigClient,
+        kinds: PoolKinds,
+        default_pool: str,
+        on_requested: Callable[[StoredEvent], object] | None = None,
     ) -> None:
         self.jobs, self.config, self.kinds, self.default_pool = jobs, config, kinds, default_pool
+        self.on_requested = on_requested
 
     async def _require_kind(self, tenant_id: str, kind: str) -> None:
         """Refuse a kind that no live worker of the tenant's pool runs."""
@@ -45,8 +59,9 @@ class JobCommands:
             await self._require_kind(command.tenant_id, command.kind)
             spec = JobSpec(**{name: getattr(command, name) for name in JobSpec.model_fields})
             submitted = await self.jobs.request(
-                command.tenant_id, spec, command.idempotency_key, command.reason, command.actor
-            )
+                command.tenant_id, spec, command.idempotency_key, command.reason, command.actor,
+                self.on_requested,
+            )  # fmt: skip
             return Outcome(replayed=submitted.duplicate, result=_submitted(submitted))
         if isinstance(command, RetryJob):
             job = await self.jobs.get(command.tenant_id, command.job_id)
@@ -56,8 +71,9 @@ class JobCommands:
                 )
             reason = f"retry of {job.job_id}" + (f": {command.reason}" if command.reason else "")
             submitted = await self.jobs.request(
-                command.tenant_id, spec_of(job), command.idempotency_key, reason, command.actor
-            )
+                command.tenant_id, spec_of(job), command.idempotency_key, reason, command.actor,
+                self.on_requested,
+            )  # fmt: skip
             return Outcome(replayed=submitted.duplicate, result=_submitted(submitted))
         if isinstance(command, CancelJob):
             job = await self.jobs.cancel(

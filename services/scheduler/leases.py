@@ -23,7 +23,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
-from tenantplane.contracts.jobs import LeaseRenewal
+from tenantplane.contracts.jobs import LeaseRenewal, RunningAttempt
 from tenantplane.contracts.subjects import Subjects
 from tenantplane.services.jobs.aggregate import Job, JobStatus
 from tenantplane.services.runtime.supervisor import LoopHandle
@@ -93,10 +93,19 @@ class Leases:
 
 
 class LeaseListener:
-    """Hears every pool's heartbeats for `leases` and `kinds` (a supervised loop)."""
+    """Hears every pool's heartbeats for `leases` and `kinds`, and hands the attempts
+    they say ended to `ended` (a supervised loop)."""
 
-    def __init__(self, nc: NATS, subjects: Subjects, leases: Leases, kinds: PoolKinds) -> None:
+    def __init__(
+        self,
+        nc: NATS,
+        subjects: Subjects,
+        leases: Leases,
+        kinds: PoolKinds,
+        ended: Callable[[str, tuple[RunningAttempt, ...]], object] = lambda pool, ended: None,
+    ) -> None:
         self.nc, self.subjects, self.leases, self.kinds = nc, subjects, leases, kinds
+        self.ended = ended
 
     async def run(self, loop: LoopHandle) -> None:
         """Listen until the process stops; restart the leases after any gap in hearing."""
@@ -126,3 +135,5 @@ class LeaseListener:
         if pool is not None:
             self.leases.renew(pool, renewal)
             self.kinds.heard(pool, renewal)
+            if renewal.ended:
+                self.ended(pool, renewal.ended)

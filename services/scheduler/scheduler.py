@@ -24,7 +24,7 @@ from collections.abc import Callable
 import structlog
 
 from tenantplane.contracts.envelope import Event
-from tenantplane.contracts.jobs import JobCancelled, JobFailed, JobScheduled
+from tenantplane.contracts.jobs import JobCancelled, JobFailed, JobScheduled, RunningAttempt
 from tenantplane.services.config.sdk import AsyncConfigClient, TenantConfig
 from tenantplane.services.jobs.aggregate import Job, JobStatus, RetryPolicy
 from tenantplane.services.jobs.limits import JobLimits
@@ -52,6 +52,9 @@ WORKER_LOST = "worker_lost"
 class Scheduler:
     """The loop that wires the parts: the board (intake), admission, rate limits, the
     pools' fair queues, dispatch and recovery."""
+
+    REPLAY_BATCH = 10_000  # events folded per step while replaying at start
+    SLICE = 500  # events folded per step once live
 
     def __init__(
         self,
@@ -88,6 +91,7 @@ class Scheduler:
         self.leases.clear()
         self.caught_up = False
         self._audit_at = 0.0
+        self._intake: Intake | None = None
 
     # Intake ----------------------------------------------------------------
     async def run(self, loop: LoopHandle) -> None:
@@ -97,18 +101,23 @@ class Scheduler:
         degraded meanwhile); nothing taken from the board is lost by a failed step.
         """
         self._reset()
-        self._intake = Intake("scheduler", self.log, [self.log.subjects.all_jobs()], self.apply)
-        await self._intake.start()
+        self._intake = intake = Intake(
+            "scheduler", self.log, [self.log.subjects.all_jobs()], self.apply
+        )
+        await intake.start()
         try:
             while not loop.stopping:
-                await self._intake.wait(self.tick_s)
-                await loop.retrying(self._step, "scheduling")
+                await intake.wait(self.tick_s)
+                await loop.retrying(functools.partial(self._step, intake), "scheduling")
         finally:
-            await self._intake.close()
+            self._intake = None
+            await intake.close()
 
-    async def _step(self) -> None:
-        await self._intake.fold()
-        if self._intake.caught_up and not self.caught_up:
+    async def _step(self, intake: Intake) -> None:
+        # Once live, a burst is folded in slices, each followed by admission and dispatch,
+        # so what is already on the board is not held up by the whole burst.
+        await intake.fold(self.SLICE if self.caught_up else self.REPLAY_BATCH)
+        if intake.caught_up and not self.caught_up:
             await self._caught_up()
         if self.caught_up:
             await self._admit_requested()
@@ -129,6 +138,26 @@ class Scheduler:
         job = self.board.apply(stored)
         if job is not None:
             self.leases.track(job)
+
+    def requested(self, stored: StoredEvent) -> None:
+        """A job request this process has just appended: on the board now, and the loop
+        woken, rather than once the intake has read all that was appended before it.
+
+        Safe out of the log's order: a request is its job's first event, so no event
+        of the job can come before it, and the intake skips it later by sequence.
+        """
+        self.apply(stored)
+        self._wake()
+
+    def ended(self, pool: str, attempts: tuple[RunningAttempt, ...]) -> None:
+        """A worker of `pool` says it ended `attempts`: their slots are free now, not once
+        the intake reads their ends from the log (which may lag behind a flood)."""
+        if any([self.board.release(pool, a.job_id, a.attempt) for a in attempts]):
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._intake is not None:
+            self._intake.follower.wake()
 
     # Admission ---------------------------------------------------------------
     async def _admit_requested(self) -> None:

@@ -58,14 +58,17 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         for command_cls in SCHEDULE_COMMANDS:
             register(runtime.broker, settings.subjects, command_cls, writes.handle)
         jobs = JobCommands(
-            JobLog(runtime.log, actor="scheduler"), config, scheduler.kinds, settings.default_pool
-        )
+            JobLog(runtime.log, actor="scheduler"), config, scheduler.kinds,
+            settings.default_pool, scheduler.requested,
+        )  # fmt: skip
         for command_cls in JOB_COMMANDS:
             register(runtime.broker, settings.subjects, command_cls, jobs.handle)
         runtime.supervise("scheduler", scheduler.run)
         runtime.supervise(
             "leases",
-            LeaseListener(runtime.nc, settings.subjects, scheduler.leases, scheduler.kinds).run,
+            LeaseListener(
+                runtime.nc, settings.subjects, scheduler.leases, scheduler.kinds, scheduler.ended
+            ).run,
         )
         runtime.supervise("cron", CronFirer(runtime.log).run)
         runtime.supervise("pool-status", partial(status.serve, runtime.nc, settings.subjects))

@@ -48,6 +48,7 @@ async def run_pool(
     heartbeat = Heartbeat(
         nc, settings.subjects, pool, name, runner.running, settings.job_lease_s / 3, kinds.names()
     )
+    runner.on_ended = heartbeat.ended
     # No `Retries`: a failed attempt is retried by the scheduler's rule, not by dramatiq.
     middleware = [TimeLimit(), ShutdownNotifications(), TenantContext(runner)]
     broker = make_broker(resolve_jobs_redis_url(settings), settings.namespace, middleware)

@@ -83,6 +83,8 @@ class JobRunner:
         # Attempts started here and not yet over, by (tenant, job): what heartbeats renew.
         # Changed and read on the loop only.
         self._running: dict[tuple[str, str], int] = {}
+        # Told (on the loop) of each attempt whose end is appended: the heartbeat's `ended`.
+        self.on_ended: Callable[[RunningAttempt], object] = lambda attempt: None
 
     def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
@@ -108,11 +110,13 @@ class JobRunner:
         """Record how a started attempt ended: its result, or why it failed."""
         job = started.job
         JOB_DURATION.labels(self.pool, job.kind).observe(time.perf_counter() - started.at)
+        appended = False
         try:
             outcome = self._wait(self._end(job, started.result, exception))
+            appended = True
         finally:
             structlog.contextvars.unbind_contextvars("tenant_id", "job_id", "attempt", "kind")
-            self.loop.call_soon_threadsafe(self._over, started.server, (job.tenant_id, job.job_id))
+            self.loop.call_soon_threadsafe(self._over, started, appended)
         JOBS_FINISHED.labels(self.pool, job.kind, outcome).inc()
 
     def running(self) -> list[RunningAttempt]:
@@ -142,10 +146,16 @@ class JobRunner:
             )  # fmt: skip
             return None
 
-    def _over(self, server: ChannelServer, running: tuple[str, str]) -> None:
-        """The attempt is over: its channel closes, its lease is no longer renewed."""
-        server.close()
-        self._running.pop(running, None)
+    def _over(self, started: Started, appended: bool) -> None:
+        """The attempt is over: its channel closes, its lease is no longer renewed, and
+        when its end was `appended` the scheduler is told at once."""
+        job = started.job
+        started.server.close()
+        self._running.pop((job.tenant_id, job.job_id), None)
+        if appended:
+            self.on_ended(
+                RunningAttempt(tenant_id=job.tenant_id, job_id=job.job_id, attempt=job.attempt)
+            )
 
     async def _end(
         self, job: Job, result: dict[str, Any] | None, exception: BaseException | None

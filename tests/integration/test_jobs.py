@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,9 +29,12 @@ from tenantplane.contracts.jobs import (
     JobScheduled,
     JobStarted,
     JobSucceeded,
+    LeaseRenewal,
+    SubmitJob,
 )
 from tenantplane.contracts.tenants import SuspendTenant
 from tenantplane.services.cli.pool import pool_status
+from tenantplane.services.config.sdk import AsyncConfigClient
 from tenantplane.services.jobs import history
 from tenantplane.services.jobs.aggregate import Job, JobStatus, evolve, job_id_for
 from tenantplane.services.jobs.client import JobClient
@@ -45,7 +49,9 @@ from tenantplane.services.runtime.projector import Projector
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.sql import SqlStore
 from tenantplane.services.scheduler import service as scheduler_service
+from tenantplane.services.scheduler.commands import JobCommands
 from tenantplane.services.scheduler.dispatch import Dispatcher
+from tenantplane.services.scheduler.scheduler import Scheduler
 from tenantplane.services.worker.pool import run_pool
 from tests.support.cli import ACTOR, send_and_wait, tenantctl
 from tests.support.jobs import KINDS, onboard, wait_for_status
@@ -202,17 +208,22 @@ async def test_a_suspended_tenants_jobs_are_not_run(
         assert "job.started" not in await events_of(event_log, "acme", job.job_id)
 
 
+@pytest.mark.parametrize("submitted_by", ["log", "command"])
 async def test_a_noisy_tenants_flood_does_not_hold_back_a_quiet_tenant(
+    submitted_by: str,
     worker: None,
     client: CommandClient,
     redis: aioredis.Redis,
     settings: Settings,
+    nc: NATS,
     event_log: EventLog,
 ) -> None:
-    # Given a tenant that floods 5,000 jobs, then a quiet tenant that submits 10
+    # Given a tenant that floods 5,000 jobs, then a quiet tenant that submits 10, straight
+    # into the log or by command (then the scheduler has them before it reads the flood)
     limits = {"jobs.max_concurrency": 8, "jobs.rate_per_minute": 1_000_000}
     await onboard(client, redis, settings, "noisy", "quiet", **limits)
     jobs = JobLog(event_log)
+    submits = jobs if submitted_by == "log" else JobClient(nc, settings.subjects)
     flood = [
         Envelope.wrap(
             JobRequested(job_id=job_id_for("noisy", f"n{i}"), kind="noop"),
@@ -222,7 +233,7 @@ async def test_a_noisy_tenants_flood_does_not_hold_back_a_quiet_tenant(
         for i in range(5000)
     ]
     await event_log.append_many(flood)
-    quiet = [await jobs.submit("quiet", "noop") for _ in range(10)]
+    quiet = [await submits.submit("quiet", "noop") for _ in range(10)]
     # When the quiet tenant's jobs are done
     for submitted in quiet:
         await wait_for_status(jobs, "quiet", submitted.job_id, *DONE, timeout=60)
@@ -613,6 +624,67 @@ async def test_a_kind_no_worker_of_the_pool_runs_is_refused_with_nothing_appende
     ]
     # And a kind it runs is accepted
     assert (await jobs.submit("acme", "noop")).duplicate is False
+
+
+async def test_a_commanded_submit_is_on_the_schedulers_board_before_its_intake_reads_it(
+    scheduler: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    job_settings: Settings,
+    nc: NATS,
+    event_log: EventLog,
+) -> None:
+    await onboard(client, redis, job_settings, "acme")
+    # Given a scheduler whose loop does not run: its intake reads nothing
+    config = AsyncConfigClient(nc, redis, job_settings.subjects, job_settings.keys)
+    broker = make_broker(job_settings.redis_url, job_settings.namespace)
+    idle = Scheduler(event_log, config, Dispatcher(broker), {"default": 8}, "default")
+    commands = JobCommands(
+        JobLog(event_log, actor="scheduler"), config, idle.kinds, "default", idle.requested
+    )
+    try:
+        # When it serves a submit
+        submit = SubmitJob(tenant_id="acme", kind="noop", idempotency_key="k1", actor="t")
+        job_id = (await commands.handle(submit)).result["job_id"]  # type: ignore[index]
+        # Then the job is on its board at once, waiting for admission
+        assert [j.job_id for j in idle.board.to_admit()] == [job_id]
+        # And the request read from the log later changes nothing
+        (request,) = [e async for e in event_log.read(event_log.subjects.job("acme", job_id))]
+        assert idle.board.apply(request) is None
+        # And a submit served again (a duplicate) is not put on the board twice
+        idle.board.clear()
+        assert (await commands.handle(submit)).replayed
+        assert idle.board.jobs == {}
+    finally:
+        broker.close()
+
+
+async def test_a_worker_says_at_once_which_attempts_it_ended(
+    worker: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    nc: NATS,
+) -> None:
+    await onboard(client, redis, settings, "acme")
+    heard: list[LeaseRenewal] = []
+
+    async def hear(msg: Msg) -> None:
+        heard.append(LeaseRenewal.model_validate_json(msg.data))
+
+    sub = await nc.subscribe(settings.subjects.job_leases("default"), cb=hear)
+    try:
+        # When a job runs (heartbeats are a lease's third apart: 5 s)
+        submitted = await JobClient(nc, settings.subjects).submit("acme", "noop")
+
+        # Then, right after it ends, its worker names the attempt as ended
+        async def named() -> bool:
+            ended = {(a.job_id, a.attempt) for r in heard for a in r.ended}
+            return (submitted.job_id, 1) in ended
+
+        await eventually(named, timeout=4)
+    finally:
+        await sub.unsubscribe()
 
 
 async def _default_pool_heard(settings: Settings) -> bool:

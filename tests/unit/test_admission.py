@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 from tenantplane.contracts.envelope import Envelope, Event
 from tenantplane.contracts.jobs import (
     JobCancelRequested,
+    JobFailed,
     JobRequested,
     JobScheduled,
+    JobStarted,
     JobSucceeded,
     LeaseRenewal,
 )
@@ -120,6 +122,36 @@ def test_the_board_places_each_job_by_its_state() -> None:
     # And an event seen twice changes nothing
     assert board.apply(stored(5, JobSucceeded(job_id="a", attempt=1))) is None
     assert board.jobs["b"].status is JobStatus.REQUESTED
+
+
+def test_an_attempt_its_worker_reports_ended_frees_its_slot_before_the_log_says_so() -> None:
+    board = Board()
+    board.apply(stored(1, JobRequested(job_id="a", kind="noop")))
+    board.admit(next(board.to_admit()), "default")
+    board.take("default", lambda _: True, lambda _: 1.0)
+    board.apply(stored(2, JobScheduled(job_id="a", pool="default", attempt=1)))
+    assert (board.in_flight("default"), board.active["acme"]) == (1, 1)
+    # Another pool's worker, another attempt or an unknown job frees nothing
+    assert not board.release("gold", "a", 1)
+    assert not board.release("default", "a", 2)
+    assert not board.release("default", "zz", 1)
+    # When its worker says attempt 1 ended, the slot is free at once, and only once
+    assert board.release("default", "a", 1)
+    assert not board.release("default", "a", 1)
+    assert (board.in_flight("default"), board.active["acme"]) == (0, 0)
+    assert board.scheduled() == []
+    # The log's events of that attempt, read later, count nothing again
+    board.apply(stored(3, JobStarted(job_id="a", attempt=1, worker="w")))
+    assert (board.in_flight("default"), board.active["acme"]) == (0, 0)
+    # A failed attempt puts the job back in line; its next attempt counts again
+    retry_now = datetime.now(UTC) - timedelta(seconds=1)
+    board.apply(stored(4, JobFailed(job_id="a", attempt=1, error="boom", retry_at=retry_now)))
+    assert board.waiting("default") == {"acme": 1}
+    board.take("default", lambda _: True, lambda _: 1.0)
+    board.apply(stored(5, JobScheduled(job_id="a", pool="default", attempt=2)))
+    assert (board.in_flight("default"), board.active["acme"]) == (1, 1)
+    board.apply(stored(6, JobSucceeded(job_id="a", attempt=2)))
+    assert (board.in_flight("default"), board.active["acme"], board.jobs) == (0, 0, {})
 
 
 def test_a_pools_kinds_are_those_its_live_workers_last_named() -> None:
