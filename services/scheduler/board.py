@@ -23,7 +23,6 @@ from tenantplane.services.jobs.aggregate import Job, JobStatus, evolve
 from tenantplane.services.runtime.eventlog import StoredEvent
 from tenantplane.services.scheduler.fairness import FairQueue
 
-
 IN_FLIGHT = (JobStatus.SCHEDULED, JobStatus.RUNNING)
 
 

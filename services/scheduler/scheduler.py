@@ -151,8 +151,10 @@ class Scheduler:
 
     def ended(self, pool: str, attempts: tuple[RunningAttempt, ...]) -> None:
         """A worker of `pool` says it ended `attempts`: their slots are free now, not once
-        the intake reads their ends from the log (which may lag behind a flood)."""
-        if any([self.board.release(pool, a.job_id, a.attempt) for a in attempts]):
+        the intake reads their ends from the log (which may lag behind a flood); the
+        loop is woken when jobs wait for them."""
+        released = [self.board.release(pool, a.job_id, a.attempt) for a in attempts]
+        if any(released) and pool in self.board.waiting_pools():
             self._wake()
 
     def _wake(self) -> None:

@@ -44,7 +44,7 @@ from tenantplane.services.jobs.queue import make_broker
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.database import database
 from tenantplane.services.runtime.errors import InvalidTransition, JobNotFound, UnknownJobKind
-from tenantplane.services.runtime.eventlog import EventLog
+from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
 from tenantplane.services.runtime.projector import Projector
 from tenantplane.services.runtime.settings import Settings
 from tenantplane.services.runtime.stores.sql import SqlStore
@@ -96,6 +96,29 @@ async def test_a_queue_message_delivered_again_does_not_run_the_job_twice(
         broker.close()
     assert (await events_of(event_log, "acme", submitted.job_id)).count("job.started") == 1
     assert (await jobs.get("acme", submitted.job_id)).status is JobStatus.SUCCEEDED
+
+
+async def test_attempts_are_queued_together_even_after_redis_forgot_its_scripts(
+    job_settings: Settings,
+) -> None:
+    broker = make_broker(job_settings.redis_url, job_settings.namespace)
+    dispatcher = Dispatcher(broker)
+    attempts = [_scheduled("acme", f"j{i}") for i in range(3)]
+    try:
+        # Given Redis has forgotten the queue's scripts (as after a restart)
+        await asyncio.to_thread(broker.client.script_flush)
+        # When attempts are queued, then each is in the pool's queue, once
+        await dispatcher.enqueue(attempts)
+        assert await dispatcher.lost(attempts) == []
+        assert await dispatcher.depth("default") == 3
+    finally:
+        broker.close()
+
+
+def _scheduled(tenant: str, job_id: str) -> Job:
+    request = Envelope.wrap(JobRequested(job_id=job_id, kind="noop"), tenant_id=tenant, actor="t")
+    job = evolve(None, StoredEvent(1, "job", request))
+    return job.updated(status=JobStatus.SCHEDULED, pool="default", attempt=1, version=2)
 
 
 async def test_a_job_runs_with_its_tenants_config_and_each_transition_is_an_event(
