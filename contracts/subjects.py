@@ -14,6 +14,7 @@ every tenant" are each a single filter:
     <root>.dom.<domain>.<tenant>.<aggregate type>.<id>
                                         a domain's events (its own stream)
     <root>.lease.<pool>                 workers' heartbeats renewing their attempts' leases
+    <root>.queued.<pool>                "attempts were queued": wakes the pool's idle workers
     <root>.leader.<projection>          which replica runs a projection (leases stream)
     <root>.cmd.<service>.<command>      command request/reply
     <root>.chg.<projection>.<tenant>    "projection applied up to seq N" notifications
@@ -221,6 +222,16 @@ class Subjects:
         """Heartbeats of one pool's workers (core NATS, not stored); per pool, so NATS
         permissions can keep a pool's workers to their own."""
         return f"{self.root}.lease.{validate_name(pool, 'pool')}"
+
+    def job_queued(self, pool: str) -> str:
+        """ "The scheduler queued attempts of this pool" (core NATS, empty, not stored):
+        wakes the pool's idle workers, which would otherwise look at their queue only
+        when they next poll it."""
+        return f"{self.root}.queued.{validate_name(pool, 'pool')}"
+
+    def all_job_queued(self) -> str:
+        """Every pool's wake-ups (published by the scheduler)."""
+        return f"{self.root}.queued.*"
 
     def all_job_leases(self) -> str:
         """Heartbeats of every pool's workers (heard by the scheduler)."""

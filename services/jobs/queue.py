@@ -9,13 +9,22 @@ dramatiq's Redis broker keeps a queue as a list of message ids,
 until a worker acknowledges (or rejects) them. Each attempt's message is stored
 under an id of its own, so whether it is still queued or taken by a worker is
 one lookup in that hash.
+
+An idle dramatiq consumer polls Redis, backing off up to its idle timeout, so
+a message could wait that long before a worker looks. Instead, the scheduler
+says on core NATS when it has queued attempts of a pool (`Subjects.job_queued`),
+and a worker's consumers, waiting on a `Wakeup`, fetch at once; polling at the
+idle timeout remains for a wake-up that was lost.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
 from typing import Any
 
-from dramatiq import Middleware
+from dramatiq import Consumer, Middleware
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 
 from tenantplane.contracts.jobs import QueuedAttempt
@@ -33,10 +42,18 @@ def queue_name(pool: str) -> str:
 
 
 def make_broker(
-    redis_url: str, namespace: str, middleware: list[Middleware] | None = None
+    redis_url: str,
+    namespace: str,
+    middleware: list[Middleware] | None = None,
+    wakeup: Wakeup | None = None,
 ) -> RedisBroker:
     """The dramatiq broker of an installation (its own Redis key namespace); with
-    `middleware`, exactly those (a pool's worker), else dramatiq's defaults."""
+    `middleware`, exactly those (a pool's worker), else dramatiq's defaults; with
+    `wakeup`, its idle consumers wait on it between polls (a pool's worker)."""
+    if wakeup is not None:
+        return _WokenBroker(
+            wakeup, url=redis_url, namespace=f"{namespace}-dramatiq", middleware=middleware
+        )
     # dramatiq's broker constructor carries no annotations.
     return RedisBroker(  # type: ignore[no-untyped-call]
         url=redis_url, namespace=f"{namespace}-dramatiq", middleware=middleware
@@ -67,3 +84,69 @@ def job_of(message: QueuedAttempt) -> Job:
     fields: dict[str, Any] = message.model_dump(exclude={"tenant_id", "job_id"})
     job = Job(message.tenant_id, message.job_id, status=JobStatus.SCHEDULED)
     return job.updated(**fields)
+
+
+class Wakeup:
+    """Wakes a worker's idle consumers: `wake` on the loop, `wait` in a consumer thread;
+    a consumer not woken polls its queue again after `idle_s`."""
+
+    def __init__(self, idle_s: float) -> None:
+        self.idle_s = idle_s
+        self._changed = threading.Condition()
+        self.count = 0  # wake-ups so far
+        self.stopping = False
+
+    def wake(self) -> None:
+        """Attempts were queued: every waiting consumer fetches now."""
+        with self._changed:
+            self.count += 1
+            self._changed.notify_all()
+
+    def stop(self) -> None:
+        """The worker stops: no consumer waits any more, so each sees the stop at once."""
+        self.stopping = True
+        self.wake()
+
+    def wait(self, seen: int) -> None:
+        """Wait until a wake-up after the `seen`-th, or `idle_s` (not once stopping)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.count != seen or self.stopping, self.idle_s)
+
+
+class _WokenBroker(RedisBroker):
+    """A broker whose consumers wait on `wakeup` when their queue is empty."""
+
+    def __init__(self, wakeup: Wakeup, **options: Any) -> None:
+        super().__init__(**options)  # type: ignore[no-untyped-call]
+        self.wakeup = wakeup
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Consumer:
+        # The inner consumer fetches, or backs off at most 1 ms when the queue is empty;
+        # the wait is the wake-up's, not dramatiq's `timeout`.
+        return _WokenConsumer(super().consume(queue_name, prefetch, timeout=1), self.wakeup)
+
+
+class _WokenConsumer(Consumer):
+    """dramatiq's consumer, waiting on a `Wakeup` when idle."""
+
+    def __init__(self, inner: Consumer, wakeup: Wakeup) -> None:
+        self.inner, self.wakeup = inner, wakeup
+
+    def __next__(self) -> MessageProxy | None:
+        seen = self.wakeup.count  # a wake-up during the fetch ends the wait at once
+        message = next(self.inner)
+        if message is None:
+            self.wakeup.wait(seen)
+        return message
+
+    def ack(self, message: MessageProxy) -> None:
+        self.inner.ack(message)
+
+    def nack(self, message: MessageProxy) -> None:
+        self.inner.nack(message)
+
+    def requeue(self, messages: Iterable[MessageProxy]) -> None:
+        self.inner.requeue(messages)
+
+    def close(self) -> None:
+        self.inner.close()

@@ -64,9 +64,10 @@ class Settings(BaseSettings):
     # A tenant assigned to a pool not in `pools` gets a dedicated pool of this capacity:
     # the scheduler admits its jobs, and the pool reconciler runs workers for it. 0: refused.
     dedicated_pool_capacity: int = Field(default=4, ge=0, le=1024)
-    # How long an idle worker waits between polls of its queue at most (dramatiq backs
-    # off up to this): the worst-case pick-up delay of a job that arrives after a lull.
-    worker_poll_ms: int = Field(default=20, ge=1, le=10_000)
+    # How long an idle worker waits between polls of its queue at most. The scheduler
+    # wakes a pool's workers when it queues attempts, so this only bounds the pick-up
+    # delay of an attempt whose wake-up was lost.
+    worker_poll_ms: int = Field(default=100, ge=1, le=10_000)
     # First retry delay of a failed job; doubles per attempt (with jitter), capped.
     job_retry_base_s: float = Field(default=1.0, gt=0)
     job_retry_max_s: float = Field(default=300.0, gt=0)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
@@ -25,8 +26,12 @@ from tenantplane.services.jobs.queue import (
 class Dispatcher:
     """Puts one attempt of a job on its pool's queue, and finds attempts lost from it."""
 
-    def __init__(self, broker: RedisBroker) -> None:
+    def __init__(
+        self, broker: RedisBroker, announce: Callable[[str], Awaitable[None]] | None = None
+    ) -> None:
         self.broker = broker
+        # Says that a pool's queue has new attempts (wakes its idle workers).
+        self.announce = announce
         self._declared: set[str] = set()
         # An enqueue failed since the last `lost`: its message may or may not be queued.
         self.unsure = False
@@ -45,6 +50,11 @@ class Dispatcher:
         except Exception:
             self.unsure = True
             raise
+        if self.announce is not None:
+            for pool in {job.pool for job in jobs}:
+                # Only a hint: a worker not woken finds the attempt when it next polls.
+                with contextlib.suppress(Exception):
+                    await self.announce(pool)
 
     @staticmethod
     def _message(job: Job) -> dramatiq.Message[object]:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from functools import partial
 
+from nats.aio.client import Client as NATS
+
 from tenantplane.contracts.jobs import COMMANDS as JOB_COMMANDS
 from tenantplane.contracts.schedules import COMMANDS as SCHEDULE_COMMANDS
+from tenantplane.contracts.subjects import Subjects
 from tenantplane.services.config.sdk import AsyncConfigClient
 from tenantplane.services.jobs import history
 from tenantplane.services.jobs.aggregate import RetryPolicy
@@ -40,7 +43,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await config.start()
         broker = make_broker(resolve_jobs_redis_url(settings), settings.namespace)
         writes = ScheduleWrites(runtime.log)
-        dispatcher = Dispatcher(broker)
+        dispatcher = Dispatcher(broker, partial(_announce, runtime.nc, settings.subjects))
         scheduler = Scheduler(
             runtime.log,
             config,
@@ -77,3 +80,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         finally:
             await config.close()
             broker.close()
+
+
+async def _announce(nc: NATS, subjects: Subjects, pool: str) -> None:
+    """Wake `pool`'s idle workers: attempts were queued (see `jobs.queue`)."""
+    await nc.publish(subjects.job_queued(pool))

@@ -141,7 +141,7 @@ class RoleBook:
         """The scheduler: job and schedule events, heartbeats, the config SDK."""
         s = self.s
         grants = self._service("scheduler", ["jobs", "scheduler", "cron"])
-        grants.publish += [s.all_jobs(), s.all_schedules()]
+        grants.publish += [s.all_jobs(), s.all_schedules(), s.all_job_queued()]
         grants.subscribe += [
             s.control("scheduler", ">"),
             s.all_job_leases(),
@@ -154,7 +154,7 @@ class RoleBook:
         s = self.s
         grants = _Grants(
             publish=[s.all_jobs(), s.job_leases(pool), s.pool_secret_reveals(pool)],
-            subscribe=[s.all_changes("config"), s.service_status()],
+            subscribe=[s.all_changes("config"), s.service_status(), s.job_queued(pool)],
         ).read(s.jobs_stream, s.control_stream)
         return grants.role(f"pool-{pool}", responds=True)
 

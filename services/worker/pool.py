@@ -9,10 +9,11 @@ import socket
 import dramatiq
 import structlog
 from dramatiq.middleware import ShutdownNotifications, TimeLimit
+from nats.aio.msg import Msg
 
 from tenantplane.contracts import EVENTS
 from tenantplane.services.config.sdk import AsyncConfigClient
-from tenantplane.services.jobs.queue import ACTOR, make_broker, queue_name
+from tenantplane.services.jobs.queue import ACTOR, Wakeup, make_broker, queue_name
 from tenantplane.services.runtime.app import supervisor_for
 from tenantplane.services.runtime.connections import connect_nats, connect_redis
 from tenantplane.services.runtime.eventlog import EventLog
@@ -51,7 +52,14 @@ async def run_pool(
     runner.on_ended = heartbeat.ended
     # No `Retries`: a failed attempt is retried by the scheduler's rule, not by dramatiq.
     middleware = [TimeLimit(), ShutdownNotifications(), TenantContext(runner)]
-    broker = make_broker(resolve_jobs_redis_url(settings), settings.namespace, middleware)
+    wakeup = Wakeup(settings.worker_poll_ms / 1000)
+    broker = make_broker(resolve_jobs_redis_url(settings), settings.namespace, middleware, wakeup)
+
+    async def woken(msg: Msg) -> None:
+        wakeup.wake()
+
+    # The scheduler says when it queued attempts here: idle consumers fetch at once.
+    await nc.subscribe(settings.subjects.job_queued(pool), cb=woken)
 
     @dramatiq.actor(actor_name=ACTOR, queue_name=queue_name(pool), broker=broker)
     def run_tenant_job() -> None:
@@ -66,7 +74,8 @@ async def run_pool(
         broker,
         queues={queue_name(pool)},
         worker_threads=threads,
-        worker_timeout=settings.worker_poll_ms,
+        # How long a worker thread waits for work before it looks whether to stop.
+        worker_timeout=100,
     )
     worker.start()
     # Heartbeats go on while the worker drains its running jobs at stop: their leases hold.
@@ -84,6 +93,7 @@ async def run_pool(
         async with announced(nc, settings.subjects, f"worker-{pool}", checks, lambda: details):
             await stop.wait()
     finally:
+        wakeup.stop()
         await asyncio.to_thread(worker.stop)
         drained.set()
         await supervisor.wait()

@@ -121,6 +121,24 @@ def _scheduled(tenant: str, job_id: str) -> Job:
     return job.updated(status=JobStatus.SCHEDULED, pool="default", attempt=1, version=2)
 
 
+async def test_an_idle_worker_is_woken_when_its_pool_gets_an_attempt(
+    scheduler: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    job_settings: Settings,
+    event_log: EventLog,
+) -> None:
+    await onboard(client, redis, job_settings, "acme")
+    # Given a worker that, unless woken, looks at its queue every 30 s, and is idle
+    slow_poll = job_settings.model_copy(update={"worker_poll_ms": 30_000})
+    async with in_background(lambda stop: run_pool(slow_poll, stop, "default", KINDS, 2)):
+        await asyncio.sleep(1.0)
+        # When a job is queued, then the worker runs it well before its next poll
+        jobs = JobLog(event_log)
+        submitted = await jobs.submit("acme", "noop")
+        await wait_for_status(jobs, "acme", submitted.job_id, JobStatus.SUCCEEDED, timeout=10)
+
+
 async def test_a_job_runs_with_its_tenants_config_and_each_transition_is_an_event(
     worker: None,
     client: CommandClient,
