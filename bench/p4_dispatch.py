@@ -13,7 +13,8 @@ enqueue -> actor starts, and its throughput on the same burst.
     python -m bench.p4_dispatch            # 1,000 latency jobs, 10,000-job burst
     python -m bench.p4_dispatch --quick    # 300 latency jobs, 2,000-job burst
 
-Targets (TARGETS.md): p50 <= 10 ms, p99 <= 50 ms; >= 2,000 no-op jobs/s.
+Targets (TARGETS.md): p50 <= 10 ms, p99 <= 50 ms; >= 1,000 no-op jobs/s and >= 60% of
+bare dramatiq's rate in the same run.
 """
 
 from __future__ import annotations
@@ -210,8 +211,9 @@ def main() -> None:
                 bare_p["p50"], tp_p["p50"] / bare_p["p50"]),
         Verdict("P4", "dispatch p99", tp_p["p99"], "ms", "<= 50 ms", tp_p["p99"] <= 50,
                 bare_p["p99"], tp_p["p99"] / bare_p["p99"]),
-        Verdict("P4", "no-op jobs/s, scheduler + one pool", rate, "jobs/s", ">= 2,000/s",
-                rate >= 2_000, bare_rate, rate / bare_rate),
+        Verdict("P4", "no-op jobs/s, scheduler + one pool", rate, "jobs/s",
+                ">= 1,000/s and >= 60% of bare", rate >= 1_000 and rate >= 0.6 * bare_rate,
+                bare_rate, rate / bare_rate),
     ]  # fmt: skip
     title = f"P4: job dispatch ({THREADS} worker threads; latency in ms)"
     finish(options, [table(title, rows)], verdicts)

@@ -83,8 +83,10 @@ async def _load(settings: Settings, flood: int, seconds: float) -> list[float]:
         log = EventLog(nc.jetstream(), settings.subjects, EVENTS)
         await _onboard(nc, settings, ["noisy", *QUIET])
         jobs = JobClient(nc, settings.subjects, actor="bench")
-        # Warm-up, not measured: every path the quiet jobs take has run once.
+        # Warm-up, not measured: every path the quiet jobs take has run once; then the
+        # servers settle (the waits' consumers are deleted).
         await asyncio.gather(*(jobs.wait(t, j, 30) for j, t in (await _warm_up(jobs)).items()))
+        await asyncio.sleep(1.0)
         await _flood(log, flood)
         sent = await _every_second(seconds, lambda: _submit_quiet(jobs))
         return await _waits(log, sent)

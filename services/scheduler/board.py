@@ -117,6 +117,11 @@ class Board:
         """`job`, taken from `to_admit`, goes to `pool`."""
         self.place(job.updated(pool=pool))
 
+    def admission_tenants(self) -> list[str]:
+        """The tenants of the jobs waiting for admission."""
+        jobs = (self.jobs.get(job_id) for job_id in self._admit)
+        return list({job.tenant_id: None for job in jobs if job is not None})
+
     def to_admit(self) -> Iterator[Job]:
         """Jobs waiting for admission, oldest first; each is taken off the line only
         once the loop asks for the next (a failed admission leaves it first)."""

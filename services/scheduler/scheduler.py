@@ -114,17 +114,24 @@ class Scheduler:
             await intake.close()
 
     async def _step(self, intake: Intake) -> None:
-        # Once live, a burst is folded in slices, each followed by admission and dispatch,
-        # so what is already on the board is not held up by the whole burst.
+        # Once live, a burst is folded in slices, and what is on the board is served
+        # before and after each: a job submitted by command, or slots freed by workers,
+        # wait neither for the whole burst nor for the next slice.
+        if self.caught_up:
+            await self._serve_board()
         await intake.fold(self.SLICE if self.caught_up else self.REPLAY_BATCH)
         if intake.caught_up and not self.caught_up:
             await self._caught_up()
         if self.caught_up:
-            await self._admit_requested()
-            await self._cancel_waiting()
-            self.board.release_due(time.time())
-            await self._dispatch()
+            await self._serve_board()
             await self._recover()
+
+    async def _serve_board(self) -> None:
+        """Admit, cancel, release what is due, and dispatch."""
+        await self._admit_requested()
+        await self._cancel_waiting()
+        self.board.release_due(time.time())
+        await self._dispatch()
 
     async def _caught_up(self) -> None:
         """Replay done: queue again the attempts queued before a restart whose message
@@ -163,11 +170,16 @@ class Scheduler:
 
     # Admission ---------------------------------------------------------------
     async def _admit_requested(self) -> None:
-        configs: dict[str, TenantConfig | None] = {}  # per tenant, read once per step
+        # Each waiting tenant's config, read once per step, all at once. May fail (Redis
+        # away): then nothing is taken off the line, and the next step tries again.
+        tenants = self.board.admission_tenants()
+        if not tenants:
+            return
+        fresh = await asyncio.gather(*(self._fresh_config(t) for t in tenants))
+        configs: dict[str, TenantConfig | None] = dict(zip(tenants, fresh, strict=True))
         served = functools.cache(self.kinds.served)  # per pool, once per step
         for job in self.board.to_admit():
-            if job.tenant_id not in configs:
-                # May fail (Redis away): the job stays first in line for the next step.
+            if job.tenant_id not in configs:  # its request came while the configs were read
                 configs[job.tenant_id] = await self._fresh_config(job.tenant_id)
             admission = admit(
                 job.tenant_id, job.kind, configs[job.tenant_id], self.default_pool,
