@@ -22,7 +22,7 @@ SERVABLE = [name for name, _ in SERVICES]
 # Services without which the control plane does not work.
 REQUIRED = {"config", "router", "scheduler"}
 # Services whose command handlers and projectors can run in separate processes.
-SPLITTABLE = ("config", "router")
+SPLITTABLE = ("config", "router", "scheduler")
 
 
 def serve(
@@ -31,8 +31,9 @@ def serve(
     only: str = typer.Option(
         "all",
         "--only",
-        help="Run one part of config or router: `commands` (handlers) or `projections` "
-        "(read models); run the other part in another process [env: TENANTPLANE_SERVE_ONLY]",
+        help="Run one part of config, router or scheduler: `commands` (handlers and "
+        "loops: the scheduler's scheduling) or `projections` (read models: the scheduler's "
+        "job history); run the other part in another process [env: TENANTPLANE_SERVE_ONLY]",
     ),
 ) -> None:
     """Run services in the foreground until SIGTERM (one service per Deployment on Kubernetes).
@@ -67,7 +68,7 @@ def _one_part(settings: Settings, names: list[str], only: str) -> Settings:
     others = sorted(set(names) - set(SPLITTABLE))
     if others:
         raise typer.BadParameter(
-            f"--only splits {' and '.join(SPLITTABLE)} only; {', '.join(others)} run whole"
+            f"--only splits {', '.join(SPLITTABLE)} only; {', '.join(others)} run whole"
         )
     return settings.model_copy(update={"serve_only": part})
 

@@ -55,7 +55,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             audit_s=settings.job_queue_audit_s,
             retry=RetryPolicy(settings.job_retry_base_s, settings.job_retry_max_s),
         )
-        runtime.checks["scheduler"] = scheduler.readiness
+        if settings.serve_only != "projections":  # else another process schedules
+            runtime.checks["scheduler"] = scheduler.readiness
         status = PoolStatus(scheduler.board, scheduler.capacity, dispatcher, scheduler.kinds)
         runtime.sources.append(status.samples)
         for command_cls in SCHEDULE_COMMANDS:

@@ -156,6 +156,14 @@ def test_missing_required_values_fail_with_the_key_named() -> None:
         render({"nats": {"url": ""}})
 
 
+def test_a_split_scheduler_runs_its_loop_and_its_job_history_as_two_deployments() -> None:
+    deployments = by_kind(render({"services": {"scheduler": {"split": True}}}), "Deployment")
+    for part in ("commands", "projections"):
+        args = container(deployments[f"tp-tenantplane-scheduler-{part}"])["args"]
+        assert args == ["serve", "scheduler", "--only", part]
+    assert "tp-tenantplane-scheduler" not in deployments
+
+
 def test_split_config_runs_commands_and_projections_as_two_deployments() -> None:
     objects = render({"services": {"config": {"split": True}}})
     validate(objects)
