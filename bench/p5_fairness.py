@@ -1,8 +1,10 @@
 """P5: fairness. One tenant floods jobs; 9 quiet tenants send one job a second each.
 
-The config service and the scheduler run in one process (`tenantctl serve config
-scheduler`), one worker pool in another (`tenantctl worker run`, 8 threads), as
-they are deployed; this process appends the flood and submits the quiet jobs.
+The config service runs in one process, the scheduler in two (`tenantctl serve
+scheduler --only commands`, its loop, and `--only projections`, its job history:
+the chart's `services.scheduler.split`), one worker pool in another (`tenantctl
+worker run`, 8 threads); this process appends the flood and submits the quiet
+jobs.
 
 Measures the quiet tenants' wait (submit sent -> job started) through tenantplane with
 the flood, without it (the baseline), and through one shared FIFO dramatiq
@@ -18,6 +20,7 @@ Targets (TARGETS.md): quiet p99 with the flood <= 2x without it; the shared FIFO
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
@@ -56,6 +59,12 @@ from tenantplane.services.worker.kinds import JobKinds
 
 THREADS = 8
 WORKER = ["--pool", "default", "--threads", str(THREADS), "--kinds", "bench.p5_fairness:KINDS"]
+LAYOUT = [
+    ["serve", "config"],
+    ["serve", "scheduler", "--only", "commands"],
+    ["serve", "scheduler", "--only", "projections"],
+    ["worker", "run", *WORKER],
+]
 JOB_MS = 4.0
 QUIET = [f"quiet-{i}" for i in range(9)]
 KINDS = JobKinds()
@@ -70,10 +79,9 @@ def work(ctx: JobContext) -> None:
 def tenantplane(settings: Settings, flood: int, seconds: float) -> list[float]:
     """Quiet tenants' waits (ms) through scheduler and pool, with `flood` noisy jobs."""
     settings = settings.model_copy(update={"pools": {"default": THREADS * 2}})
-    with (
-        tenantctl_process(settings, "serve", "config", "scheduler"),
-        tenantctl_process(settings, "worker", "run", *WORKER),
-    ):
+    with contextlib.ExitStack() as processes:
+        for args in LAYOUT:
+            processes.enter_context(tenantctl_process(settings, *args))
         return run_loop(_load(settings, flood, seconds))
 
 
