@@ -16,11 +16,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from nats.aio.client import Client as NATS
 
+from tenantplane.contracts.config import SetConfig
+from tenantplane.contracts.tenants import RegisterTenant
 from tenantplane.services.runtime import embedded
+from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.settings import Settings
 
 
@@ -195,6 +198,24 @@ def config_layouts(
                 yield layout, settings
 
         yield each()
+
+
+async def onboard(
+    nc: NATS, settings: Settings, tenants: list[str], values: dict[str, Any] | None = None
+) -> int:
+    """Register `tenants` (each with config `values`) once the config service answers;
+    the sequence of the last event appended."""
+    client = CommandClient(nc, settings.subjects)
+    await wait_serving(nc, settings.subjects.command("config", RegisterTenant.name))
+    seq = 0
+    for tenant in tenants:
+        reply = await client.send(
+            RegisterTenant(tenant_id=tenant, display_name=tenant, actor="bench")
+        )
+        if values:
+            reply = await client.send(SetConfig(tenant_id=tenant, values=values, actor="bench"))
+        seq = reply.seq or seq
+    return seq
 
 
 async def wait_serving(nc: NATS, subject: str, timeout: float = 30.0) -> None:

@@ -31,13 +31,12 @@ from bench.common import (
     config_layouts,
     finish,
     local_servers,
+    onboard,
     percentiles,
     progress,
     table,
-    wait_serving,
 )
 from tenantplane.contracts.config import SetConfig
-from tenantplane.contracts.tenants import RegisterTenant
 from tenantplane.services.cli.context import run_loop
 from tenantplane.services.config.sdk import AsyncConfigClient, TenantConfig
 from tenantplane.services.runtime.commands import CommandClient
@@ -67,9 +66,7 @@ async def tenantplane(settings: Settings, count: int) -> tuple[list[float], list
     sdk = await AsyncConfigClient.connect(settings)
     try:
         client = CommandClient(nc, settings.subjects)
-        await wait_serving(nc, settings.subjects.command("config", RegisterTenant.name))
-        for tenant in TENANTS:
-            await client.send(RegisterTenant(tenant_id=tenant, display_name=tenant, actor="b"))
+        await onboard(nc, settings, TENANTS)
         await asyncio.sleep(0.5)
         await sdk.warm_up(TENANTS)
         sent: dict[tuple[str, int], float] = {}

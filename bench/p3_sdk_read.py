@@ -28,16 +28,14 @@ from bench.common import (
     arguments,
     finish,
     local_servers,
+    onboard,
     progress,
     table,
     tenantctl_process,
-    wait_serving,
 )
 from bench.logfill import fill
 from tenantplane.contracts import EVENTS, cohorts
-from tenantplane.contracts.config import SetConfig
 from tenantplane.contracts.rollouts import StartRollout
-from tenantplane.contracts.tenants import RegisterTenant
 from tenantplane.services.config.sdk import ConfigClient
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.connections import connect_nats, connect_redis
@@ -53,14 +51,8 @@ async def seed(settings: Settings, tenant: str) -> None:
     nc = await connect_nats(settings, "bench")
     redis_client = connect_redis(settings)
     try:
-        client = CommandClient(nc, settings.subjects)
-        await wait_serving(nc, settings.subjects.command("config", RegisterTenant.name))
-        await client.send(RegisterTenant(tenant_id=tenant, display_name=tenant, actor="bench"))
-        reply = await client.send(SetConfig(tenant_id=tenant, values=KEYS, actor="bench"))
-        assert reply.seq is not None
-        await wait_applied(
-            nc, redis_client, settings.subjects, settings.keys, "config", reply.seq, 10
-        )
+        seq = await onboard(nc, settings, [tenant], KEYS)
+        await wait_applied(nc, redis_client, settings.subjects, settings.keys, "config", seq, 10)
     finally:
         await redis_client.aclose()
         await nc.close()

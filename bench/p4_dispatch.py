@@ -34,21 +34,18 @@ from bench.common import (
     arguments,
     finish,
     local_servers,
+    onboard,
     percentiles,
     progress,
     table,
     tenantctl_process,
-    wait_serving,
 )
 from tenantplane.contracts import EVENTS
-from tenantplane.contracts.config import SetConfig
 from tenantplane.contracts.envelope import Envelope
 from tenantplane.contracts.jobs import JobRequested, JobSucceeded
-from tenantplane.contracts.tenants import RegisterTenant
 from tenantplane.services.cli.context import run_loop
 from tenantplane.services.jobs.aggregate import job_id_for
 from tenantplane.services.jobs.log import JobLog
-from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.connections import connect_nats
 from tenantplane.services.runtime.consumers import follow
 from tenantplane.services.runtime.eventlog import EventLog
@@ -68,15 +65,12 @@ def mark(ctx: JobContext) -> dict[str, float]:
     return {"started_at": time.time()}
 
 
-async def onboard(settings: Settings) -> None:
+async def onboard_tenants(settings: Settings) -> None:
+    """Register the benchmark's tenants, with job limits that never hold it back."""
     nc = await connect_nats(settings, "bench-p4")
     try:
-        client = CommandClient(nc, settings.subjects)
-        await wait_serving(nc, settings.subjects.command("config", RegisterTenant.name))
         limits = {"jobs.rate_per_minute": 10_000_000, "jobs.max_concurrency": 1_000}
-        for tenant in TENANTS:
-            await client.send(RegisterTenant(tenant_id=tenant, display_name=tenant, actor="b"))
-            await client.send(SetConfig(tenant_id=tenant, values=limits, actor="b"))
+        await onboard(nc, settings, TENANTS, limits)
     finally:
         await nc.close()
 
@@ -196,7 +190,7 @@ def main() -> None:
             tenantctl_process(settings, "serve", "config", "scheduler"),
             tenantctl_process(settings, "worker", "run", *WORKER),
         ):
-            run_loop(onboard(settings))
+            run_loop(onboard_tenants(settings))
             progress(f"tenantplane: {count} jobs at 100/s")
             waits = run_loop(latencies(settings, count))
             progress(f"tenantplane: a {burst:,}-job burst")

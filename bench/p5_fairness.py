@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
-from nats.aio.client import Client as NATS
 
 from bench.common import (
     Row,
@@ -34,21 +33,18 @@ from bench.common import (
     arguments,
     finish,
     local_servers,
+    onboard,
     percentiles,
     progress,
     table,
     tenantctl_process,
-    wait_serving,
 )
 from tenantplane.contracts import EVENTS
-from tenantplane.contracts.config import SetConfig
 from tenantplane.contracts.envelope import Envelope
 from tenantplane.contracts.jobs import JobRequested, JobStarted
-from tenantplane.contracts.tenants import RegisterTenant
 from tenantplane.services.cli.context import run_loop
 from tenantplane.services.jobs.aggregate import job_id_for
 from tenantplane.services.jobs.client import JobClient
-from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.connections import connect_nats
 from tenantplane.services.runtime.errors import UnknownJobKind
 from tenantplane.services.runtime.eventlog import EventLog
@@ -89,7 +85,8 @@ async def _load(settings: Settings, flood: int, seconds: float) -> list[float]:
     nc = await connect_nats(settings, "bench-p5")
     try:
         log = EventLog(nc.jetstream(), settings.subjects, EVENTS)
-        await _onboard(nc, settings, ["noisy", *QUIET])
+        limits = {"jobs.rate_per_minute": 10_000_000, "jobs.max_concurrency": THREADS * 2}
+        await onboard(nc, settings, ["noisy", *QUIET], limits)
         jobs = JobClient(nc, settings.subjects, actor="bench")
         # Warm-up, not measured: every path the quiet jobs take has run once; then the
         # servers settle (the waits' consumers are deleted).
@@ -100,15 +97,6 @@ async def _load(settings: Settings, flood: int, seconds: float) -> list[float]:
         return await _waits(log, sent)
     finally:
         await nc.close()
-
-
-async def _onboard(nc: NATS, settings: Settings, tenants: list[str]) -> None:
-    client = CommandClient(nc, settings.subjects)
-    await wait_serving(nc, settings.subjects.command("config", RegisterTenant.name))
-    limits = {"jobs.rate_per_minute": 10_000_000, "jobs.max_concurrency": THREADS * 2}
-    for tenant in tenants:
-        await client.send(RegisterTenant(tenant_id=tenant, display_name=tenant, actor="bench"))
-        await client.send(SetConfig(tenant_id=tenant, values=limits, actor="bench"))
 
 
 async def _flood(log: EventLog, count: int) -> None:
