@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import dramatiq
@@ -27,14 +28,23 @@ class Dispatcher:
     """Puts one attempt of a job on its pool's queue, and finds attempts lost from it."""
 
     def __init__(
-        self, broker: RedisBroker, announce: Callable[[str], Awaitable[None]] | None = None
+        self,
+        broker: RedisBroker,
+        announce: Callable[[str], Awaitable[None]] | None = None,
+        *,
+        taken_s: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.broker = broker
         # Says that a pool's queue has new attempts (wakes its idle workers).
         self.announce = announce
+        # How long a worker may hold an attempt it took from the queue without starting it.
+        self.taken_s, self._clock = taken_s, clock
         self._declared: set[str] = set()
         # An enqueue failed since the last `lost`: its message may or may not be queued.
         self.unsure = False
+        # Attempts seen taken by a worker and not started, since when: (job id, attempt).
+        self._taken: dict[tuple[str, int], float] = {}
 
     async def enqueue(self, jobs: Sequence[Job]) -> None:
         """Queue the attempts `jobs` are scheduled for, in one hop to Redis's thread; the
@@ -108,21 +118,47 @@ class Dispatcher:
         pipe.execute()
 
     async def lost(self, jobs: Sequence[Job]) -> list[Job]:
-        """Of scheduled attempts, those whose message is gone: neither waiting in its
-        queue nor taken by a worker (Redis lost it, or a worker dropped it unrun)."""
-        present = await asyncio.to_thread(self._present, jobs) if jobs else []
-        self.unsure = False
-        return [job for job, here in zip(jobs, present, strict=True) if not here]
+        """Of scheduled attempts, those whose message is lost: gone from Redis (Redis
+        lost it, or a worker dropped it unrun), or taken by a worker that has not
+        started it for `taken_s`.
 
-    def _present(self, jobs: Sequence[Job]) -> list[bool]:
+        The second is a fetch whose reply never reached its worker (Redis or the
+        connection died in between): dramatiq then holds the message as taken by a
+        live worker for good. A worker that did take it and starts it late meets the
+        copy's start refused: an attempt starts once.
+        """
+        where = await asyncio.to_thread(self._where, jobs) if jobs else []
+        self.unsure = False
+        now, taken, lost = self._clock(), {}, []
+        for job, (held, waiting) in zip(jobs, where, strict=True):
+            if not held:
+                lost.append(job)
+            elif not waiting:
+                key = (job.job_id, job.attempt)
+                since = self._taken.get(key, now)
+                if now - since >= self.taken_s:
+                    lost.append(job)  # queued again; if taken again, its time starts afresh
+                else:
+                    taken[key] = since
+        self._taken = taken
+        return lost
+
+    def _where(self, jobs: Sequence[Job]) -> list[tuple[bool, bool]]:
+        """For each attempt: whether Redis holds its message, and whether it waits in
+        its queue."""
         pipe = self.broker.client.pipeline(transaction=False)
         for job in jobs:
             pipe.hexists(messages_key(self.broker, job.pool), message_id(job))
-        return [bool(found) for found in pipe.execute()]
+            pipe.lpos(self._queue_key(job.pool), message_id(job))
+        found = pipe.execute()
+        return [
+            (bool(held), waiting is not None)
+            for held, waiting in zip(found[::2], found[1::2], strict=True)
+        ]
 
     async def depth(self, pool: str) -> int:
         """Messages waiting in a pool's queue."""
-        return int(await asyncio.to_thread(self._depth, queue_name(pool)))
+        return int(await asyncio.to_thread(self.broker.client.llen, self._queue_key(pool)) or 0)
 
-    def _depth(self, queue: str) -> int:
-        return int(self.broker.client.llen(f"{self.broker.namespace}:{queue}") or 0)
+    def _queue_key(self, pool: str) -> str:
+        return f"{self.broker.namespace}:{queue_name(pool)}"

@@ -43,7 +43,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await config.start()
         broker = make_broker(resolve_jobs_redis_url(settings), settings.namespace)
         writes = ScheduleWrites(runtime.log)
-        dispatcher = Dispatcher(broker, partial(_announce, runtime.nc, settings.subjects))
+        dispatcher = Dispatcher(
+            broker, partial(_announce, runtime.nc, settings.subjects), taken_s=settings.job_lease_s
+        )
         scheduler = Scheduler(
             runtime.log,
             config,

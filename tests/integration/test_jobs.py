@@ -40,7 +40,7 @@ from tenantplane.services.jobs.aggregate import Job, JobStatus, evolve, job_id_f
 from tenantplane.services.jobs.client import JobClient
 from tenantplane.services.jobs.history import JobHistory, JobHistoryProjection
 from tenantplane.services.jobs.log import JobLog
-from tenantplane.services.jobs.queue import make_broker
+from tenantplane.services.jobs.queue import make_broker, queue_name
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.database import database
 from tenantplane.services.runtime.errors import InvalidTransition, JobNotFound, UnknownJobKind
@@ -111,6 +111,36 @@ async def test_attempts_are_queued_together_even_after_redis_forgot_its_scripts(
         await dispatcher.enqueue(attempts)
         assert await dispatcher.lost(attempts) == []
         assert await dispatcher.depth("default") == 3
+    finally:
+        broker.close()
+
+
+async def test_an_attempt_taken_from_its_queue_and_not_started_is_lost_after_a_lease(
+    job_settings: Settings,
+) -> None:
+    broker = make_broker(job_settings.redis_url, job_settings.namespace)
+    now = [100.0]
+    dispatcher = Dispatcher(broker, taken_s=15.0, clock=lambda: now[0])
+    taken, waiting = _scheduled("acme", "j1"), _scheduled("acme", "j2")
+    try:
+        # Given two queued attempts, the first taken by a fetch whose reply was lost
+        await dispatcher.enqueue([taken, waiting])
+        assert len(await asyncio.to_thread(broker.do_fetch, queue_name("default"), 1)) == 1
+        # When the audit looks within a lease of first seeing it taken, nothing is lost
+        assert await dispatcher.lost([taken, waiting]) == []
+        now[0] += 14.9
+        assert await dispatcher.lost([taken, waiting]) == []
+        # Then a lease after, the taken one is
+        now[0] += 0.1
+        assert await dispatcher.lost([taken, waiting]) == [taken]
+        # And queued again, it waits in its queue, its time afresh once taken again
+        await dispatcher.enqueue([taken])
+        assert await dispatcher.lost([taken, waiting]) == []
+        assert await dispatcher.depth("default") == 2
+        assert len(await asyncio.to_thread(broker.do_fetch, queue_name("default"), 2)) == 2
+        assert await dispatcher.lost([taken, waiting]) == []
+        now[0] += 15.0
+        assert await dispatcher.lost([taken, waiting]) == [taken, waiting]
     finally:
         broker.close()
 

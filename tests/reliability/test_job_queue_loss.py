@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -11,10 +12,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tenantplane.services.jobs.aggregate import JobStatus
 from tenantplane.services.jobs.log import JobLog
-from tenantplane.services.jobs.queue import queue_name
+from tenantplane.services.jobs.queue import make_broker, queue_name
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
+from tenantplane.services.scheduler import service as scheduler_service
 from tenantplane.services.scheduler.dispatch import Dispatcher
 from tenantplane.services.worker.pool import run_pool
 from tests.support.jobs import KINDS, Tally, onboard
@@ -69,6 +71,44 @@ async def test_attempts_whose_queue_was_wiped_run_once_when_a_worker_comes(
     )
     assert redispatched == CAPACITY
     report("lost-queue", jobs=len(submitted), wiped=CAPACITY, redispatched=int(redispatched))
+
+
+async def test_an_attempt_a_worker_took_but_never_received_runs_once_after_a_lease(
+    service: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    settings: Settings,
+    job_settings: Settings,
+    event_log: EventLog,
+) -> None:
+    # Given a scheduler whose leases last 2 s, and a job queued while no worker runs
+    job_settings = job_settings.model_copy(update={"job_lease_s": 2.0, "job_queue_audit_s": 0.5})
+    await onboard(client, redis, settings, "acme")
+    jobs = JobLog(event_log)
+    async with (
+        Tally(event_log) as tally,
+        in_background(lambda stop: scheduler_service.run(job_settings, stop)),
+    ):
+        submitted = await jobs.submit("acme", "noop")
+        messages = f"{settings.namespace}-dramatiq:{queue_name('default')}.msgs"
+        await eventually(lambda: _holds(redis, messages, 1), timeout=10)
+
+        # When a worker's fetch takes it from the queue but the reply never reaches the
+        # worker (Redis or the connection died in between), and a worker then runs
+        taker = make_broker(job_settings.redis_url, job_settings.namespace)
+        try:
+            assert len(await asyncio.to_thread(taker.do_fetch, queue_name("default"), 1)) == 1
+        finally:
+            taker.close()
+        async with in_background(
+            lambda stop: run_pool(job_settings, stop, "default", KINDS, threads=4)
+        ):
+            await tally.wait_finished([submitted.job_id], timeout=15)
+
+    # Then the attempt was queued again and ran, once
+    job = tally.jobs[submitted.job_id]
+    assert (job.status, job.attempt) == (JobStatus.SUCCEEDED, 1)
+    assert tally.events[submitted.job_id]["job.started"] == 1
 
 
 async def test_an_attempt_whose_enqueue_failed_is_queued_by_the_audit(
