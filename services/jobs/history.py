@@ -125,7 +125,9 @@ def _value(value: Any) -> Any:
 @dataclass(frozen=True)
 class JobHistoryProjection:
     """Projects every job event into the three history tables: each job's row holds
-    the fields `changes` sets, so it is the job as the scheduler folds it."""
+    the fields `changes` sets, so it is the job as the scheduler folds it. Each write
+    names its row, so a batch writes a job's row once, however many of its events it
+    holds (see `stores.sql`)."""
 
     subjects: Subjects
     name: str = NAME
@@ -142,7 +144,7 @@ class JobHistoryProjection:
             "seq": event.seq, "tenant_id": tenant, "job_id": job_id, "type": envelope.type,
             "attempt": getattr(data, "attempt", None), "detail": describe(data) or None,
             "at": at, "progress": getattr(data, "progress", None), "actor": envelope.actor,
-        })  # fmt: skip
+        }, ("transition", event.seq))  # fmt: skip
         return [self._job(event), *self._attempt(tenant, job_id, at, data), log]
 
     def _job(self, event: StoredEvent) -> Bound:
@@ -150,14 +152,16 @@ class JobHistoryProjection:
         job_id, at = getattr(envelope.data, "job_id", ""), envelope.occurred_at
         if isinstance(envelope.data, JobRequested):
             row = row_of(evolve(None, event))
-            values = {**row, "tenant_id": envelope.tenant_id, "job_id": job_id, "updated_at": at}
-            return Bound(_INSERT_JOB, values)
+            values = {**row, "tenant_id": envelope.tenant_id, "job_id": job_id,
+                      "updated_at": at, "finished_at": None}  # fmt: skip
+            return Bound(_INSERT_JOB, values, ("job", envelope.tenant_id, job_id))
         changed = changes(event)
         values = {column: _value(changed[f]) for f, column in _FIELDS.items() if f in changed}
         if "status" in changed:
             values["finished_at"] = at if changed["status"] in FINISHED else None
-        return Bound(_UPDATE_JOB, {**values, "updated_at": at, "_tenant": envelope.tenant_id,
-                                   "_job": job_id})  # fmt: skip
+        where = {"_tenant": envelope.tenant_id, "_job": job_id}
+        return Bound(_UPDATE_JOB, {**values, "updated_at": at, **where},
+                     ("job", envelope.tenant_id, job_id))  # fmt: skip
 
     def _attempt(self, tenant: str, job_id: str, at: datetime, data: object) -> list[SqlOp]:
         """The attempts table: a row per attempt started, ended by its outcome."""
@@ -167,14 +171,15 @@ class JobHistoryProjection:
                 return []  # refused or cancelled before any attempt started
             where = {"_tenant": tenant, "_job": job_id, "_attempt": number}
             return [Bound(_END_ATTEMPT, {"outcome": "", "error": None, **values,
-                                         "finished_at": at, **where})]  # fmt: skip
+                                         "finished_at": at, **where},
+                          ("attempt", tenant, job_id, number))]  # fmt: skip
 
         match data:
             case JobStarted(attempt=n, worker=worker):
                 return [Bound(_INSERT_ATTEMPT, {
                     "tenant_id": tenant, "job_id": job_id, "attempt": n, "worker": worker,
-                    "outcome": "running", "started_at": at,
-                })]  # fmt: skip
+                    "outcome": "running", "error": None, "started_at": at, "finished_at": None,
+                }, ("attempt", tenant, job_id, n))]  # fmt: skip
             case JobSucceeded(attempt=n):
                 return ended(n, outcome="succeeded")
             case JobFailed(attempt=n, error=error):

@@ -4,6 +4,14 @@ A projection's operations are statements, or `Bound` statements: one statement
 built once (so SQLAlchemy compiles it once) with the parameters of one row.
 Consecutive `Bound`s of the same statement and columns run as one executemany.
 
+A `Bound` that names its `row` (an INSERT of that row, or an UPDATE of it alone)
+says it commutes with the writes of every other row: between two operations
+that name no row, a batch's row writes are merged per row (its UPDATEs into its
+INSERT, or into one UPDATE) and then run as one executemany per statement and
+columns. A job's four events in one batch are then one INSERT among many, not
+four statements in turn. Rows of other statements are written in any order, so
+a projection names rows only where no constraint links them (a foreign key).
+
 The checkpoint moves by compare-and-set (`UPDATE ... WHERE checkpoint = :expected`),
 which works the same on SQLite and PostgreSQL: a racing committer either waits
 for the row lock and then matches no row, or fails the write; in both cases
@@ -12,7 +20,7 @@ nothing of its batch is kept.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +28,11 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Executable,
+    Insert,
     MetaData,
     String,
     Table,
+    Update,
     delete,
     insert,
     select,
@@ -40,10 +50,13 @@ metadata = MetaData()
 
 @dataclass(frozen=True)
 class Bound:
-    """A statement built once, with one row's parameters."""
+    """A statement built once, with one row's parameters; `row`, when it writes that one
+    row only (see the module's docstring), names it: any key unique to the row among
+    the projection's tables, e.g. `("job", tenant, job_id)`."""
 
     statement: Executable
     params: Mapping[str, Any]
+    row: Hashable | None = None
 
 
 SqlOp = Executable | Bound
@@ -200,10 +213,26 @@ class SqlStore:
 
 
 def _execute_all(conn: Connection, ops: Sequence[SqlOp]) -> None:
-    """Run `ops` in order; a run of `Bound`s of one statement and the same columns is
-    one executemany."""
+    """Run `ops` as their order requires: a run of `Bound`s of one statement and the same
+    columns is one executemany, and the row writes between two other operations are
+    merged per row and then grouped the same way."""
     run: list[Bound] = []
+    rows: dict[Hashable, Bound] = {}
     for op in ops:
+        if isinstance(op, Bound) and op.row is not None:
+            if run:
+                _execute_run(conn, run)
+                run = []
+            held = rows.get(op.row)
+            merged = op if held is None else _merged(held, op)
+            if merged is None:  # not one write of the row: what came before goes first
+                _write_rows(conn, rows)
+                rows, merged = {}, op
+            rows[op.row] = merged
+            continue
+        if rows:
+            _write_rows(conn, rows)
+            rows = {}
         if run and not (
             isinstance(op, Bound)
             and op.statement is run[0].statement
@@ -216,6 +245,33 @@ def _execute_all(conn: Connection, ops: Sequence[SqlOp]) -> None:
         else:
             conn.execute(op)
     if run:
+        _execute_run(conn, run)
+    _write_rows(conn, rows)
+
+
+def _merged(held: Bound, later: Bound) -> Bound | None:
+    """One write of a row that does what `held` and then `later` do to it: an UPDATE
+    folded into the row's INSERT or into its earlier UPDATE. None when there is none
+    (two INSERTs of the row, an UPDATE of another shape, another table)."""
+    first, then = held.statement, later.statement
+    if not isinstance(then, Update):
+        return None
+    if isinstance(first, Insert) and first.table is then.table:
+        # The UPDATE's values are its table's columns; its other parameters are its WHERE's.
+        columns = then.table.c
+        values = {name: value for name, value in later.params.items() if name in columns}
+        return Bound(first, {**held.params, **values}, held.row)
+    if first is then:
+        return Bound(first, {**held.params, **later.params}, held.row)
+    return None
+
+
+def _write_rows(conn: Connection, rows: Mapping[Hashable, Bound]) -> None:
+    """Each row's write, one executemany per statement and columns."""
+    groups: dict[tuple[int, frozenset[str]], list[Bound]] = {}
+    for op in rows.values():
+        groups.setdefault((id(op.statement), frozenset(op.params)), []).append(op)
+    for run in groups.values():
         _execute_run(conn, run)
 
 
