@@ -4,7 +4,7 @@ one executemany per statement, leave the tables as the statements one by one wou
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,8 +16,9 @@ from tenantplane.services.runtime.stores.sql import Bound, SqlOp, _execute_all
 
 pytestmark = pytest.mark.integration
 
-# A script is a list of steps; a step builds its operation for one set of tables.
-Step = Callable[[dict[str, Table]], SqlOp]
+# A script is a list of steps, each built into its operation for one set of tables:
+# (what, row key, values).
+Step = tuple[str, int, dict[str, int]]
 
 
 def _tables(prefix: str) -> tuple[MetaData, dict[str, Table]]:
@@ -41,33 +42,48 @@ def _script(rng: random.Random, length: int) -> Iterator[Step]:
     for seq in range(length):
         k, roll = rng.randrange(5), rng.random()
         values = {c: rng.randrange(10) for c in rng.sample("abc", rng.randint(1, 3))}
-        if roll < 0.5 and k not in present:
+        if roll < 0.5:
+            yield ("update" if k in present else "insert", k, values)
             present.add(k)
-            yield lambda t, k=k, v=values: Bound(insert(t["rows"]), {"k": k, **v}, ("r", k))
-        elif roll < 0.5:
-            yield lambda t, k=k, v=values: Bound(_update_row(t), {**v, "_k": k}, ("r", k))
         elif roll < 0.75:
-            named = rng.random() < 0.7
-            yield lambda t, s=seq, k=k, n=named: Bound(
-                insert(t["log"]), {"seq": s, "k": k, "v": s * 7}, ("l", s) if n else None
-            )
+            yield ("log" if rng.random() < 0.7 else "log unnamed", k, {"seq": seq})
         elif roll < 0.9:
-            b = values.get("a", 0)
-            yield lambda t, b=b: update(t["rows"]).where(t["rows"].c.a > 4).values(b=b)
+            yield ("update many", k, {"b": values.get("a", 0)})
         else:
             present.discard(k)
-            yield lambda t, k=k: delete(t["rows"]).where(t["rows"].c.k == k)
+            yield ("delete", k, {})
 
 
-_UPDATES: dict[Table, Any] = {}
-
-
-def _update_row(tables: dict[str, Table]) -> Any:
-    """One UPDATE statement per table set, built once as a projection builds its own."""
+def _build(step: Step, tables: dict[str, Table]) -> SqlOp:
+    what, k, values = step
+    insert_row, update_row, insert_log = _statements(tables)
     rows = tables["rows"]
-    if rows not in _UPDATES:
-        _UPDATES[rows] = update(rows).where(rows.c.k == bindparam("_k"))
-    return _UPDATES[rows]
+    match what:
+        case "insert":
+            return Bound(insert_row, {"k": k, **values}, ("r", k))
+        case "update":
+            return Bound(update_row, {**values, "_k": k}, ("r", k))
+        case "log" | "log unnamed":
+            seq = values["seq"]
+            row = ("l", seq) if what == "log" else None
+            return Bound(insert_log, {"seq": seq, "k": k, "v": seq * 7}, row)
+        case "update many":
+            return update(rows).where(rows.c.a > 4).values(b=values["b"])
+    return delete(rows).where(rows.c.k == k)
+
+
+_BUILT: dict[Table, tuple[Any, Any, Any]] = {}
+
+
+def _statements(tables: dict[str, Table]) -> tuple[Any, Any, Any]:
+    """A table set's row INSERT, row UPDATE and log INSERT, each built once (as a
+    projection builds its own)."""
+    rows, log = tables["rows"], tables["log"]
+    if rows not in _BUILT:
+        _BUILT[rows] = (
+            insert(rows), update(rows).where(rows.c.k == bindparam("_k")), insert(log)
+        )  # fmt: skip
+    return _BUILT[rows]
 
 
 def _one_by_one(conn: Connection, ops: list[SqlOp]) -> None:
@@ -97,8 +113,8 @@ async def test_merged_row_writes_leave_the_tables_as_the_statements_one_by_one(
             for metadata in (plain_meta, merged_meta):
                 metadata.drop_all(conn)
                 metadata.create_all(conn)
-            _one_by_one(conn, [step(plain) for step in script])
-            _execute_all(conn, [step(merged) for step in script])
+            _one_by_one(conn, [_build(step, plain) for step in script])
+            _execute_all(conn, [_build(step, merged) for step in script])
             assert _contents(conn, plain) == _contents(conn, merged), script
             statements += len(script)
         return statements
@@ -109,13 +125,13 @@ async def test_merged_row_writes_leave_the_tables_as_the_statements_one_by_one(
 
 async def test_a_batch_of_row_writes_is_one_statement_per_shape(sql_engine: AsyncEngine) -> None:
     metadata, tables = _tables("shaped")
-    rows, insert_row, insert_log = tables["rows"], insert(tables["rows"]), insert(tables["log"])
+    rows, (insert_row, update_row, insert_log) = tables["rows"], _statements(tables)
     ops: list[SqlOp] = []
     for k in range(50):  # each row inserted, updated twice, and logged: 200 writes
         ops.append(Bound(insert_row, {"k": k, "a": 1, "b": None, "c": None}, ("r", k)))
-        ops.append(Bound(_update_row(tables), {"b": 2, "_k": k}, ("r", k)))
+        ops.append(Bound(update_row, {"b": 2, "_k": k}, ("r", k)))
         ops.append(Bound(insert_log, {"seq": k, "k": k, "v": 0}, ("l", k)))
-        ops.append(Bound(_update_row(tables), {"c": 3, "_k": k}, ("r", k)))
+        ops.append(Bound(update_row, {"c": 3, "_k": k}, ("r", k)))
     executed: list[str] = []
 
     def count(conn: Connection) -> list[tuple[Any, ...]]:
