@@ -95,6 +95,7 @@ async def run_pool(
     finally:
         wakeup.stop()
         await asyncio.to_thread(worker.stop)
+        await runner.drain()  # the ends of the last attempts, still being appended
         drained.set()
         await supervisor.wait()
         broker.close()

@@ -5,11 +5,20 @@ before and after the actor; every I/O step runs on the process's asyncio loop.
 An attempt starts only if `JobStarted` can be appended right after the
 `JobScheduled` that queued it, so a message delivered twice (or queued again
 after a scheduler restart) runs once.
+
+The worker thread waits for the start to be appended, not for the end: once the
+actor returned, the loop appends the end while the thread takes its next message
+(at most `max_ending` ends wait at once; then a thread waits for one). Until its
+end is appended an attempt is still renewed by heartbeats, so a worker that dies
+before leaves the attempt to its lease, as it would a moment earlier: the
+scheduler fails it `worker_lost` and retries it by the tenant's rule.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
@@ -75,6 +84,7 @@ class JobRunner:
         *,
         backoff_base_s: float = 1.0,
         backoff_max_s: float = 300.0,
+        max_ending: int = 64,
     ) -> None:
         self.loop, self.log, self.config = loop, log, config
         self.jobs = JobLog(log, actor=worker)
@@ -85,6 +95,9 @@ class JobRunner:
         self._running: dict[tuple[str, str], int] = {}
         # Told (on the loop) of each attempt whose end is appended: the heartbeat's `ended`.
         self.on_ended: Callable[[RunningAttempt], object] = lambda attempt: None
+        # Ends being appended: a slot each, taken by the worker thread.
+        self._ending_slots = threading.BoundedSemaphore(max_ending)
+        self._ending: set[concurrent.futures.Future[None]] = set()
 
     def _wait(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
@@ -107,17 +120,42 @@ class JobRunner:
         return Started(job, ctx, server, time.perf_counter())
 
     def finish(self, started: Started, exception: BaseException | None) -> None:
-        """Record how a started attempt ended: its result, or why it failed."""
+        """Record how a started attempt ended, its result or why it failed: handed to the
+        loop, which appends it while the thread goes on (see the module's docstring)."""
         job = started.job
         JOB_DURATION.labels(self.pool, job.kind).observe(time.perf_counter() - started.at)
-        appended = False
+        structlog.contextvars.unbind_contextvars("tenant_id", "job_id", "attempt", "kind")
+        self._ending_slots.acquire()
         try:
-            outcome = self._wait(self._end(job, started.result, exception))
+            ending = asyncio.run_coroutine_threadsafe(self._ended(started, exception), self.loop)
+        except BaseException:
+            self._ending_slots.release()
+            raise
+        self._ending.add(ending)
+        ending.add_done_callback(self._ending.discard)
+
+    async def drain(self) -> None:
+        """Wait until every end handed to the loop is appended, or failed to be."""
+        while self._ending:
+            await asyncio.gather(
+                *(asyncio.wrap_future(f) for f in list(self._ending)), return_exceptions=True
+            )
+
+    async def _ended(self, started: Started, exception: BaseException | None) -> None:
+        job, appended = started.job, False
+        try:
+            outcome = await self._end(job, started.result, exception)
             appended = True
+            JOBS_FINISHED.labels(self.pool, job.kind, outcome).inc()
+        except Exception as e:
+            # Its lease runs out: the scheduler fails it `worker_lost` and retries it.
+            log.warning(
+                "job.end_not_appended", tenant_id=job.tenant_id, job_id=job.job_id,
+                attempt=job.attempt, error=describe_error(e),
+            )  # fmt: skip
         finally:
-            structlog.contextvars.unbind_contextvars("tenant_id", "job_id", "attempt", "kind")
-            self.loop.call_soon_threadsafe(self._over, started, appended)
-        JOBS_FINISHED.labels(self.pool, job.kind, outcome).inc()
+            self._over(started, appended)
+            self._ending_slots.release()
 
     def running(self) -> list[RunningAttempt]:
         """The attempts this worker runs now (call on the loop)."""

@@ -169,6 +169,24 @@ async def test_an_idle_worker_is_woken_when_its_pool_gets_an_attempt(
         await wait_for_status(jobs, "acme", submitted.job_id, JobStatus.SUCCEEDED, timeout=10)
 
 
+async def test_a_worker_stopped_mid_job_appends_its_end_before_it_exits(
+    scheduler: None,
+    client: CommandClient,
+    redis: aioredis.Redis,
+    job_settings: Settings,
+    event_log: EventLog,
+) -> None:
+    await onboard(client, redis, job_settings, "acme")
+    jobs = JobLog(event_log)
+    # Given a worker running a job of half a second
+    async with in_background(lambda stop: run_pool(job_settings, stop, "default", KINDS, 2)):
+        submitted = await jobs.submit("acme", "nap", {"seconds": 0.5})
+        await wait_for_status(jobs, "acme", submitted.job_id, JobStatus.RUNNING, timeout=10)
+    # When it is stopped, then by the time it has exited the job's end is in the log
+    job = await jobs.get("acme", submitted.job_id)
+    assert job.status is JobStatus.SUCCEEDED
+
+
 async def test_a_job_runs_with_its_tenants_config_and_each_transition_is_an_event(
     worker: None,
     client: CommandClient,
