@@ -7,9 +7,9 @@ A pool never holds more jobs in flight (queued or running) than its capacity:
 the queue only ever contains what the pool can start soon, and the choice of
 the next job is made late, fairly, across tenants.
 
-Jobs survive their worker and their queue: an attempt whose worker stopped
-renewing its lease is failed `worker_lost` (and retried while attempts remain),
-and an attempt whose queue message was lost is queued again.
+Jobs survive their worker and their queue (see `recovery`): an attempt whose
+worker stopped renewing its lease is failed `worker_lost` (and retried while
+attempts remain), and an attempt whose queue message was lost is queued again.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import structlog
 from tenantplane.contracts.envelope import Event
 from tenantplane.contracts.jobs import JobCancelled, JobFailed, JobScheduled, RunningAttempt
 from tenantplane.services.config.sdk import AsyncConfigClient, TenantConfig
-from tenantplane.services.jobs.aggregate import Job, JobStatus, RetryPolicy
+from tenantplane.services.jobs.aggregate import Job, RetryPolicy
 from tenantplane.services.jobs.limits import JobLimits
 from tenantplane.services.jobs.log import JobLog
 from tenantplane.services.runtime.errors import (
@@ -36,7 +36,6 @@ from tenantplane.services.runtime.errors import (
 )
 from tenantplane.services.runtime.eventlog import EventLog, StoredEvent
 from tenantplane.services.runtime.follower import Intake
-from tenantplane.services.runtime.metrics import ATTEMPTS_REDISPATCHED, LEASES_EXPIRED
 from tenantplane.services.runtime.supervisor import LoopHandle
 from tenantplane.services.scheduler.admission import PoolCapacity, admit, may_start
 from tenantplane.services.scheduler.board import Board
@@ -44,9 +43,9 @@ from tenantplane.services.scheduler.dispatch import Dispatcher
 from tenantplane.services.scheduler.kinds import PoolKinds
 from tenantplane.services.scheduler.leases import Leases
 from tenantplane.services.scheduler.ratelimit import RateLimits
+from tenantplane.services.scheduler.recovery import Recovery
 
 log = structlog.get_logger(__name__)
-WORKER_LOST = "worker_lost"
 
 
 class Scheduler:
@@ -81,7 +80,11 @@ class Scheduler:
         self.leases = Leases(lease_s)
         # The kinds each pool's workers run, heard from the same heartbeats.
         self.kinds = PoolKinds(lease_s)
-        self.audit_s, self.retry, self._clock = audit_s, retry or RetryPolicy(), clock
+        self._clock = clock
+        self.recovery = Recovery(
+            self.board, self.leases, dispatcher, retry or RetryPolicy(), self._append,
+            self._reload, audit_s,
+        )  # fmt: skip
         self._reset()
 
     def _reset(self) -> None:
@@ -89,8 +92,8 @@ class Scheduler:
         self.board.clear()
         self.rates.clear()
         self.leases.clear()
+        self.recovery.reset()
         self.caught_up = False
-        self._audit_at = 0.0
         self._intake: Intake | None = None
 
     # Intake ----------------------------------------------------------------
@@ -124,7 +127,7 @@ class Scheduler:
             await self._caught_up()
         if self.caught_up:
             await self._serve_board()
-            await self._recover()
+            await self.recovery.step()
 
     async def _serve_board(self) -> None:
         """Admit, cancel, release what is due, and dispatch."""
@@ -136,7 +139,7 @@ class Scheduler:
     async def _caught_up(self) -> None:
         """Replay done: queue again the attempts queued before a restart whose message
         is gone (a worker starts each attempt at most once, so a copy is harmless)."""
-        await self._redispatch_lost()
+        await self.recovery.redispatch_lost()
         self.caught_up = True
         log.info("scheduler.caught_up", jobs=len(self.board.jobs))
 
@@ -276,48 +279,6 @@ class Scheduler:
     async def _reload(self, job: Job) -> None:
         async for stored in self.writer.events(job.tenant_id, job.job_id, after=job.version):
             self.apply(stored)
-
-    # Recovery ----------------------------------------------------------------
-    async def _recover(self) -> None:
-        """End attempts whose worker is lost; every `audit_s` (or after an enqueue
-        failed), queue again attempts whose message was lost."""
-        for job_id in self.leases.expired():
-            job = self.board.jobs.get(job_id)
-            if job is not None and job.status is JobStatus.RUNNING:
-                await self._worker_lost(job)
-        if self.dispatcher.unsure or time.monotonic() >= self._audit_at:
-            await self._redispatch_lost()
-
-    async def _worker_lost(self, job: Job) -> None:
-        """Fail an attempt whose lease ran out as its worker would have (retry or
-        dead-letter); if the worker did end it meanwhile, its event wins."""
-        if job.cancel_requested:
-            ended = await self._append(job, JobCancelled(job_id=job.job_id, attempt=job.attempt))
-        else:
-            failed, dead = self.retry.failed(job, WORKER_LOST)
-            ended = await self._append(job, failed)
-            if ended is not None and dead is not None:
-                await self._append(job.updated(version=ended.seq), dead)
-        if ended is not None:
-            LEASES_EXPIRED.labels(job.pool).inc()
-            log.warning(
-                "job.worker_lost", tenant_id=job.tenant_id, job_id=job.job_id,
-                attempt=job.attempt, pool=job.pool, retried=job.job_id in self.board.jobs,
-            )  # fmt: skip
-
-    async def _redispatch_lost(self) -> None:
-        """Queue again each scheduled attempt whose message is gone from its queue."""
-        for job in await self.dispatcher.lost(self.board.scheduled()):
-            await self._reload(job)  # a worker may have started (and acked) it since
-            if self.board.jobs.get(job.job_id) != job:
-                continue
-            await self.dispatcher.enqueue([job])
-            ATTEMPTS_REDISPATCHED.labels(job.pool).inc()
-            log.warning(
-                "job.redispatched", tenant_id=job.tenant_id, job_id=job.job_id,
-                attempt=job.attempt, pool=job.pool,
-            )  # fmt: skip
-        self._audit_at = time.monotonic() + self.audit_s
 
     async def _refresh_configs(self) -> None:
         """Read again the config of waiting tenants whose cached copy went stale."""
