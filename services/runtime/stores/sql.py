@@ -20,6 +20,8 @@ nothing of its batch is kept.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,12 +35,14 @@ from sqlalchemy import (
     String,
     Table,
     Update,
+    create_engine,
     delete,
+    event,
     insert,
     select,
     update,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -93,6 +97,10 @@ class SqlStore:
         """`owns`: the tables this projection alone writes (emptied by a reset);
         `tenant_column`: the column of each naming the tenant (to rebuild one tenant)."""
         self.engine = engine
+        # aiosqlite runs each statement in its own thread and hands each result back to
+        # the loop: a dozen round trips a commit. On SQLite a commit is one hand-off to
+        # a thread instead, on a synchronous engine of the same file (`blocking_twin`).
+        self._blocking = blocking_twin(engine)
         self.projection = projection
         self._owns = tuple(owns)
         self._tenant_column = tenant_column
@@ -154,39 +162,55 @@ class SqlStore:
         events: Sequence[tuple[int, int]] = (),
     ) -> CommitResult:
         """Run `ops` and move the checkpoint, if it still is `expected`."""
+        args = (expected, new, ops, block, unblock, parked)
         try:
-            async with self.engine.begin() as conn:
-                moved = await conn.execute(
-                    update(positions)
-                    .where(positions.c.projection == self.projection)
-                    .where(positions.c.checkpoint == expected)
-                    .values(checkpoint=new, parked=positions.c.parked + parked)
-                )
-                if moved.rowcount != 1:
-                    await conn.rollback()
-                    return CommitResult(False, await self._checkpoint())
-                await self._block(conn, block, unblock)
-                if ops:
-                    # One hop to the driver for the whole batch, not one per statement
-                    # (with aiosqlite each await is a thread hand-off).
-                    await conn.run_sync(_execute_all, ops)
+            if self._blocking is not None:
+                moved = await asyncio.to_thread(self._commit_blocking, self._blocking, *args)
+            else:
+                async with self.engine.begin() as conn:
+                    moved = await conn.run_sync(self._commit_in, *args)
         except OperationalError as e:
             raise StoreUnavailable(f"projection commit failed: {e}", server="database") from e
+        if not moved:
+            return CommitResult(False, await self._checkpoint())
         return CommitResult(True, new)
 
-    async def _block(
-        self, conn: AsyncConnection, block: Mapping[str, int], unblock: Sequence[str]
-    ) -> None:
+    def _commit_blocking(self, engine: Engine, *args: Any) -> bool:
+        with engine.begin() as conn:
+            return self._commit_in(conn, *args)
+
+    def _commit_in(
+        self,
+        conn: Connection,
+        expected: int,
+        new: int,
+        ops: Sequence[SqlOp],
+        block: Mapping[str, int],
+        unblock: Sequence[str],
+        parked: int,
+    ) -> bool:
+        """A commit's statements, in `conn`'s transaction; False, with nothing written,
+        when the checkpoint is not `expected`."""
+        moved = conn.execute(
+            update(positions)
+            .where(positions.c.projection == self.projection)
+            .where(positions.c.checkpoint == expected)
+            .values(checkpoint=new, parked=positions.c.parked + parked)
+        )
+        if moved.rowcount != 1:
+            return False
         mine = blocked_subjects.c.projection == self.projection
         if unblock:
-            await conn.execute(
+            conn.execute(
                 delete(blocked_subjects).where(mine, blocked_subjects.c.subject.in_(unblock))
             )
         if block:
             rows = [
                 {"projection": self.projection, "subject": s, "seq": q} for s, q in block.items()
             ]
-            await conn.execute(insert(blocked_subjects), rows)
+            conn.execute(insert(blocked_subjects), rows)
+        _execute_all(conn, ops)
+        return True
 
     async def _checkpoint(self) -> int:
         async with self.engine.connect() as conn:
@@ -277,3 +301,31 @@ def _write_rows(conn: Connection, rows: Mapping[Hashable, Bound]) -> None:
 
 def _execute_run(conn: Connection, run: list[Bound]) -> None:
     conn.execute(run[0].statement, [dict(op.params) for op in run])
+
+
+_TWINS: weakref.WeakKeyDictionary[AsyncEngine, Engine] = weakref.WeakKeyDictionary()
+
+
+def blocking_twin(engine: AsyncEngine) -> Engine | None:
+    """A synchronous engine on the same SQLite file as `engine`, disposed of with it;
+    None for another database, or SQLite in memory (which only its own connection sees)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    twin = _TWINS.get(engine)
+    if twin is None:
+        twin = create_engine(url.set(drivername="sqlite"), connect_args={"timeout": 30})
+        event.listen(twin, "connect", sqlite_pragmas)
+        event.listen(engine.sync_engine, "engine_disposed", lambda _: twin.dispose())
+        _TWINS[engine] = twin
+    return twin
+
+
+def sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    """How every SQLite connection runs: write-ahead log, synced at checkpoints."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted content is overwritten, not left in free pages (destroyed keys must go).
+    cursor.execute("PRAGMA secure_delete=ON")
+    cursor.close()
