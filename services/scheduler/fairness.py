@@ -15,11 +15,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-
-@dataclass(order=True)
-class _Entry:
-    sort_key: tuple[int, int]
-    job_id: str = field(compare=False)
+# A backlog's entry: (-priority, request sequence, job id). A plain tuple, so the heap
+# compares in C; sequences are unique, so the job ids are never compared.
+_Entry = tuple[int, int, str]
 
 
 @dataclass
@@ -41,14 +39,14 @@ class FairQueue:
         if backlog is None:
             backlog = self._backlogs[tenant_id] = _Backlog()
             self._ring.append(tenant_id)
-        heapq.heappush(backlog.heap, _Entry((-priority, seq), job_id))
+        heapq.heappush(backlog.heap, (-priority, seq, job_id))
 
     def remove(self, tenant_id: str, job_id: str) -> None:
         """Take a job out (cancelled or dispatched elsewhere)."""
         backlog = self._backlogs.get(tenant_id)
         if backlog is None:
             return
-        backlog.heap = [e for e in backlog.heap if e.job_id != job_id]
+        backlog.heap = [e for e in backlog.heap if e[2] != job_id]
         heapq.heapify(backlog.heap)
         if not backlog.heap:
             self._drop(tenant_id)
@@ -76,8 +74,8 @@ class FairQueue:
         for _ in range(len(self._ring)):
             tenant = self._ring[0]
             backlog = self._backlogs[tenant]
-            head = backlog.heap[0]
-            if not can_start(tenant, head.job_id):
+            head = backlog.heap[0][2]
+            if not can_start(tenant, head):
                 backlog.deficit = 0.0
                 self._ring.rotate(-1)
                 continue
@@ -92,7 +90,7 @@ class FairQueue:
                 self._drop(tenant)
             elif backlog.deficit < 1.0:
                 self._ring.rotate(-1)
-            return tenant, head.job_id
+            return tenant, head
         return None
 
     def _drop(self, tenant_id: str) -> None:
