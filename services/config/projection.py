@@ -14,8 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import orjson
-
 from tenantplane.contracts.config import (
     ConfigKeysUnset,
     ConfigReplaced,
@@ -33,6 +31,7 @@ from tenantplane.contracts.tenants import (
     TenantStatus,
     TenantSuspended,
 )
+from tenantplane.contracts.values import json_bytes
 from tenantplane.services.config import PROJECTION
 from tenantplane.services.runtime.eventlog import StoredEvent
 from tenantplane.services.runtime.stores.redis_ops import (
@@ -53,13 +52,13 @@ NAME = PROJECTION
 
 
 def encode_value(value: Any) -> bytes:
-    """How a config value is stored in the config hash."""
-    return orjson.dumps(value)
+    """How a config value is stored in the config hash (its JSON, kept until the commit)."""
+    return json_bytes(value)
 
 
 def encode_secret(sealed: SealedValue) -> bytes:
     """How a sealed secret is stored in the config hash (tagged so readers can tell)."""
-    return orjson.dumps({"$sealed": sealed.model_dump()})
+    return json_bytes({"$sealed": sealed.model_dump()})
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ class ConfigProjection:
             case TenantRegistered(display_name=name, plan=plan, labels=labels):
                 fields = {"status": TenantStatus.ACTIVE.value, "plan": plan, "display_name": name}
                 return [
-                    hset(meta, {**fields, "labels": orjson.dumps(labels), "version": event.seq}),
+                    hset(meta, {**fields, "labels": json_bytes(labels), "version": event.seq}),
                     sadd(self.keys.tenants(), tenant),
                 ]
             case TenantSuspended():
