@@ -104,11 +104,6 @@ class Follower:
                 self._replay.end()
         return batch
 
-    def ready(self, enough: int) -> bool:
-        """Whether `enough` messages arrived, or the last one pending did."""
-        inbox = self._inbox
-        return len(inbox) >= enough or bool(inbox and inbox[-1].num_pending == 0)
-
     async def wait(self, timeout: float, enough: int = 1) -> bool:
         """Wait until `enough` messages arrived, or the last one pending did (True), or
         `timeout` passes (True if any arrived).
@@ -116,7 +111,7 @@ class Follower:
         A reader replaying asks for full batches: reading on while a batch fills costs
         nothing extra, and each batch's commit then carries more events.
         """
-        if self.ready(enough):
+        if len(self._inbox) >= enough or (self._inbox and self._inbox[-1].num_pending == 0):
             return True
         self._enough = enough
         self._arrived.clear()

@@ -47,12 +47,7 @@ from tenantplane.services.runtime.leadership import TTL_S, Lease
 from tenantplane.services.runtime.metrics import APPLY_LATENCY, Sample
 from tenantplane.services.runtime.ops import Check
 from tenantplane.services.runtime.partitions import Partition
-from tenantplane.services.runtime.stores.base import (
-    CLEARED,
-    CommitResult,
-    Position,
-    ProjectionStore,
-)
+from tenantplane.services.runtime.stores.base import CLEARED, Position, ProjectionStore
 from tenantplane.services.runtime.supervisor import LoopHandle
 from tenantplane.services.runtime.transient import describe_error, is_transient
 
@@ -130,18 +125,6 @@ class RebuildDone:
     how: str
 
 
-@dataclass
-class _InFlight(Generic[OpT]):
-    """A batch's commit sent to the store and not settled yet (see `overlap`)."""
-
-    task: asyncio.Future[CommitResult]
-    start: int
-    new: int
-    fresh: list[RawMessage]
-    batch: list[RawMessage]
-    sifted: Sifted[Sequence[OpT]]
-
-
 CONTROL_ACTIONS = ("redrive", "rebuild", "status")
 # How often a projector renews its lease, and a standby tries to take it.
 LEASE_RENEW_S = TTL_S / 3
@@ -167,7 +150,6 @@ class Projector(Generic[OpT]):
         lease: Lease | None = None,
         partition: Partition | None = None,
         until: int | None = None,
-        overlap: bool = False,
     ) -> None:
         self.projection = projection
         self.store = store
@@ -194,16 +176,6 @@ class Projector(Generic[OpT]):
         # A replay of one tenant partition's events (the others' only move the position),
         # up to sequence `until` and no further: one part of a partitioned rebuild.
         self.partition, self.until = partition, until
-        # Sift the next batch while the last one's commit runs in the store (see
-        # `_apply_batch`): for a replay nobody else drives, so no control requests
-        # and no lease, since a re-drive or rebuild must not run beside a commit.
-        if overlap and (control or lease is not None):
-            raise ValueError(
-                "a projector that overlaps commits answers no controls and holds no lease"
-            )
-        self.overlap = overlap
-        self._in_flight: _InFlight[OpT] | None = None
-        self._sent = 0  # the checkpoint the last commit sent moves the store to
         self._store_checked = 0.0
         self.stats = ProjectorStats()
         self.position = Position(checkpoint=0)
@@ -363,7 +335,6 @@ class Projector(Generic[OpT]):
 
     async def _follow(self, loop: LoopHandle) -> None:
         await self._moved(await self.store.load())
-        self._sent = self.position.checkpoint
         self.stats.healing = ""
         await self.log.discards.refresh(self._stream)
         self.gate = Gate(self.name, self.log, self._stream, self.position.blocked)
@@ -388,9 +359,7 @@ class Projector(Generic[OpT]):
                 async with self._lock:
                     await self._apply_batch(follower, follower.take(self.max_batch))
                 loop.recovered()
-            await self._settle(follower)
         finally:
-            await self._abandon()
             await follower.close()
 
     async def _idle(self, follower: Follower, reconnects: int) -> None:
@@ -443,61 +412,29 @@ class Projector(Generic[OpT]):
         raise _Restart(f"read model lost at {applied}; rebuilt")
 
     async def _apply_batch(self, follower: Follower, batch: list[RawMessage]) -> None:
-        """Sift `batch` and commit it from where the last commit sent leaves the store.
-
-        Overlapping, the commit is left in flight while the next batch is already
-        in hand: sifting that one (decoding and applying, all CPU) overlaps the
-        store's work on this one. Commits still go one at a time and in order,
-        each expecting the checkpoint the one before moves to, so a failed one
-        fails every later one and the projector restarts from the store's position.
-        """
-        start, until = self._sent, self.until
+        start, until = self.position.checkpoint, self.until
         if batch and start < batch[0].seq and (until is None or batch[-1].seq <= until):
             fresh = batch  # the common case: sequences rise, so every one of them is new
         else:
             fresh = [r for r in batch if start < r.seq and (until is None or r.seq <= until)]
         if not fresh:
-            await self._settle(follower)
             self._reached(follower, batch)
             return
         sifted = await self.gate.sift(fresh, self.projection.apply, self._wants(follower))
         ops = list(itertools.chain.from_iterable(sifted.applied))
         events = list(zip(sifted.seqs, map(len, sifted.applied), strict=True))
         new = fresh[-1].seq
-        await self._settle(follower, more=True)
-        commit = self.store.commit(
+        result = await self.store.commit(
             start, new, ops, block=sifted.block, parked=sifted.parked, events=events
         )
-        task = asyncio.ensure_future(commit)
-        self._in_flight = _InFlight(task, start, new, fresh, batch, sifted)
-        self._sent = new
-        if not (self.overlap and follower.ready(self.max_batch)):
-            await self._settle(follower)
-
-    async def _settle(self, follower: Follower, more: bool = False) -> None:
-        """Take the outcome of the commit in flight, if any: the position moves to it,
-        or the projector restarts from the store's. `more`: a later batch is sifted."""
-        flight, self._in_flight = self._in_flight, None
-        if flight is None:
-            return
-        result = await flight.task
         if result.switching:
             raise _Restart("a rebuilt read model is being switched in")
-        if not result.ok and result.checkpoint < flight.start:
+        if not result.ok and result.checkpoint < start:
             await self._lost(result.checkpoint)
         if not result.ok:
-            raise _Restart(f"checkpoint is {result.checkpoint}, expected {flight.start}")
-        await self._committed(flight.new, flight.fresh, flight.sifted, follower, more)
-        if not more:
-            self._reached(follower, flight.batch)
-
-    async def _abandon(self) -> None:
-        """Wait out a commit an error left in flight, without taking its outcome: the
-        next run starts from the store's position, whatever it was."""
-        flight, self._in_flight = self._in_flight, None
-        if flight is not None:
-            with contextlib.suppress(Exception):
-                await flight.task
+            raise _Restart(f"checkpoint is {result.checkpoint}, expected {start}")
+        await self._committed(new, fresh, sifted, follower)
+        self._reached(follower, batch)
 
     def _wants(self, follower: Follower) -> Callable[[str], bool] | None:
         """Which subjects of a batch to apply: the reader's, of its partition if it has one
@@ -520,12 +457,7 @@ class Projector(Generic[OpT]):
             self.stats.caught_up = True
 
     async def _committed(
-        self,
-        new: int,
-        fresh: list[RawMessage],
-        sifted: Sifted[Sequence[OpT]],
-        follower: Follower,
-        more: bool = False,
+        self, new: int, fresh: list[RawMessage], sifted: Sifted[Sequence[OpT]], follower: Follower
     ) -> None:
         if self.stats.caught_up:
             # Live events only: during a replay the age of an event is not a latency.
@@ -538,7 +470,7 @@ class Projector(Generic[OpT]):
         self.stats.batches += 1
         self.stats.last_commit_at = time.time()
         self.stats.pending = follower.pending
-        self.stats.caught_up = follower.caught_up and follower.pending == 0 and not more
+        self.stats.caught_up = follower.caught_up and follower.pending == 0
         blocked = {**self.position.blocked, **sifted.block}
         await self._moved(Position(new, blocked, self.position.parked + sifted.parked))
         if self.notify:

@@ -164,7 +164,7 @@ class RedisRebuild:
         projector = Projector(
             projection, shadow, self.nc, subjects=self.log.subjects, registry=self.registry,
             max_batch=REPLAY_BATCH, notify=False, control=False, partition=partition,
-            until=until, overlap=True,
+            until=until,
         )  # fmt: skip
         task = asyncio.create_task(projector.run())
         try:

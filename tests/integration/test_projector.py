@@ -4,9 +4,6 @@ memory)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from types import SimpleNamespace
-from typing import Any, cast
 
 import orjson
 import pytest
@@ -14,7 +11,6 @@ from nats.aio.client import Client as NATS
 
 from tenantplane.services.runtime.deadletters import DeadLetters
 from tenantplane.services.runtime.eventlog import EventLog
-from tenantplane.services.runtime.projector import Projector
 from tenantplane.services.runtime.settings import Settings
 from tests.support.events import config_set, registered
 from tests.support.running import running
@@ -157,70 +153,6 @@ async def test_live_projection_matches_a_fresh_replay(
     async with running(live), running(replay):
         await asyncio.gather(live.wait_for(appended[-1].seq), replay.wait_for(appended[-1].seq))
     assert (await harness.digest())[0] == (await harness.digest("replay"))[0]
-
-
-class _CommitsInFlight:
-    """Counts a store's commits sent and not finished, and what the projection applied
-    meanwhile (the store's other methods pass through)."""
-
-    def __init__(self, projector: Projector[Any]) -> None:
-        self.store, self.apply = projector.store, projector.projection.apply
-        self.sending, self.applied_meanwhile = 0, 0
-        projector.store = cast(Any, self)
-        projector.projection = cast(Any, SimpleNamespace(
-            name=projector.projection.name, filters=projector.projection.filters,
-            apply=self._apply,
-        ))  # fmt: skip
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
-
-    def commit(self, *args: Any, **kwargs: Any) -> Awaitable[Any]:
-        self.sending += 1
-        sent = self.store.commit(*args, **kwargs)
-
-        async def committed() -> Any:
-            try:
-                return await sent
-            finally:
-                self.sending -= 1
-
-        return committed()
-
-    def _apply(self, event: Any) -> Any:
-        self.applied_meanwhile += self.sending > 0
-        return self.apply(event)
-
-
-async def test_overlapping_commits_give_the_read_model_and_dead_letters_of_one_at_a_time(
-    harness: Harness, nc: NATS, settings: Settings, event_log: EventLog
-) -> None:
-    js, subjects = nc.jetstream(), settings.subjects
-    # Given events of many tenants, with garbage, an unknown type, a failing event and
-    # events waiting behind them among them
-    await event_log.append_many([config_set(f"t{i % 13}", n=i) for i in range(150)])
-    await js.publish(subjects.config("t3"), b"{not json")
-    await js.publish(subjects.config("t4"), b'{"type": "x.new", "schema_version": 1, "data": {}}')
-    await event_log.append(config_set("t5", reason="fail me", n=0))
-    appended = await event_log.append_many([config_set(f"t{i % 13}", n=i) for i in range(150)])
-    # When one projector replays them a batch at a time, and another sifts each batch
-    # while the one before commits
-    plain = harness.projector(max_batch=7, poison="fail me")
-    overlapping = harness.projector("replay", max_batch=7, poison="fail me", overlap=True)
-    in_flight = _CommitsInFlight(overlapping)
-    async with running(plain), running(overlapping):
-        await plain.wait_for(appended[-1].seq)
-        await overlapping.wait_for(appended[-1].seq)
-    # Then their read models, positions and dead letters are the same
-    assert (await harness.digest())[1] == (await harness.digest("replay"))[1]
-    assert overlapping.position == plain.position
-    assert plain.position.parked == 3 + 3 * 12  # and t3, t4 and t5's 12 later events each
-    letters = [d async for d in DeadLetters(js, subjects).list()]
-    by_reader = {r: {(d.seq, d.reason) for d in letters if d.projection == r}
-                 for r in ("counting", "counting-replay")}  # fmt: skip
-    assert by_reader["counting"] == by_reader["counting-replay"] != set()
-    # And events were applied while a commit was in flight
-    assert in_flight.applied_meanwhile > 0
 
 
 async def test_a_running_projector_redrives_on_request(

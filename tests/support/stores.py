@@ -53,11 +53,9 @@ class Harness:
         max_batch: int = 1000,
         idle_check_s: float = 1.0,
         lease: bool = False,
-        overlap: bool = False,
     ) -> Projector[Any]:
         """A counting projector; with `lease`, one of a projection's replicas (only the
-        holder of its lease projects); with `overlap`, a replay's (answering no controls),
-        sifting each batch while the one before commits."""
+        holder of its lease projects)."""
         projection, store = self.build(variant, poison)
         js, subjects = self.nc.jetstream(), self.settings.subjects
         return Projector(
@@ -69,8 +67,6 @@ class Harness:
             max_batch=max_batch,
             idle_check_s=idle_check_s,
             lease=Lease(js, subjects, projection.name) if lease else None,
-            control=not overlap,
-            overlap=overlap,
         )
 
     async def digest(self, variant: str = "live") -> Digest:
