@@ -5,8 +5,9 @@ the next; the CPU a replay spends per event moves far less, so a change to the
 replay path is measured with this, each build in turn (P2 and P7 say what it
 adds up to). Fills a fresh log once, then rebuilds the config read model
 `--rounds` times in this process (as `tenantctl projection rebuild config`) and
-prints, per round, the rebuild's CPU per event, its rate, and the CPU
-nats-server and redis-server spent per event meanwhile.
+prints, per round, the rebuild's time and CPU per event, and the CPU
+nats-server and redis-server spent per event meanwhile (Redis's: of which
+running the commits' and the switch's scripts).
 
     python -m bench.replay_cpu                           # P2's events: 1,000 tenants x 100
     python -m bench.replay_cpu --tenants 20000 --sets 1 --keys 20   # P7's events
@@ -19,6 +20,8 @@ import os
 import time
 from pathlib import Path
 
+import redis.asyncio as aioredis
+
 from bench.common import local_servers, progress
 from bench.logfill import fill, rebuild_config
 from tenantplane.contracts import EVENTS
@@ -29,6 +32,7 @@ from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
 
 SERVERS = ("nats-server", "redis-server")
+SCRIPT_STATS = ("cmdstat_eval", "cmdstat_evalsha")
 
 
 def children_cpu(name: str) -> float:
@@ -45,6 +49,12 @@ def children_cpu(name: str) -> float:
     return total
 
 
+async def scripts_s(redis: aioredis.Redis) -> float:
+    """Seconds Redis spent running scripts (the commits, the switch) since its stats reset."""
+    stats = await redis.info("commandstats")
+    return sum(float(v["usec"]) for k, v in stats.items() if k in SCRIPT_STATS) / 1e6
+
+
 async def measure(settings: Settings, options: argparse.Namespace) -> None:
     nc = await connect_nats(settings, "bench-replay-cpu")
     redis = connect_redis(settings)
@@ -54,14 +64,17 @@ async def measure(settings: Settings, options: argparse.Namespace) -> None:
         await fill(log, options.tenants, sets=options.sets, keys=options.keys)
         for _ in range(options.rounds):
             servers = {name: children_cpu(name) for name in SERVERS}
+            await redis.config_resetstat()
             cpu = time.process_time()
             result = await rebuild_config(nc, redis, log, settings)
             per_event = 1e6 / result.events
             used = {name: (children_cpu(name) - servers[name]) * per_event for name in SERVERS}
+            scripts = await scripts_s(redis)
             print(
-                f"{result.events:,} events: rebuild {(time.process_time() - cpu) * per_event:.1f}"
-                f" µs of CPU an event, {result.events / result.seconds:,.0f} events/s; "
-                + ", ".join(f"{name} {us:.1f} µs an event" for name, us in used.items()),
+                f"{result.events:,} events in {result.seconds:.2f} s: rebuild "
+                f"{(time.process_time() - cpu) * per_event:.1f} µs of CPU an event; "
+                + ", ".join(f"{name} {us:.1f}" for name, us in used.items())
+                + f" (of which scripts {scripts * per_event:.1f})",
                 flush=True,
             )
     finally:
