@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Union
 
+import orjson
 from pydantic import AfterValidator, Field, GetJsonSchemaHandler, JsonValue, TypeAdapter
 from pydantic_core import CoreSchema
 from typing_extensions import TypeAliasType
@@ -65,3 +66,18 @@ class _ShapeSchema:
 
 
 JsonData = Annotated[JsonValue, AfterValidator(_exact), _ShapeSchema()]
+
+
+def json_bytes(value: Any) -> bytes:
+    """`orjson.dumps(value)` in bytes of its own size, for JSON that is kept, not sent.
+
+    orjson (3.12 on) hands back its whole working buffer, 4 KiB, as the result; a
+    replay keeps every value of a batch until the batch's commit (200,000 of them
+    in a batch of 20-key changes), and allocating and holding so many 4 KiB blocks
+    cost 2 µs a value and gigabytes of memory, against 0.2 µs for a copy of the
+    right size. An integer, the commonest value, is written directly (0.1 µs):
+    its digits are what orjson writes.
+    """
+    if type(value) is int and INT_MIN <= value <= INT_MAX:
+        return b"%d" % value
+    return memoryview(orjson.dumps(value)).tobytes()

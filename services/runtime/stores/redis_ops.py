@@ -6,7 +6,7 @@ with `COMMIT_LUA`; a Redis Cluster runs the same interpreter of ops slot by slot
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 Arg = str | bytes | int | float
@@ -165,6 +165,12 @@ def own_hset(hash_key: str, under: str, mapping: Mapping[str, Arg]) -> RedisOp:
     """Set fields of a hash whose held fields keep their value: the new value of a
     held field goes under it (see `hold`)."""
     return _op("TP.OWNSET", (hash_key, under, *itertools.chain.from_iterable(mapping.items())))
+
+
+def own_hset_pairs(hash_key: str, under: str, pairs: Iterable[Arg]) -> RedisOp:
+    """`own_hset` with the fields and values given flat (field, value, field, ...), for a
+    caller that makes them one by one: no mapping in between."""
+    return _op("TP.OWNSET", (hash_key, under, *pairs))
 
 
 def own_hdel(hash_key: str, under: str, *fields: str) -> RedisOp:
