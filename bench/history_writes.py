@@ -5,12 +5,9 @@ scheduler's process in P4 and P5. 10,000 jobs' four events each (requested,
 scheduled, started, succeeded), ordered as a live run interleaves them (16 jobs
 in flight), are committed through `SqlStore.commit` into a fresh SQLite file,
 in batches of 10 and of 50 events (the projector's batches under P4's load):
-
-- one statement per write, each a round trip to aiosqlite's thread (the writes
-  name no row, and the commit runs on the async engine);
-- the writes merged per row and run one executemany per statement, each
-  statement still a round trip to aiosqlite's thread;
-- merged, and the whole commit one hand-off to a thread (what runs now).
+one statement per write (the writes name no row), against the writes merged per
+row and run one executemany per statement (what runs now). Each statement is a
+round trip to aiosqlite's thread.
 
     python -m bench.history_writes            # 10,000 jobs
     python -m bench.history_writes --quick    # 2,000 jobs
@@ -36,11 +33,7 @@ from tenantplane.services.runtime.eventlog import StoredEvent
 from tenantplane.services.runtime.stores.sql import Bound, SqlOp, SqlStore
 
 IN_FLIGHT = 16
-WAYS = {
-    "a statement per write, each a hop to aiosqlite's thread": (False, False),
-    "merged per row, each statement a hop": (True, False),
-    "merged per row, the commit one hop (now)": (True, True),
-}
+WAYS = {"a statement per write": False, "merged per row (now)": True}
 
 
 def job_events(jobs: int) -> list[StoredEvent]:
@@ -64,9 +57,7 @@ def job_events(jobs: int) -> list[StoredEvent]:
     return [StoredEvent(seq, "s", envelope) for seq, envelope in enumerate(ordered, 1)]
 
 
-async def cpu_per_event(
-    events: list[StoredEvent], batch: int, merged: bool, one_hop: bool
-) -> float:
+async def cpu_per_event(events: list[StoredEvent], batch: int, merged: bool) -> float:
     """µs of CPU per event to commit `events` in batches of `batch`."""
     projection = JobHistoryProjection(Subjects("bench"))
     batches: list[list[SqlOp]] = []
@@ -82,8 +73,6 @@ async def cpu_per_event(
                 engine, [history.jobs, history.attempts, history.transitions]
             )
             store = SqlStore(engine, projection.name)
-            if not one_hop:
-                store._blocking = None  # every statement through aiosqlite, as before
             await store.load()
             began = time.process_time()
             for checkpoint, ops in enumerate(batches):
@@ -98,10 +87,10 @@ def main() -> None:
     jobs = 2_000 if options.quick else 10_000
     events = job_events(jobs)
     rows = []
-    for way, (merged, one_hop) in WAYS.items():
+    for way, merged in WAYS.items():
         progress(f"{way}: {len(events):,} events")
         figures = {
-            f"batch of {batch}": asyncio.run(cpu_per_event(events, batch, merged, one_hop))
+            f"batch of {batch}": asyncio.run(cpu_per_event(events, batch, merged))
             for batch in (10, 50)
         }
         rows.append(Row(way, figures))

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from tenantplane.services.runtime.localstate import resolve_database_url
 from tenantplane.services.runtime.settings import Settings
-from tenantplane.services.runtime.stores.sql import sqlite_pragmas
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Alembic keeps the running migration's context in process-wide state, so two
@@ -36,12 +35,21 @@ def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
-        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     connect_args: dict[str, Any] = {}
     if schema is not None:
         connect_args["options"] = f"-csearch_path={schema}"
     return create_async_engine(url, connect_args=connect_args, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted content is overwritten, not left in free pages (destroyed keys must go).
+    cursor.execute("PRAGMA secure_delete=ON")
+    cursor.close()
 
 
 def alembic_config() -> Config:

@@ -20,8 +20,6 @@ nothing of its batch is kept.
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,14 +33,12 @@ from sqlalchemy import (
     String,
     Table,
     Update,
-    create_engine,
     delete,
-    event,
     insert,
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -97,10 +93,6 @@ class SqlStore:
         """`owns`: the tables this projection alone writes (emptied by a reset);
         `tenant_column`: the column of each naming the tenant (to rebuild one tenant)."""
         self.engine = engine
-        # aiosqlite runs each statement in its own thread and hands each result back to
-        # the loop: a dozen round trips a commit. On SQLite a commit is one hand-off to
-        # a thread instead, on a synchronous engine of the same file (`blocking_twin`).
-        self._blocking = blocking_twin(engine)
         self.projection = projection
         self._owns = tuple(owns)
         self._tenant_column = tenant_column
@@ -164,20 +156,13 @@ class SqlStore:
         """Run `ops` and move the checkpoint, if it still is `expected`."""
         args = (expected, new, ops, block, unblock, parked)
         try:
-            if self._blocking is not None:
-                moved = await asyncio.to_thread(self._commit_blocking, self._blocking, *args)
-            else:
-                async with self.engine.begin() as conn:
-                    moved = await conn.run_sync(self._commit_in, *args)
+            async with self.engine.begin() as conn:
+                moved = await conn.run_sync(self._commit_in, *args)
         except OperationalError as e:
             raise StoreUnavailable(f"projection commit failed: {e}", server="database") from e
         if not moved:
             return CommitResult(False, await self._checkpoint())
         return CommitResult(True, new)
-
-    def _commit_blocking(self, engine: Engine, *args: Any) -> bool:
-        with engine.begin() as conn:
-            return self._commit_in(conn, *args)
 
     def _commit_in(
         self,
@@ -301,31 +286,3 @@ def _write_rows(conn: Connection, rows: Mapping[Hashable, Bound]) -> None:
 
 def _execute_run(conn: Connection, run: list[Bound]) -> None:
     conn.execute(run[0].statement, [dict(op.params) for op in run])
-
-
-_TWINS: weakref.WeakKeyDictionary[AsyncEngine, Engine] = weakref.WeakKeyDictionary()
-
-
-def blocking_twin(engine: AsyncEngine) -> Engine | None:
-    """A synchronous engine on the same SQLite file as `engine`, disposed of with it;
-    None for another database, or SQLite in memory (which only its own connection sees)."""
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    twin = _TWINS.get(engine)
-    if twin is None:
-        twin = create_engine(url.set(drivername="sqlite"), connect_args={"timeout": 30})
-        event.listen(twin, "connect", sqlite_pragmas)
-        event.listen(engine.sync_engine, "engine_disposed", lambda _: twin.dispose())
-        _TWINS[engine] = twin
-    return twin
-
-
-def sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
-    """How every SQLite connection runs: write-ahead log, synced at checkpoints."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    # Deleted content is overwritten, not left in free pages (destroyed keys must go).
-    cursor.execute("PRAGMA secure_delete=ON")
-    cursor.close()
