@@ -65,9 +65,14 @@ def message_id(job: Job) -> str:
     return f"{job.tenant_id}.{job.job_id}.{job.attempt}"
 
 
+def queue_key(broker: RedisBroker, pool: str) -> str:
+    """The list of a pool's queued message ids, in order (dramatiq's queue)."""
+    return f"{broker.namespace}:{queue_name(pool)}"
+
+
 def messages_key(broker: RedisBroker, pool: str) -> str:
     """The hash of a pool's queued and taken messages (see the module's docstring)."""
-    return f"{broker.namespace}:{queue_name(pool)}.msgs"
+    return f"{queue_key(broker, pool)}.msgs"
 
 
 def message_of(job: Job) -> QueuedAttempt:

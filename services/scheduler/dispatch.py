@@ -20,6 +20,7 @@ from tenantplane.services.jobs.queue import (
     message_id,
     message_of,
     messages_key,
+    queue_key,
     queue_name,
 )
 
@@ -149,7 +150,7 @@ class Dispatcher:
         pipe = self.broker.client.pipeline(transaction=False)
         for job in jobs:
             pipe.hexists(messages_key(self.broker, job.pool), message_id(job))
-            pipe.lpos(self._queue_key(job.pool), message_id(job))
+            pipe.lpos(queue_key(self.broker, job.pool), message_id(job))
         found = pipe.execute()
         return [
             (bool(held), waiting is not None)
@@ -158,7 +159,5 @@ class Dispatcher:
 
     async def depth(self, pool: str) -> int:
         """Messages waiting in a pool's queue."""
-        return int(await asyncio.to_thread(self.broker.client.llen, self._queue_key(pool)) or 0)
-
-    def _queue_key(self, pool: str) -> str:
-        return f"{self.broker.namespace}:{queue_name(pool)}"
+        key = queue_key(self.broker, pool)
+        return int(await asyncio.to_thread(self.broker.client.llen, key) or 0)

@@ -12,7 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tenantplane.services.jobs.aggregate import JobStatus
 from tenantplane.services.jobs.log import JobLog
-from tenantplane.services.jobs.queue import make_broker, queue_name
+from tenantplane.services.jobs.queue import make_broker, messages_key, queue_name
 from tenantplane.services.runtime.commands import CommandClient
 from tenantplane.services.runtime.eventlog import EventLog
 from tenantplane.services.runtime.settings import Settings
@@ -90,13 +90,12 @@ async def test_an_attempt_a_worker_took_but_never_received_runs_once_after_a_lea
         in_background(lambda stop: scheduler_service.run(job_settings, stop)),
     ):
         submitted = await jobs.submit("acme", "noop")
-        messages = f"{settings.namespace}-dramatiq:{queue_name('default')}.msgs"
-        await eventually(lambda: _holds(redis, messages, 1), timeout=10)
-
-        # When a worker's fetch takes it from the queue but the reply never reaches the
-        # worker (Redis or the connection died in between), and a worker then runs
         taker = make_broker(job_settings.redis_url, job_settings.namespace)
         try:
+            messages = messages_key(taker, "default")
+            await eventually(lambda: _holds(redis, messages, 1), timeout=10)
+            # When a worker's fetch takes it from the queue but the reply never reaches the
+            # worker (Redis or the connection died in between), and a worker then runs
             assert len(await asyncio.to_thread(taker.do_fetch, queue_name("default"), 1)) == 1
         finally:
             taker.close()
